@@ -1,0 +1,155 @@
+"""Image-classification data with no download: scikit-learn's digits, Fashion-MNIST from
+Debian's ``dataset-fashion-mnist`` (or a root with the IDX files, or torchvision's
+download when online) and a user's ImageFolder directory.
+
+Every loader returns :class:`ImageData`: float tensors (N, C, H, W) scaled to [0, 1]
+before normalisation, int64 labels and the class names.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tasks.base import DataError
+
+FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
+FASHION_MNIST_CLASSES = [
+    "t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+]
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+@dataclass
+class ImageData:
+    x: torch.Tensor  # (N, C, H, W) float in [0, 1]
+    y: torch.Tensor  # (N,) int64
+    classes: list[str]
+    x_test: torch.Tensor | None = None  # an official test split, when the data set has one
+    y_test: torch.Tensor | None = None
+
+    @property
+    def in_chans(self) -> int:
+        return int(self.x.shape[1])
+
+
+def load_digits_data() -> ImageData:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    return ImageData(x, torch.tensor(d.target, dtype=torch.int64), [str(c) for c in d.target_names])
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:  # type: ignore[operator]
+        data = f.read()
+    magic = int.from_bytes(data[:4], "big")
+    ndim = magic & 0xFF
+    if magic >> 8 != 0x08:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (magic {magic:#x})")
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(dims)):
+        raise DataError(f"{path}: truncated IDX file ({arr.size} values, header says {int(np.prod(dims))})")
+    return arr.reshape(dims)
+
+
+def _find_idx(root: Path, stem: str) -> Path | None:
+    for name in (f"{stem}.gz", stem):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def load_fashion_mnist(root: str | None = None, download: bool = False, max_train: int | None = None, max_test: int | None = None) -> ImageData:
+    """Fashion-MNIST (Xiao et al. 2017) from IDX files; ``root`` overrides the Debian path."""
+    roots = [Path(root)] if root else [Path(p) for p in FASHION_MNIST_DIRS]
+    for r in roots:
+        files = {s: _find_idx(r, s) for s in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+        if all(files.values()):
+            xs = _read_idx(files["train-images-idx3-ubyte"])  # type: ignore[arg-type]
+            ys = _read_idx(files["train-labels-idx1-ubyte"])  # type: ignore[arg-type]
+            xt = _read_idx(files["t10k-images-idx3-ubyte"])  # type: ignore[arg-type]
+            yt = _read_idx(files["t10k-labels-idx1-ubyte"])  # type: ignore[arg-type]
+            break
+    else:
+        if download and root:
+            from torchvision.datasets import FashionMNIST
+
+            tr, te = FashionMNIST(root, train=True, download=True), FashionMNIST(root, train=False, download=True)
+            xs, ys, xt, yt = tr.data.numpy(), tr.targets.numpy(), te.data.numpy(), te.targets.numpy()
+        else:
+            where = root or FASHION_MNIST_DIRS[0]
+            raise DataError(
+                f"data.root={where!r} has no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz], ...); "
+                "install the Debian package dataset-fashion-mnist, pass data.root=DIR, or data.download=true with data.root"
+            )
+    rng = np.random.default_rng(0)
+    if max_train and max_train < len(xs):
+        idx = np.sort(rng.permutation(len(xs))[:max_train])
+        xs, ys = xs[idx], ys[idx]
+    if max_test and max_test < len(xt):
+        idx = np.sort(rng.permutation(len(xt))[:max_test])
+        xt, yt = xt[idx], yt[idx]
+    to_x = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32).unsqueeze(1) / 255.0  # noqa: E731
+    return ImageData(to_x(xs), torch.tensor(ys.astype(np.int64)), list(FASHION_MNIST_CLASSES), to_x(xt), torch.tensor(yt.astype(np.int64)))
+
+
+def load_image_folder(root: str | None, image_size: int = 32, grayscale: bool = False, max_per_class: int | None = None) -> ImageData:
+    """An ImageFolder tree: ``root/<class>/<image>``; at least two classes with images."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not root:
+        raise DataError("data.root is not set; data=folder needs data.root=DIR with one sub-directory per class")
+    path = Path(root)
+    if not path.exists():
+        raise DataError(f"data.root={root!r} does not exist")
+    if not path.is_dir():
+        raise DataError(f"data.root={root!r} is not a directory")
+    class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    per_class = {d.name: sorted(f for f in d.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) for d in class_dirs}
+    per_class = {k: v for k, v in per_class.items() if v}
+    if not per_class:
+        raise DataError(f"data.root={root!r} is empty: expected sub-directories of images, one per class")
+    if len(per_class) < 2:
+        raise DataError(f"data.root={root!r} has one class ({next(iter(per_class))!r}); classification needs at least 2 class directories")
+    classes = sorted(per_class)
+    xs, ys = [], []
+    mode = "L" if grayscale else "RGB"
+    for label, name in enumerate(classes):
+        files = per_class[name][: max_per_class or None]
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    im = im.convert(mode).resize((image_size, image_size), Image.BILINEAR)
+                    arr = np.asarray(im, dtype=np.float32) / 255.0
+            except (UnidentifiedImageError, OSError) as e:
+                raise DataError(f"{f}: cannot read image ({e.__class__.__name__})") from None
+            xs.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+            ys.append(label)
+    return ImageData(torch.tensor(np.stack(xs)), torch.tensor(ys, dtype=torch.int64), classes)
+
+
+def load(data_cfg: Any) -> ImageData:
+    name = data_cfg.name
+    if name == "digits":
+        return load_digits_data()
+    if name == "fashion_mnist":
+        return load_fashion_mnist(
+            data_cfg.get("root") or os.environ.get("ZOO_FASHION_MNIST") or None,
+            bool(data_cfg.get("download", False)),
+            data_cfg.get("max_train"),
+            data_cfg.get("max_test"),
+        )
+    if name == "folder":
+        return load_image_folder(
+            data_cfg.get("root"), int(data_cfg.get("image_size", 32)), bool(data_cfg.get("grayscale", False)), data_cfg.get("max_per_class")
+        )
+    raise DataError(f"data.name={name!r} is unknown for task classification; allowed: digits, fashion_mnist, folder")

@@ -1,0 +1,153 @@
+"""Image classification: stacked DARTS cells + a linear classifier, top-1 accuracy."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from tasks.base import TASKS, DataError, Task
+from tasks.classification.data import ImageData, load
+from zoo.estimate.problem import OneShotProblem
+from zoo.models import Normalize, create_model
+from zoo.estimate.train import accuracy, classification_loss, train_epochs
+from zoo.space.network import count_parameters
+from zoo.space.supernet import SuperNet
+
+
+def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (rest, held) with ``fraction`` of each class held out (at least one per class)."""
+    rng = np.random.default_rng(seed)
+    rest, held = [], []
+    labels = y.numpy()
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = max(1, int(round(fraction * len(idx)))) if len(idx) > 1 else 0
+        held += idx[:k].tolist()
+        rest += idx[k:].tolist()
+    return np.sort(np.array(rest, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))
+
+
+@TASKS.register("classification")
+class Classification(Task):
+    name = "classification"
+    metric = "accuracy"
+
+    def setup(self) -> None:
+        data: ImageData = load(self.data_cfg)
+        if len(data.classes) < 2:
+            raise DataError(f"data {self.data_cfg.name!r} has {len(data.classes)} class; classification needs at least 2")
+        self.classes = data.classes
+        self.in_chans = data.in_chans
+        self.image_size = int(data.x.shape[-1])
+        if data.x_test is not None:
+            x_trainval, y_trainval, x_test, y_test = data.x, data.y, data.x_test, data.y_test
+        else:
+            rest, held = stratified_split(data.y, float(self.data_cfg.get("test_fraction", 0.2)), self.seed)
+            x_trainval, y_trainval, x_test, y_test = data.x[rest], data.y[rest], data.x[held], data.y[held]
+        tr, va = stratified_split(y_trainval, 0.5, self.seed + 1)
+        self.mean = x_trainval.mean(dim=(0, 2, 3)).tolist()
+        self.std = [max(s, 1e-3) for s in x_trainval.std(dim=(0, 2, 3)).tolist()]
+        self.splits = {
+            "search_train": (x_trainval[tr], y_trainval[tr]),
+            "search_valid": (x_trainval[va], y_trainval[va]),
+            "train": (x_trainval, y_trainval),
+            "test": (x_test, y_test),
+        }
+
+    def describe_data(self) -> dict[str, Any]:
+        return {
+            "name": self.data_cfg.name,
+            "classes": self.classes,
+            "image_size": self.image_size,
+            "in_chans": self.in_chans,
+            **{f"n_{k}": int(len(v[1])) for k, v in self.splits.items()},
+        }
+
+    def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
+        x, y = self.splits[split]
+        g = torch.Generator().manual_seed(self.seed)
+        return DataLoader(TensorDataset(x, y), batch_size=batch_size or int(self.trainer_cfg.batch_size), shuffle=shuffle, generator=g, drop_last=False)
+
+    # ---- models
+    def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
+        m = self.cfg.model if final else self.cfg.estimate_model
+        return {
+            "arch": genotype.to_json(),
+            "num_classes": len(self.classes),
+            "init_channels": int(m.init_channels),
+            "layers": int(m.layers),
+            "auxiliary": bool(m.get("auxiliary", False)) and final,
+            "in_chans": self.in_chans,
+            "stem": str(self.cfg.get("stem", "cifar")),
+            "mean": self.mean,
+            "std": self.std,
+        }
+
+    def build_model(self, genotype: Any, final: bool = True) -> nn.Module:
+        torch.manual_seed(self.seed)
+        return create_model(**self.model_config(genotype, final))
+
+    def one_shot_problem(self) -> OneShotProblem:
+        s = self.cfg.supernet
+        torch.manual_seed(self.seed)
+        net = SuperNet(
+            num_classes=len(self.classes),
+            init_channels=int(s.init_channels),
+            layers=int(s.layers),
+            steps=int(s.get("steps", 4)),
+            multiplier=int(s.get("multiplier", 4)),
+            in_chans=self.in_chans,
+            stem=str(self.cfg.get("stem", "cifar")),
+            primitives=list(self.space.primitives),  # type: ignore[attr-defined]
+        )
+        norm = Normalize(self.mean, self.std)
+
+        def loss(model: nn.Module, batch: Any) -> torch.Tensor:
+            x, y = batch
+            return nn.functional.cross_entropy(model(norm(x)), y)
+
+        def score(model: nn.Module, loader: Any) -> float:
+            return accuracy(nn.Sequential(norm, _Forward(model)), loader)
+
+        return OneShotProblem(net, self.loader("search_train", True), self.loader("search_valid", True), loss, score)
+
+    # ---- estimation and retraining
+    def _train(self, model: nn.Module, split: str, epochs: int, desc: str) -> None:
+        t = self.trainer_cfg
+        train_epochs(
+            model,
+            self.loader(split, True),
+            epochs=epochs,
+            lr=float(t.lr),
+            weight_decay=float(t.weight_decay),
+            grad_clip=float(t.grad_clip),
+            aux_weight=float(t.aux_weight),
+            drop_path_prob=float(t.drop_path_prob),
+            desc=desc,
+            progress=self.progress,
+        )
+
+    def estimate(self, genotype: Any) -> dict[str, Any]:
+        model = self.build_model(genotype, final=False)
+        self._train(model, "search_train", int(self.trainer_cfg.estimate_epochs), "estimate")
+        acc = accuracy(model, self.loader("search_valid", False))
+        return {"reward": acc, "valid_accuracy": acc, "params": sum(p.numel() for p in model.parameters())}
+
+    def retrain(self, genotype: Any) -> tuple[nn.Module, dict[str, Any]]:
+        model = self.build_model(genotype, final=True)
+        self._train(model, "train", int(self.trainer_cfg.epochs), "retrain")
+        model.eval()
+        acc = accuracy(model, self.loader("test", False))
+        return model, {"test_accuracy": acc, "score": acc, "params": count_parameters(model)}
+
+
+class _Forward(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

@@ -1,0 +1,83 @@
+"""``python -m zoo task=... search=... data=...``: search, retrain, write a checkpoint.
+
+Overrides are checked before Hydra starts the run: an unknown group option, an
+unknown key or a bad value ends with one line naming it and what is allowed.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def _die(msg: str) -> None:
+    print(f"zoo: error: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _groups() -> dict[str, list[str]]:
+    root = Path(CONF_DIR)
+    return {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in sorted(root.iterdir()) if d.is_dir()}
+
+
+def precheck(argv: list[str]) -> None:
+    """Composes the config once with the user's overrides and turns failures into one line."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    overrides = [a for a in argv if "=" in a and not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
+    groups = _groups()
+    for o in overrides:
+        key, _, value = o.partition("=")
+        key = key.lstrip("+~")
+        if key in groups and value not in groups[key]:
+            _die(f"{key}={value} is unknown; allowed {key} options: {', '.join(groups[key])}")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        base = compose("config")
+        for o in overrides:
+            key = o.partition("=")[0]
+            if key.startswith(("+", "~")) or key in groups:
+                continue
+            node, parts = base, key.split(".")
+            for i, part in enumerate(parts):
+                if not OmegaConf.is_dict(node) or part not in node:
+                    where = ".".join(parts[:i]) or "the top level"
+                    allowed = ", ".join(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else "none (not a group)"
+                    _die(f"unknown option {key!r}: {where} has no key {part!r}; allowed: {allowed}")
+                node = node[part]
+        try:
+            cfg = compose("config", overrides=overrides)
+        except Exception as e:  # Hydra's own parse/compose errors are multi-line
+            _die(str(e).strip().splitlines()[0])
+    try:
+        from zoo.pipeline import build_checks
+
+        build_checks(cfg)
+    except ValueError as e:
+        _die(str(e))
+
+
+def main() -> None:
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig
+
+    if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") or a.startswith("--info") for a in sys.argv[1:]):
+        precheck(sys.argv[1:])
+
+    @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
+    def _run(cfg: DictConfig) -> None:
+        from zoo.pipeline import execute
+        from zoo.registry import UnknownNameError
+
+        try:
+            execute(cfg, Path(HydraConfig.get().runtime.output_dir))
+        except (ValueError, UnknownNameError, FileExistsError) as e:
+            _die(str(e))
+
+    _run()
+
+
+if __name__ == "__main__":
+    main()

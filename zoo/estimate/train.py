@@ -1,0 +1,89 @@
+"""Supervised training and evaluation loops shared by the image and sequence tasks.
+
+SGD with momentum and a cosine learning-rate schedule (Loshchilov & Hutter, SGDR 2017),
+gradient clipping, the auxiliary-head loss and a linearly increasing drop-path
+probability, as in the DARTS evaluation protocol (Liu et al., ICLR 2019).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+
+def _logits(out: Any) -> torch.Tensor:
+    return out[0] if isinstance(out, tuple) else out
+
+
+def classification_loss(model: nn.Module, batch: Any, aux_weight: float = 0.0) -> torch.Tensor:
+    x, y = batch
+    out = model(x)
+    if isinstance(out, tuple):
+        logits, aux = out
+        return nn.functional.cross_entropy(logits, y) + aux_weight * nn.functional.cross_entropy(aux, y)
+    return nn.functional.cross_entropy(out, y)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, loader: Iterable[Any], device: torch.device | str = "cpu") -> float:
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        pred = _logits(model(x.to(device))).argmax(dim=1)
+        correct += int((pred == y.to(device)).sum())
+        total += len(y)
+    model.train(was_training)
+    return correct / max(total, 1)
+
+
+def train_epochs(
+    model: nn.Module,
+    loader: Iterable[Any],
+    epochs: int,
+    lr: float = 0.025,
+    lr_min: float = 0.0,
+    momentum: float = 0.9,
+    weight_decay: float = 3e-4,
+    grad_clip: float = 5.0,
+    aux_weight: float = 0.4,
+    drop_path_prob: float = 0.0,
+    loss: Callable[..., torch.Tensor] | None = None,
+    device: torch.device | str = "cpu",
+    desc: str = "train",
+    progress: bool = True,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> float:
+    """Trains in place; returns the mean training loss of the last epoch."""
+    model.to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    loss_fn = loss or (lambda m, b: classification_loss(m, b, aux_weight))
+    n = len(loader)  # type: ignore[arg-type]
+    bar = tqdm(total=epochs * n, desc=desc, disable=not progress, leave=False)
+    last = float("nan")
+    for epoch in range(epochs):
+        for g in opt.param_groups:
+            g["lr"] = lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs))
+        if hasattr(model, "drop_path_prob"):
+            model.drop_path_prob = drop_path_prob * epoch / epochs
+        model.train()
+        total, seen = 0.0, 0
+        for batch in loader:
+            batch = tuple(b.to(device) for b in batch)
+            opt.zero_grad(set_to_none=True)
+            l = loss_fn(model, batch)
+            l.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+            total += float(l)
+            seen += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / seen:.3f}")
+        last = total / max(seen, 1)
+        if on_epoch is not None:
+            on_epoch(epoch, last)
+    bar.close()
+    return last

@@ -1,0 +1,187 @@
+"""One run: build the space, task, estimator and strategy from the config, search,
+retrain the winner, and write the run directory.
+
+Everything that can be checked is checked before work starts (names, hyper-parameters,
+data), so bad input costs one line and no compute.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from zoo.estimate.base import ESTIMATORS
+from zoo.runners.local import JsonlLog, read_log, run_multi_trial
+from zoo.search.base import STRATEGIES, ConfigError, OneShotStrategy
+from zoo.space.base import SPACES
+from zoo.space.genotype import save_json_atomic
+
+RESERVED_SEARCH_KEYS = {"name", "budget"}
+
+
+@dataclass
+class Run:
+    cfg: DictConfig
+    run_dir: Path
+    space: Any = None
+    task: Any = None
+    estimator: Any = None
+    strategy: Any = None
+    started: float = field(default_factory=time.time)
+
+
+def _positive(cfg: Any, key: str, where: str, kind: type = int, allow_zero: bool = False) -> None:
+    v = cfg.get(key)
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (v >= 0 if allow_zero else v > 0)
+    if kind is int:
+        ok = ok and isinstance(v, int)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{where}.{key}={v!r} is invalid; allowed: {'an integer' if kind is int else 'a number'} {bound}")
+
+
+def check_trainer(t: Any) -> None:
+    for k in ("batch_size", "epochs", "estimate_epochs"):
+        _positive(t, k, "trainer")
+    _positive(t, "lr", "trainer", float)
+    for k in ("weight_decay", "aux_weight", "drop_path_prob", "grad_clip"):
+        _positive(t, k, "trainer", float, allow_zero=True)
+    if not t.drop_path_prob < 1:
+        raise ConfigError(f"trainer.drop_path_prob={t.drop_path_prob!r} is invalid; allowed: 0 <= p < 1")
+
+
+def strategy_kwargs(cls: type, search_cfg: Any) -> dict[str, Any]:
+    """The strategy's hyper-parameters from ``search.*``; unknown keys are an error."""
+    hp = {k: v for k, v in OmegaConf.to_container(search_cfg, resolve=True).items() if k not in RESERVED_SEARCH_KEYS}  # type: ignore[union-attr]
+    params = inspect.signature(cls.__init__).parameters
+    allowed = [p for p in params if p not in ("self", "space", "budget", "seed", "args", "kwargs", "_")]
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD and p.name != "_" for p in params.values())
+    for k in hp:
+        if k not in allowed and k != "objectives" and not accepts_any:
+            raise ConfigError(f"search.{k} is not a hyper-parameter of search={search_cfg.name}; allowed: {', '.join(allowed) or 'none'}")
+    return hp
+
+
+def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
+    """Builds and validates everything; raises one-line errors before any training."""
+    from tasks import TASKS
+
+    run = Run(cfg, run_dir or Path("."))
+    space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
+    run.space = SPACES.get(space_cfg.pop("name"))(**space_cfg)  # type: ignore[union-attr]
+    strategy_cls = STRATEGIES.get(cfg.search.name)
+    est_cls = ESTIMATORS.get(cfg.estimate.name)
+    hp = strategy_kwargs(strategy_cls, cfg.search)
+    if issubclass(strategy_cls, OneShotStrategy):
+        if est_cls.tabular:
+            raise ConfigError(f"search={cfg.search.name} is one-shot and trains a supernet; estimate={cfg.estimate.name} answers multi-trial strategies only")
+        run.strategy = strategy_cls(seed=int(cfg.seed), progress=bool(cfg.progress), **hp)
+    else:
+        budget = cfg.search.get("budget")
+        if not (isinstance(budget, int) and budget > 0):
+            raise ConfigError(f"search.budget={budget!r} is invalid; allowed: a positive integer")
+        run.strategy = strategy_cls(run.space, budget=budget, seed=int(cfg.seed), **hp)
+    if est_cls.needs_task or issubclass(strategy_cls, OneShotStrategy):
+        check_trainer(cfg.trainer)
+        task_cls = TASKS.get(cfg.task.name)
+        run.task = task_cls(cfg.task, cfg.data, cfg.trainer, run.space, seed=int(cfg.seed), progress=bool(cfg.progress))
+        if setup:
+            run.task.setup()
+    run.estimator = est_cls(cfg.estimate, run.task)
+    return run
+
+
+def build_checks(cfg: DictConfig) -> None:
+    """Checks names and hyper-parameters without loading data (used before Hydra starts)."""
+    build(cfg, None, setup=False)
+
+
+def search(run: Run) -> Any:
+    cfg = run.cfg
+    if isinstance(run.strategy, OneShotStrategy):
+        log = JsonlLog(run.run_dir / "search_log.jsonl")
+        return run.strategy.search(run.task.one_shot_problem(), log=log.append)
+    strategy = run_multi_trial(
+        run.strategy, run.estimator, run.run_dir, resume=bool(cfg.resume), workers=int(cfg.workers), progress=bool(cfg.progress)
+    )
+    return strategy.best()[0]
+
+
+def finish(run: Run, genotype: Any) -> dict[str, Any]:
+    """Writes genotype, retrained model bundle, metrics and plots; returns the metrics."""
+    from zoo.hub.bundle import save_bundle
+    from zoo.plots import plot_genotype, plot_search_curve
+
+    d = run.run_dir
+    save_json_atomic(d / "genotype.json", genotype.to_json())
+    records = read_log(d / "search_log.jsonl")
+    metrics: dict[str, Any] = {
+        "task": run.cfg.task.name if run.task is not None else None,
+        "search": run.cfg.search.name,
+        "space": run.space.name,
+        "genotype": genotype.to_json(),
+        "search_seconds": round(time.time() - run.started, 1),
+    }
+    if records:
+        rewards = [r["result"]["reward"] if "result" in r else r["reward"] for r in records]
+        metrics["search_reward"] = max(rewards)
+        metrics["search_evaluations"] = len(rewards)
+        plot_search_curve(rewards, d / "search_curve.png", xlabel="trial" if "result" in records[0] else "epoch", title=f"{run.cfg.search.name} search")
+    plot_genotype(genotype, d / "genotype.png")
+    if run.estimator.tabular:
+        metrics.update(run.estimator.final(genotype))
+    else:
+        t0 = time.time()
+        model, test_metrics = run.task.retrain(genotype)
+        metrics.update(test_metrics)
+        metrics["retrain_seconds"] = round(time.time() - t0, 1)
+        save_bundle(
+            d,
+            model,
+            {
+                "task": run.task.name,
+                "model": run.task.model_config(genotype, final=True),
+                "labels": getattr(run.task, "classes", None),
+                "data": run.task.describe_data(),
+                "metrics": {k: v for k, v in test_metrics.items()},
+                "search": {"strategy": run.cfg.search.name, "space": run.space.name},
+                "run_config": OmegaConf.to_container(run.cfg, resolve=True),
+                "license": "Apache-2.0",
+            },
+        )
+    save_json_atomic(d / "metrics.json", metrics)
+    return metrics
+
+
+def summary(run: Run, genotype: Any, metrics: dict[str, Any]) -> str:
+    lines = [
+        "",
+        f"zoo run finished in {time.time() - run.started:.0f}s -> {run.run_dir}",
+        f"  task      {metrics.get('task')}    search {metrics['search']}    space {metrics['space']}",
+        f"  genotype  {run.space.describe(genotype)}",
+    ]
+    if "search_reward" in metrics:
+        lines.append(f"  search    best reward {metrics['search_reward']:.4f} over {metrics['search_evaluations']} evaluations")
+    for k, v in metrics.items():
+        if k.startswith("test_") or k in ("params",) or k.startswith("final_"):
+            lines.append(f"  {k:<22}{v:.4f}" if isinstance(v, float) else f"  {k:<22}{v}")
+    files = [p.name for p in sorted(run.run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    lines.append(f"  files     {', '.join(files)}")
+    return "\n".join(lines)
+
+
+def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    torch.manual_seed(int(cfg.seed))
+    torch.set_num_threads(max(1, int(cfg.get("threads") or torch.get_num_threads())))
+    run = build(cfg, run_dir)
+    genotype = search(run)
+    metrics = finish(run, genotype)
+    print(summary(run, genotype, metrics), file=sys.stdout, flush=True)
+    return metrics

@@ -1,0 +1,192 @@
+"""Continuous relaxation of the cell search space (Liu et al., "DARTS", ICLR 2019).
+
+Each edge of a :class:`SearchCell` is a :class:`MixedOp`: the softmax(alpha)-weighted sum
+of every candidate op. :class:`SuperNet` stacks search cells like :class:`CellNetwork`
+and owns the architecture parameters ``alpha_normal`` and ``alpha_reduce``
+(one row per edge, one column per op). :meth:`SuperNet.genotype` derives the discrete
+cell as in the paper: per node keep the two incoming edges whose strongest non-``none``
+op weighs most, and on each the strongest non-``none`` op.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from zoo.space.genotype import Genotype
+from zoo.space.network import make_stem, reduction_layers
+from zoo.space.ops import DARTS_OPS, OPS, FactorizedReduce, ReLUConvBN
+
+
+class MixedOp(nn.Module):
+    """Softmax-weighted sum of all candidate ops on one edge."""
+
+    def __init__(self, C: int, stride: int, primitives: Sequence[str]) -> None:
+        super().__init__()
+        self.primitives = list(primitives)
+        self._ops = nn.ModuleList()
+        for name in self.primitives:
+            op = OPS.get(name)(C, stride, False)
+            if "pool" in name:
+                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+            self._ops.append(op)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return sum(w * op(x) for w, op in zip(weights, self._ops))  # type: ignore[return-value]
+
+
+class SearchCell(nn.Module):
+    """A cell whose node i sums a MixedOp over every earlier state (2 + i edges)."""
+
+    def __init__(
+        self,
+        steps: int,
+        multiplier: int,
+        C_prev_prev: int,
+        C_prev: int,
+        C: int,
+        reduction: bool,
+        reduction_prev: bool,
+        primitives: Sequence[str],
+    ) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.steps = steps
+        self.multiplier = multiplier
+        self.preprocess0 = (
+            FactorizedReduce(C_prev_prev, C, affine=False) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
+        )
+        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self._ops = nn.ModuleList()
+        for i in range(steps):
+            for j in range(2 + i):
+                self._ops.append(MixedOp(C, 2 if reduction and j < 2 else 1, primitives))
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        offset = 0
+        for _ in range(self.steps):
+            s = sum(self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
+            offset += len(states)
+            states.append(s)  # type: ignore[arg-type]
+        return torch.cat(states[-self.multiplier :], dim=1)
+
+
+def num_edges(steps: int) -> int:
+    return sum(2 + i for i in range(steps))
+
+
+class SuperNet(nn.Module):
+    """DARTS search network with architecture parameters.
+
+    ``forward_features`` gives one tensor per stage (timm-style ``feature_info``), so
+    a task can put its own neck or head on the supernet as on a discrete backbone.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        init_channels: int = 16,
+        layers: int = 8,
+        steps: int = 4,
+        multiplier: int = 4,
+        stem_multiplier: int = 3,
+        in_chans: int = 3,
+        stem: str = "cifar",
+        primitives: Sequence[str] = DARTS_OPS,
+        num_reductions: int = 2,
+        cell_cls: type[nn.Module] = SearchCell,
+    ) -> None:
+        super().__init__()
+        self.primitives = list(primitives)
+        if "none" in self.primitives and self.primitives[0] != "none":
+            raise ValueError("primitives: 'none' must come first when present")
+        self.steps = steps
+        self.multiplier = multiplier
+        self.stem0, self.stem1, C_pp, C_p, red = make_stem(stem, in_chans, init_channels, stem_multiplier)
+        reductions = reduction_layers(layers, num_reductions)
+        C_curr = init_channels
+        reduction_prev = stem == "imagenet"
+        self.cells = nn.ModuleList()
+        self.feature_info: list[dict[str, Any]] = []
+        self._stage_ends: list[int] = []
+        for i in range(layers):
+            reduction = i in reductions
+            if reduction:
+                if i > 0:
+                    self.feature_info.append({"num_chs": C_p, "reduction": red, "module": f"cells.{i - 1}"})
+                    self._stage_ends.append(i - 1)
+                C_curr *= 2
+                red *= 2
+            cell = cell_cls(steps, multiplier, C_pp, C_p, C_curr, reduction, reduction_prev, self.primitives)
+            self.cells.append(cell)
+            reduction_prev = reduction
+            C_pp, C_p = C_p, multiplier * C_curr
+        self.feature_info.append({"num_chs": C_p, "reduction": red, "module": f"cells.{layers - 1}"})
+        self._stage_ends.append(layers - 1)
+        self.num_features = C_p
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_p, num_classes) if num_classes > 0 else nn.Identity()
+        k = num_edges(steps)
+        self.alpha_normal = nn.Parameter(1e-3 * torch.randn(k, len(self.primitives)))
+        self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(k, len(self.primitives)))
+
+    # ---- parameters
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.alpha_normal, self.alpha_reduce]
+
+    def weight_parameters(self) -> Iterator[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return (p for p in self.parameters() if id(p) not in arch)
+
+    def edge_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.softmax(self.alpha_normal, dim=-1), torch.softmax(self.alpha_reduce, dim=-1)
+
+    # ---- forward
+    def _run(self, x: torch.Tensor, collect: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        w_normal, w_reduce = self.edge_weights()
+        s0 = self.stem0(x)
+        s1 = s0 if self.stem1 is None else self.stem1(s0)
+        feats = []
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1, w_reduce if cell.reduction else w_normal)
+            if collect and i in self._stage_ends:
+                feats.append(s1)
+        return s1, feats
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self._run(x, collect=True)[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self._run(x, collect=False)
+        return self.classifier(self.global_pool(out).flatten(1))
+
+    # ---- discretisation
+    def genotype(self) -> Genotype:
+        w_normal, w_reduce = (w.detach().cpu() for w in self.edge_weights())
+        concat = tuple(range(2 + self.steps - self.multiplier, self.steps + 2))
+        return Genotype(
+            normal=derive_edges(w_normal, self.steps, self.primitives),
+            normal_concat=concat,
+            reduce=derive_edges(w_reduce, self.steps, self.primitives),
+            reduce_concat=concat,
+        )
+
+
+def derive_edges(weights: torch.Tensor, steps: int, primitives: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    """DARTS discretisation: top-2 incoming edges per node by their strongest non-none op."""
+    none = primitives.index("none") if "none" in primitives else -1
+    gene: list[tuple[str, int]] = []
+    start = 0
+    for i in range(steps):
+        n = 2 + i
+        W = weights[start : start + n].clone()
+        if none >= 0:
+            W[:, none] = -1.0
+        best_per_edge = W.max(dim=1).values
+        edges = sorted(range(n), key=lambda j: -float(best_per_edge[j]))[:2]
+        for j in edges:
+            gene.append((primitives[int(W[j].argmax())], j))
+        start += n
+    return tuple(gene)
