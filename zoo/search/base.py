@@ -55,8 +55,11 @@ class Strategy(ABC):
 
     # ---- public API
     def ask(self, n: int = 1) -> list[Any]:
-        out = [self._propose() for _ in range(n)]
-        self.pending.extend(out)
+        out = []
+        for _ in range(n):
+            g = self._propose()
+            self.pending.append(g)  # visible to the next _propose of the same batch
+            out.append(g)
         return out
 
     def tell(self, genotype: Any, result: dict[str, Any]) -> None:
