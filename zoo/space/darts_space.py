@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from zoo.space.base import SPACES, SearchSpace
 from zoo.space.genotype import Genotype, GenotypeError
-from zoo.space.ops import DARTS_OPS, OPS
+from zoo.space.ops import DARTS_OPS, OPS, ops_for
 
 
 @SPACES.register("darts")
@@ -19,9 +19,12 @@ class DartsSpace(SearchSpace):
     name = "darts"
 
     def __init__(self, steps: int = 4, primitives: Sequence[str] = DARTS_OPS, **_: Any) -> None:
-        unknown = [p for p in primitives if p not in OPS]
+        allowed = ops_for("image")
+        unknown = [p for p in primitives if p not in allowed]
         if unknown:
-            raise ValueError(f"space.primitives has unknown op {unknown[0]!r}; allowed: {', '.join(OPS.names())}")
+            raise ValueError(f"space.primitives has unknown op {unknown[0]!r}; allowed: {', '.join(allowed)}")
+        if "none" in primitives and primitives[0] != "none":
+            raise ValueError("space.primitives: 'none' must come first when present")
         self.steps = steps
         self.primitives = list(primitives)
         self.ops = [p for p in self.primitives if p != "none"]

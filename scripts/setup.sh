@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh machine: .venv with the pinned packages, and (as root)
+# the Debian data package dataset-fashion-mnist. Re-running it is a no-op.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+  if command -v python3.11 >/dev/null 2>&1; then PY=python3.11; else PY=python3; fi
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ "$(cat .venv/.zoo-installed 2>/dev/null || true)" != "$want" ]; then
+  .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+  .venv/bin/pip install -q -e '.[test]'
+  echo "$want" > .venv/.zoo-installed
+fi
+if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "${ZOO_SKIP_APT:-0}" != 1 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "setup: not root: install the Debian package dataset-fashion-mnist for the Fashion-MNIST tests" >&2
+  fi
+fi

@@ -1,0 +1,68 @@
+"""Built-in and custom classification data, and the clear errors for bad directories."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+
+from tasks.base import DataError
+from tasks.classification.data import load, load_digits_data, load_fashion_mnist
+
+
+def test_digits_is_embedded() -> None:
+    d = load_digits_data()
+    assert d.x.shape == (1797, 1, 8, 8) and float(d.x.max()) <= 1.0 and len(d.classes) == 10
+
+
+def test_fashion_mnist_from_the_debian_package() -> None:
+    d = load_fashion_mnist(max_train=500, max_test=200)
+    assert d.x.shape == (500, 1, 28, 28) and d.x_test.shape == (200, 1, 28, 28)
+    assert set(d.y.tolist()) <= set(range(10)) and len(set(d.y.tolist())) == 10
+    assert d.classes[9] == "ankle boot"
+
+
+def test_fashion_mnist_missing_root_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="has no Fashion-MNIST IDX files"):
+        load_fashion_mnist(str(tmp_path))
+
+
+def _write_folder(root: Path, classes: dict[str, int]) -> None:
+    rng = np.random.default_rng(0)
+    for name, n in classes.items():
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (10, 12, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
+
+
+def test_image_folder_loads_and_resizes(tmp_path: Path) -> None:
+    _write_folder(tmp_path, {"cat": 3, "dog": 4})
+    d = load(OmegaConf.create({"name": "folder", "root": str(tmp_path), "image_size": 16}))
+    assert d.x.shape == (7, 3, 16, 16) and d.classes == ["cat", "dog"] and d.y.tolist() == [0, 0, 0, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        (None, "does not exist"),
+        ({}, "is empty"),
+        ({"only": 3}, "has one class ('only')"),
+    ],
+)
+def test_bad_image_folders(tmp_path: Path, layout, message: str) -> None:
+    root = tmp_path / "data"
+    if layout is not None:
+        root.mkdir()
+        _write_folder(root, layout)
+    with pytest.raises(DataError) as e:
+        load(OmegaConf.create({"name": "folder", "root": str(root)}))
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
+    _write_folder(tmp_path, {"a": 1, "b": 1})
+    (tmp_path / "a" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"broken.png: cannot read image"):
+        load(OmegaConf.create({"name": "folder", "root": str(tmp_path)}))

@@ -1,0 +1,126 @@
+"""The command line: one-line errors before work, --help, and real end-to-end runs on digits."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def zoo(*args: str, run_dir: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "zoo", *args, "progress=false"]
+    if run_dir is not None:
+        cmd.append(f"hydra.run.dir={run_dir}")
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("zoo: error: ")
+    return lines[0]
+
+
+def test_help_lists_groups_and_options() -> None:
+    proc = subprocess.run([sys.executable, "-m", "zoo", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert "search: " in proc.stdout and "darts" in proc.stdout and "random" in proc.stdout
+    assert "task: classification" in proc.stdout and "data: digits, fashion_mnist, folder" in proc.stdout
+
+
+def _folder(root: Path, classes: dict[str, int]) -> Path:
+    rng = np.random.default_rng(0)
+    for name, n in classes.items():
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_clear_one_line_errors(tmp_path: Path) -> None:
+    cases = [
+        (["task=nope"], "task=nope is unknown; allowed task options: classification"),
+        (["search=nope"], "search=nope is unknown; allowed search options:"),
+        (["space.primitives=[none,warp_conv]"], "space.primitives has unknown op 'warp_conv'; allowed:"),
+        (["nonsense=1"], "unknown option 'nonsense'"),
+        (["trainer.epochs=0"], "trainer.epochs=0 is invalid; allowed: an integer > 0"),
+        (["search.order=3"], "search.order=3 is invalid"),
+        (["data=folder", f"data.root={tmp_path / 'missing'}"], "does not exist"),
+        (["data=folder", f"data.root={(tmp_path / 'empty').mkdir() or tmp_path / 'empty'}"], "is empty"),
+        (["data=folder", f"data.root={_folder(tmp_path / 'one', {'cats': 2})}"], "has one class ('cats')"),
+    ]
+    for args, message in cases:
+        line = one_error_line(zoo(*args, run_dir=tmp_path / "run"))
+        assert message in line, (args, line)
+
+
+def test_corrupted_genotype_json_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "genotype.json"
+    bad.write_text('{"space": "darts", "normal": [["sep_conv_3x3", 0]')
+    line = one_error_line(zoo("search=fixed", f"search.arch={bad}", run_dir=tmp_path / "run"))
+    assert f"genotype file {bad} is not valid JSON" in line
+    bad.write_text(json.dumps({"space": "darts", "normal": [["teleport", 0], ["skip_connect", 1]], "normal_concat": [2], "reduce": [["skip_connect", 0], ["skip_connect", 1]], "reduce_concat": [2]}))
+    line = one_error_line(zoo("search=fixed", f"search.arch={bad}", run_dir=tmp_path / "run"))
+    assert "unknown op 'teleport'" in line
+
+
+@pytest.mark.slow
+def test_default_darts_run_on_digits_end_to_end(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = zoo("search.epochs=2", "trainer.epochs=4", "task.model.layers=3", run_dir=run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("genotype.json", "search_log.jsonl", "model.safetensors", "config.json", "metrics.json", "search_curve.png", "genotype.png", ".hydra/config.yaml"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.6  # chance is 0.1
+    assert "test_accuracy" in proc.stdout
+    log = [json.loads(l) for l in (run / "search_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
+    # the bundle rebuilds the model with no other file and reproduces the test accuracy's predictions
+    import torch
+
+    import zoo as zoo_pkg
+    from tasks.classification.data import load_digits_data
+
+    model = zoo_pkg.from_pretrained(str(run))
+    data = load_digits_data()
+    with torch.no_grad():
+        pred = model(data.x[:200]).argmax(1)
+    assert float((pred == data.y[:200]).float().mean()) > 0.6
+
+
+@pytest.mark.slow
+def test_random_search_resumes_without_redoing_work(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["search=random", "trainer.estimate_epochs=1", "trainer.epochs=1", "task.model.layers=2", "task.estimate_model.layers=2"]
+    first = zoo(*args, "search.budget=2", run_dir=run)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = (run / "search_log.jsonl").read_text().splitlines()
+    again = zoo(*args, "search.budget=2", run_dir=run)
+    assert "resume=true" in one_error_line(again)  # never overwrite a finished search by accident
+    resumed = zoo(*args, "search.budget=4", "resume=true", run_dir=run)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = (run / "search_log.jsonl").read_text().splitlines()
+    assert after[:2] == before and len(after) == 4
+    assert [json.loads(l)["trial"] for l in after] == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_fashion_mnist_and_second_order_darts(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = zoo(
+        "data=fashion_mnist", "data.max_train=400", "data.max_test=200", "search.order=2", "search.epochs=1",
+        "search.warmup_epochs=0", "trainer.epochs=3", "task.model.layers=3", "task.supernet.layers=2", run_dir=run,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.4  # chance is 0.1
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["labels"][9] == "ankle boot" and cfg["model"]["in_chans"] == 1

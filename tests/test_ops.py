@@ -1,0 +1,40 @@
+"""Every registered op keeps channels and divides the resolution by its stride, on odd sizes too."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from zoo.space.ops import OPS
+
+
+def _input(domain: str, size: int) -> torch.Tensor:
+    if domain == "image":
+        return torch.randn(2, 8, size, size + 2)
+    if domain == "sequence":
+        return torch.randn(2, 8, size)
+    return torch.randn(2, 8)
+
+
+@pytest.mark.parametrize("name", OPS.names())
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [8, 7])
+def test_op_output_shape_and_gradient(name: str, stride: int, size: int) -> None:
+    spec = OPS.get(name)
+    if spec.domain == "dense" and stride == 2:
+        pytest.skip("dense ops have no resolution")
+    op = spec(8, stride, True)
+    x = _input(spec.domain, size).requires_grad_(True)
+    y = op(x)
+    if spec.domain == "image":
+        expected = (2, 8, -(-size // stride), -(-(size + 2) // stride))
+    elif spec.domain == "sequence":
+        expected = (2, 8, -(-size // stride))
+    else:
+        expected = (2, 8)
+    assert tuple(y.shape) == expected, f"{name} stride {stride}: {tuple(y.shape)} != {expected}"
+    y.sum().backward()
+    if name.endswith("none"):
+        assert float(x.grad.abs().sum()) == 0.0
+    else:
+        assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert spec.parametric == any(p.requires_grad for p in op.parameters()) or not spec.parametric
