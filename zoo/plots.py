@@ -30,29 +30,43 @@ def plot_search_curve(rewards: Sequence[float], path: str | Path, xlabel: str = 
     plt.close(fig)
 
 
+def _bezier(p0: tuple[float, float], p2: tuple[float, float], bend: float) -> tuple[list[float], list[float]]:
+    """Quadratic Bezier from p0 to p2 bent sideways by ``bend`` times its length."""
+    (x0, y0), (x2, y2) = p0, p2
+    cx, cy = (x0 + x2) / 2 - bend * (y2 - y0), (y0 + y2) / 2 + bend * (x2 - x0)
+    ts = [k / 40 for k in range(41)]
+    xs = [(1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t * t * x2 for t in ts]
+    ys = [(1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t * t * y2 for t in ts]
+    return xs, ys
+
+
 def _draw_cell(ax: Any, edges: Sequence[tuple[str, int]], concat: Sequence[int], title: str) -> None:
     steps = len(edges) // 2
-    pos: dict[int, tuple[float, float]] = {0: (0.0, 0.75), 1: (0.0, 0.25)}
+    pos: dict[int, tuple[float, float]] = {0: (0.0, 1.4), 1: (0.0, 0.2)}
     for i in range(steps):
-        pos[i + 2] = (1.0 + i, 0.5 + (0.3 if i % 2 else -0.3) * (1 if i < steps - 1 else 0.2))
-    out = (steps + 1.2, 0.5)
-    names = {0: "c_{k-2}", 1: "c_{k-1}"}
+        pos[i + 2] = (1.6 * (i + 1), 0.8 + (0.45 if i % 2 else -0.45))
+    out = (1.6 * (steps + 1), 0.8)
+    ops = sorted({op for op, _ in edges})
+    colors = {op: plt.get_cmap("tab10")(k % 10) for k, op in enumerate(ops)}
     for k, (op, src) in enumerate(edges):
         dst = k // 2 + 2
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
-        rad = 0.25 if (k % 2) else -0.25
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="-|>", color="tab:blue", lw=1.2, connectionstyle=f"arc3,rad={rad}", shrinkA=12, shrinkB=12))
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2 + rad * 0.25 * (1 if x1 >= x0 else -1)
-        ax.text(mx, my, op, fontsize=6.5, ha="center", va="center", bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+        bend = 0.18 if k % 2 else -0.18
+        xs, ys = _bezier(pos[src], pos[dst], bend)
+        ax.plot(xs[2:-3], ys[2:-3], color=colors[op], lw=1.8, zorder=1)
+        ax.annotate("", xy=(xs[-3], ys[-3]), xytext=(xs[-5], ys[-5]),
+                    arrowprops=dict(arrowstyle="-|>", color=colors[op], lw=1.8), zorder=1)
+        ax.text(xs[20], ys[20], op, fontsize=7, color=colors[op], ha="center", va="center", zorder=3,
+                bbox=dict(boxstyle="round,pad=0.12", fc="white", ec=colors[op], lw=0.6))
     for c in concat:
-        (x0, y0) = pos[c]
-        ax.annotate("", xy=out, xytext=(x0, y0), arrowprops=dict(arrowstyle="-|>", color="0.6", lw=0.8, shrinkA=12, shrinkB=12))
+        xs, ys = _bezier(pos[c], out, 0.0)
+        ax.plot(xs[2:-3], ys[2:-3], color="0.65", lw=0.9, ls="--", zorder=0)
+    names = {0: "$c_{k-2}$", 1: "$c_{k-1}$"}
     for node, (x, y) in pos.items():
-        ax.text(x, y, f"${names[node]}$" if node in names else str(node - 2), ha="center", va="center", fontsize=8,
-                bbox=dict(boxstyle="circle" if node >= 2 else "round", fc="#cfe3f7" if node < 2 else "#fde9c9", ec="0.3"))
-    ax.text(*out, "$c_{k}$", ha="center", va="center", fontsize=8, bbox=dict(boxstyle="round", fc="#d9f2d9", ec="0.3"))
-    ax.set_xlim(-0.5, steps + 1.7)
-    ax.set_ylim(-0.1, 1.1)
+        ax.text(x, y, names.get(node, str(node - 2)), ha="center", va="center", fontsize=9, zorder=4,
+                bbox=dict(boxstyle="round" if node < 2 else "circle", fc="#cfe3f7" if node < 2 else "#fde9c9", ec="0.3"))
+    ax.text(*out, "$c_{k}$", ha="center", va="center", fontsize=9, zorder=4, bbox=dict(boxstyle="round", fc="#d9f2d9", ec="0.3"))
+    ax.set_xlim(-0.5, out[0] + 0.5)
+    ax.set_ylim(-0.3, 1.9)
     ax.set_title(title)
     ax.axis("off")
 
@@ -60,7 +74,7 @@ def _draw_cell(ax: Any, edges: Sequence[tuple[str, int]], concat: Sequence[int],
 def plot_genotype(genotype: Any, path: str | Path) -> None:
     """Draws a DARTS genotype's normal and reduction cells; other genotypes as text."""
     if hasattr(genotype, "normal") and hasattr(genotype, "reduce"):
-        fig, axes = plt.subplots(2, 1, figsize=(8, 6), dpi=110)
+        fig, axes = plt.subplots(2, 1, figsize=(9, 7), dpi=110)
         _draw_cell(axes[0], genotype.normal, genotype.normal_concat, "normal cell")
         _draw_cell(axes[1], genotype.reduce, genotype.reduce_concat, "reduction cell")
     elif hasattr(genotype, "draw"):
