@@ -3,17 +3,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.models import create_model, list_models
+from zoo.models import list_models
 from zoo.space.genotype import Genotype
 
 __version__ = "0.1.0"
 
 
-def from_pretrained(path: str) -> Any:
-    """Loads a bundle directory written by a run (``model.safetensors`` + ``config.json``)."""
-    from zoo.hub.bundle import load_bundle
+def create_model(arch: Any, pretrained: bool = False, **kwargs: Any) -> Any:
+    """A model from a published genotype name, a zoo entry name or a genotype.
 
-    return load_bundle(path)[0]
+    ``pretrained=True`` loads a zoo entry's weights (fetched into the cache, sha256
+    checked); see :func:`zoo.hub.api.create_model`.
+    """
+    from zoo.hub.api import create_model as _create
+
+    return _create(arch, pretrained=pretrained, **kwargs)
 
 
-__all__ = ["create_model", "list_models", "from_pretrained", "Genotype", "__version__"]
+def from_pretrained(path_or_name: str, **kwargs: Any) -> Any:
+    """The ready model of a zoo name, a bundle directory (``config.json`` + ``model.safetensors``) or archive."""
+    from zoo.hub.api import from_pretrained as _load
+
+    return _load(path_or_name, **kwargs)
+
+
+def register_timm(registry: Any = None) -> list[str]:
+    """Registers the zoo's classification entries with timm as ``zoo_NAME``; returns those names."""
+    from zoo.hub.timm_adapter import register_timm as _register
+
+    return _register(registry)
+
+
+__all__ = ["create_model", "list_models", "from_pretrained", "register_timm", "Genotype", "__version__"]

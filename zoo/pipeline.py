@@ -100,6 +100,13 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
 
 def build_checks(cfg: DictConfig) -> None:
     """Checks names and hyper-parameters without loading data (used before Hydra starts)."""
+    mode = cfg.get("mode", "search")
+    if mode == "finetune":
+        from zoo.finetune import check_finetune
+
+        return check_finetune(cfg)
+    if mode != "search":
+        raise ConfigError(f"mode={mode} is unknown; allowed: search, finetune")
     build(cfg, None, setup=False)
 
 
@@ -180,6 +187,10 @@ def summary(run: Run, genotype: Any, metrics: dict[str, Any]) -> str:
 def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     torch.manual_seed(int(cfg.seed))
     torch.set_num_threads(max(1, int(cfg.get("threads") or torch.get_num_threads())))
+    if cfg.get("mode", "search") == "finetune":
+        from zoo.finetune import run_finetune
+
+        return run_finetune(cfg, run_dir)
     run = build(cfg, run_dir)
     genotype = search(run)
     metrics = finish(run, genotype)

@@ -1,14 +1,17 @@
-"""Checkpoint bundles: ``model.safetensors`` + ``config.json`` (+ model card).
+"""Checkpoint bundles: ``model.safetensors`` + ``config.json`` + ``README.md`` (model card).
 
 ``config.json`` holds everything needed to rebuild the model with no other file:
 ``model`` (the keyword arguments of :func:`zoo.create_model`, genotype included),
-``task``, ``labels``, ``metrics`` and the run's resolved config. Weights are
-safetensors; nothing is ever unpickled.
+``task``, ``labels``, ``preprocessing``, ``metrics``, the run's resolved config, the
+reproducing ``command`` and the licence. Weights are safetensors; nothing is ever
+unpickled. A bundle may also travel as one ``.tar``/``.zip`` file (:mod:`zoo.hub.archive`).
 """
 from __future__ import annotations
 
 import json
 import os
+import shlex
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,8 +30,13 @@ class BundleError(ValueError):
     """A bundle that cannot be loaded; one line naming the file and the problem."""
 
 
-def save_bundle(directory: str | Path, model: nn.Module, config: dict[str, Any]) -> Path:
-    """Writes ``model.safetensors`` and ``config.json`` atomically into ``directory``."""
+def save_bundle(directory: str | Path, model: nn.Module, config: dict[str, Any], card: bool = True) -> Path:
+    """Writes ``model.safetensors``, ``config.json`` and the model card atomically into ``directory``.
+
+    Fills in what ``config`` lacks: ``preprocessing`` (from the task's hub adapter),
+    ``command`` (from Hydra's ``.hydra/overrides.yaml`` in ``directory``), ``zoo_version``
+    and ``git_commit``.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -36,8 +44,69 @@ def save_bundle(directory: str | Path, model: nn.Module, config: dict[str, Any])
     os.close(fd)
     save_file(state, tmp, metadata={"format": "pt", "zoo_format_version": str(FORMAT_VERSION)})
     os.replace(tmp, directory / "model.safetensors")
+    config = complete_config(directory, config)
     save_json_atomic(directory / "config.json", {"format_version": FORMAT_VERSION, **config})
+    if card:
+        write_card(directory)
     return directory
+
+
+def complete_config(directory: Path, config: dict[str, Any], stamp: bool = True) -> dict[str, Any]:
+    """``config`` plus derived fields it lacks; ``stamp`` adds this code's version and commit."""
+    from zoo import __version__
+    from zoo.hub.adapters import hub_task
+
+    config = dict(config)
+    if not config.get("preprocessing"):
+        pre = hub_task(str(config.get("task"))).preprocessing(config)
+        if pre:
+            config["preprocessing"] = pre
+    if not config.get("command"):
+        command = command_from_hydra(directory)
+        if command:
+            config["command"] = command
+    if stamp:
+        config.setdefault("zoo_version", __version__)
+        commit = git_commit()
+        if commit:
+            config.setdefault("git_commit", commit)
+    return config
+
+
+def command_from_hydra(directory: Path, ignore: tuple[str, ...] = ("hydra.", "progress=", "threads=")) -> str | None:
+    """``python -m zoo OVERRIDES`` from the run's ``.hydra/overrides.yaml`` (run-only keys dropped)."""
+    path = Path(directory) / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return None
+    from omegaconf import OmegaConf
+
+    overrides = [str(o) for o in OmegaConf.load(path) or []]  # type: ignore[union-attr]
+    kept = [o for o in overrides if not o.lstrip("+~").startswith(ignore)]
+    return " ".join(["python -m zoo", *(shlex.quote(o) for o in kept)])
+
+
+def git_commit() -> str | None:
+    """The zoo source tree's commit, when it is a git checkout."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def write_card(directory: str | Path, name: str | None = None) -> Path:
+    """(Re)writes ``README.md`` from ``config.json``."""
+    from zoo.hub.card import render_card
+
+    directory = Path(directory)
+    path = directory / "README.md"
+    tmp = directory / f".README.md.{os.getpid()}"
+    tmp.write_text(render_card(read_config(directory), name=name))
+    os.replace(tmp, path)
+    return path
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:
@@ -74,9 +143,18 @@ def load_state(model: nn.Module, weights: str | Path) -> None:
 
 
 def load_bundle(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuilds the model from ``config.json`` and loads ``model.safetensors``."""
+    """Rebuilds the model from ``config.json`` and loads ``model.safetensors``.
+
+    ``directory`` may also be a ``.tar``/``.zip`` bundle archive; it is unpacked safely
+    into the cache first.
+    """
     from zoo.models import create_model
 
+    directory = Path(directory)
+    if directory.is_file():
+        from zoo.hub.api import unpack_cached
+
+        directory = unpack_cached(directory)
     cfg = read_config(directory)
     model = create_model(**cfg["model"])
     load_state(model, Path(directory) / "model.safetensors")

@@ -1,0 +1,144 @@
+"""Bundles: tensors checked by name, archives extracted safely, model cards, registry schema, timm."""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from test_hub_download import tiny_bundle
+
+import zoo
+from zoo.hub.archive import pack, unpack
+from zoo.hub.bundle import BundleError, load_bundle
+from zoo.hub.download import HubError
+from zoo.hub.publish import push
+from zoo.hub.registry import parse_registry
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ZOO_REGISTRY", raising=False)
+
+
+def test_missing_tensor_is_refused_by_name(tmp_path: Path) -> None:
+    d = tiny_bundle(tmp_path / "b")
+    state = load_file(str(d / "model.safetensors"))
+    del state["net.classifier.bias"]
+    save_file(state, str(d / "model.safetensors"))
+    with pytest.raises(BundleError, match=r"lacks tensor 'net.classifier.bias'$"):
+        load_bundle(d)
+
+
+def test_extra_tensor_is_refused_by_name(tmp_path: Path) -> None:
+    d = tiny_bundle(tmp_path / "b")
+    state = load_file(str(d / "model.safetensors"))
+    state["net.backdoor.weight"] = torch.zeros(3)
+    save_file(state, str(d / "model.safetensors"))
+    with pytest.raises(BundleError, match=r"unexpected tensor 'net.backdoor.weight'"):
+        load_bundle(d)
+    with pytest.raises(BundleError, match="unexpected tensor 'net.backdoor.weight'"):
+        push(str(d), str(tmp_path / "served"))  # nothing broken gets published
+    assert not (tmp_path / "served").exists()
+
+
+def test_bundle_has_card_and_archive_round_trip(tmp_path: Path) -> None:
+    d = tiny_bundle(tmp_path / "b")
+    card = (d / "README.md").read_text()
+    assert "| test_accuracy | 0.5000 |" in card and "darts" in card and "zoo.from_pretrained" in card
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["preprocessing"]["input_size"] == [1, 8, 8] and cfg["license"] == "Apache-2.0"
+    x = torch.rand(2, 1, 8, 8)
+    ref = zoo.from_pretrained(str(d))(x)
+    for suffix in ("tar", "tar.gz", "zip"):
+        archive = pack(d, tmp_path / f"bundle.{suffix}")
+        assert torch.equal(zoo.from_pretrained(str(archive))(x), ref)
+
+
+def _evil_tar(path: Path, member: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> Path:
+    with tarfile.open(path, "w") as t:
+        info = tarfile.TarInfo("config.json")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"{}"))
+        info = tarfile.TarInfo(member)
+        info.type = kind
+        info.linkname = link
+        info.size = 0 if link else 4
+        t.addfile(info, None if link else io.BytesIO(b"evil"))
+    return path
+
+
+@pytest.mark.parametrize(
+    "member,kind,link,why",
+    [
+        ("../evil.txt", tarfile.REGTYPE, "", r"'\.\./evil\.txt' leaves the extraction directory"),
+        ("sub/../../evil.txt", tarfile.REGTYPE, "", "leaves the extraction directory"),
+        ("/tmp/evil.txt", tarfile.REGTYPE, "", "has an absolute path"),
+        ("model.safetensors", tarfile.SYMTYPE, "/etc/passwd", "is a link or special file"),
+    ],
+)
+def test_tar_path_traversal_is_refused(tmp_path: Path, member: str, kind: bytes, link: str, why: str) -> None:
+    archive = _evil_tar(tmp_path / "evil.tar", member, kind, link)
+    dest = tmp_path / "out" / "x"
+    with pytest.raises(HubError, match=why):
+        unpack(archive, dest)
+    assert not (tmp_path / "out" / "evil.txt").exists() and not (dest / "config.json").exists()
+    with pytest.raises(HubError, match=why):
+        zoo.from_pretrained(str(archive))
+
+
+def test_zip_path_traversal_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("config.json", "{}")
+        z.writestr("../../evil.txt", "evil")
+    with pytest.raises(HubError, match="leaves the extraction directory"):
+        unpack(archive, tmp_path / "out")
+    assert not (tmp_path / "evil.txt").exists() and not list((tmp_path / "out").glob("*"))
+
+
+def test_registry_schema_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(HubError, match="schema_version 2; this zoo reads up to 1: upgrade zoo"):
+        parse_registry({"schema_version": 2, "entries": []}, "r.json")
+    with pytest.raises(HubError, match=r"entry 0 \(x\) lacks the field 'files'"):
+        parse_registry({"schema_version": 1, "entries": [{"name": "x", "task": "classification", "model": {}}]}, "r.json")
+    bad = {"name": "x", "task": "classification", "model": {}, "files": [{"name": "../m", "sha256": "0" * 64, "urls": []}]}
+    with pytest.raises(HubError, match="must be a plain file name"):
+        parse_registry({"schema_version": 1, "entries": [bad]}, "r.json")
+
+
+def test_builtin_registry_lists_published_and_searched_entries() -> None:
+    from zoo.hub.registry import load_entries
+
+    entries = load_entries()
+    assert {"darts_v1", "darts_v2", "nasnet_a", "amoebanet_a", "pnas"} <= set(entries)
+    assert all(not entries[n].has_weights for n in ("darts_v1", "darts_v2", "nasnet_a", "amoebanet_a", "pnas"))
+    searched = [e for e in entries.values() if e.has_weights]
+    assert searched, "the zoo ships at least one searched checkpoint"
+    for e in searched:
+        for f in e.files:
+            assert Path(f.urls[0]).is_file(), f"{e.name}: release file {f.urls[0]} is missing"
+        assert e.data["reproduce"].startswith("python -m zoo")
+
+
+def test_timm_create_model_loads_through_the_zoo_cache(tmp_path: Path) -> None:
+    timm = pytest.importorskip("timm")
+    served = tmp_path / "served"
+    push(str(tiny_bundle(tmp_path / "run")), str(served), name="tiny-timm")
+    names = zoo.register_timm(str(served))
+    assert "zoo_tiny_timm" in names and "zoo_darts_v2" in names
+    x = torch.rand(2, 1, 8, 8)
+    ref = zoo.from_pretrained(str(tmp_path / "run")).eval()(x)
+    m = timm.create_model("zoo_tiny_timm", pretrained=True).eval()
+    assert torch.equal(m(x), ref)
+    assert m.pretrained_cfg["file"].startswith(str(tmp_path / "home"))  # the verified copy in the zoo cache
+    m5 = timm.create_model("zoo_tiny_timm", pretrained=True, num_classes=5).eval()
+    assert m5(x).shape == (2, 5)
+    assert torch.equal(m5.state_dict()["net.stem0.0.weight"], m.state_dict()["net.stem0.0.weight"])
+    with pytest.raises(HubError, match="architecture-only"):
+        timm.create_model("zoo_darts_v2", pretrained=True)

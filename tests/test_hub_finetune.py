@@ -1,0 +1,108 @@
+"""Fine-tuning zoo checkpoints (mode=finetune): a served classification entry on an
+ImageFolder with another class count, and a frozen body that really stays frozen."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hub_server import HubServer
+from test_hub_download import tiny_bundle
+
+import zoo
+from zoo.hub.bundle import load_bundle
+from zoo.hub.publish import push
+from zoo.hub.registry import load_entries
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def digit_folder(root: Path, digits: tuple[int, ...] = (0, 1, 7, 4), per_class: int = 30) -> Path:
+    """An ImageFolder of RGB 32x32 PNGs of scikit-learn's handwritten digits, one class per digit."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    names = ["zero", "one", "seven", "four"]
+    for name, digit in zip(names, digits):
+        (root / name).mkdir(parents=True)
+        idx = np.flatnonzero(d.target == digit)[-per_class:]  # the last images of each digit
+        for i in idx:
+            img = Image.fromarray((d.images[i] * 255 / 16).astype(np.uint8)).resize((32, 32), Image.BILINEAR).convert("RGB")
+            img.save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_finetune_served_entry_on_image_folder_with_other_classes(tmp_path: Path) -> None:
+    release = next(e for e in load_entries().values() if e.has_weights and e.task == "classification" and e.dataset == "digits")
+    served = tmp_path / "served"
+    release_dir = Path(release.files[0].urls[0]).parent
+    push(str(release_dir), str(served), name="digits-served")
+    folder = digit_folder(tmp_path / "images")
+    run_dir = tmp_path / "ft"
+    with HubServer(served) as server:
+        env = {**os.environ, "ZOO_HOME": str(tmp_path / "home")}
+        env.pop("ZOO_REGISTRY", None)
+        cmd = [
+            sys.executable, "-m", "zoo", "mode=finetune", "checkpoint=digits-served", "data=folder", f"data.root={folder}",
+            f"hub.registry={server.url}registry.json", "finetune.epochs=3", "finetune.freeze_epochs=1",
+            "progress=false", "threads=1", f"hydra.run.dir={run_dir}",
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert server.requests["digits-served/model.safetensors"] == 1
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["head_replaced"] is True and metrics["chance_accuracy"] == 0.25
+    assert metrics["test_accuracy"] > 0.6, metrics  # well above chance after three short epochs
+    model, cfg = load_bundle(run_dir)
+    assert cfg["labels"] == ["four", "one", "seven", "zero"] and cfg["model"]["num_classes"] == 4
+    assert cfg["finetuned_from"]["checkpoint"] == "digits-served"
+    assert cfg["preprocessing"]["input_size"] == [1, 8, 8]  # images were read at the checkpoint's size and channels
+    assert "fine-tuned from the zoo checkpoint `digits-served`" in (run_dir / "README.md").read_text()
+    assert model(torch.rand(2, 1, 8, 8)).shape == (2, 4)
+    parent, _ = load_bundle(release_dir)
+    body = "net.stem0.0.weight"
+    assert not torch.equal(model.state_dict()[body], parent.state_dict()[body])  # the body was fine-tuned after the freeze
+
+
+def test_frozen_body_keeps_weights_and_statistics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from zoo.finetune import run_finetune
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    parent_dir = tiny_bundle(tmp_path / "parent")
+    folder = digit_folder(tmp_path / "images", per_class=8)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("config", overrides=[
+            "mode=finetune", f"checkpoint={parent_dir}", "data=folder", f"data.root={folder}",
+            "finetune.epochs=1", "finetune.freeze_epochs=1", "progress=false",
+        ])
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    metrics = run_finetune(cfg, run_dir)
+    assert metrics["head_replaced"] is True and metrics["freeze_epochs"] == 1
+    parent = load_bundle(parent_dir)[0].state_dict()
+    child = load_bundle(run_dir)[0].state_dict()
+    body = [k for k in parent if "classifier" not in k]
+    changed = [k for k in body if not torch.equal(parent[k], child[k])]
+    assert body and not changed, changed  # weights and batch-norm running statistics
+    assert child["net.classifier.weight"].shape == (4, parent["net.classifier.weight"].shape[1])
+
+
+def test_finetune_bad_input_is_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "ZOO_HOME": str(tmp_path / "home")}
+    env.pop("ZOO_REGISTRY", None)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "zoo", *a], capture_output=True, text=True, env=env, timeout=120)  # noqa: E731
+    out = run("mode=finetune")
+    assert out.returncode == 2 and "mode=finetune needs checkpoint=NAME_OR_PATH" in out.stderr and out.stderr.count("\n") == 1
+    out = run("mode=finetune", "checkpoint=darts_v2")
+    assert out.returncode == 2 and "architecture-only" in out.stderr
+    out = run("mode=finetune", "checkpoint=digits-darts", "finetune.freeze_epochs=9")
+    assert out.returncode == 2 and "finetune.freeze_epochs=9 is invalid" in out.stderr

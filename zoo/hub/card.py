@@ -1,0 +1,145 @@
+"""The model card (``README.md``) of a bundle, written from its ``config.json`` alone.
+
+It says what was searched (strategy, space, hyper-parameters), on what data, the
+resulting architecture and metrics, how to load, fine-tune and export the model, and
+the one command that reproduces it.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from zoo.hub.adapters import hub_task
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def _genotype_text(arch: Any) -> str:
+    try:
+        from zoo.models import resolve_genotype
+
+        g = resolve_genotype(arch)
+        return g.to_text() if hasattr(g, "to_text") else json.dumps(g.to_json())
+    except Exception:  # a card is still written for a genotype this version cannot parse
+        return json.dumps(arch)
+
+
+def _table(rows: list[tuple[str, Any]], head: tuple[str, str] = ("", "")) -> list[str]:
+    out = [f"| {head[0]} | {head[1]} |", "| --- | --- |"]
+    out += [f"| {k} | {_fmt(v)} |" for k, v in rows]
+    return out
+
+
+def render_card(config: dict[str, Any], name: str | None = None) -> str:
+    """Markdown model card for a bundle's ``config.json`` (``name``: its zoo entry name, if any)."""
+    task = config.get("task") or "unknown"
+    data = config.get("data") or {}
+    search = config.get("search") or {}
+    run_cfg = config.get("run_config") or {}
+    model = config.get("model") or {}
+    metrics = config.get("metrics") or {}
+    dataset = data.get("name") or (run_cfg.get("data") or {}).get("name") or "unknown data"
+    strategy = search.get("strategy") or (run_cfg.get("search") or {}).get("name") or "unknown"
+    space = search.get("space") or (run_cfg.get("space") or {}).get("name") or "unknown"
+    title = name or config.get("name") or f"{task} on {dataset} ({strategy})"
+    ref = name or "PATH/TO/THIS/DIRECTORY"
+    lines = [
+        "---",
+        f"license: {str(config.get('license') or 'unknown').lower()}",
+        "library_name: zoo",
+        f"tags: [zoo, neural-architecture-search, {task}, {strategy}]",
+        f"datasets: [{dataset}]",
+        "---",
+        "",
+        f"# {title}",
+        "",
+    ]
+    parent = config.get("finetuned_from")
+    if parent:
+        lines += [
+            f"A {task} model fine-tuned from the zoo checkpoint `{parent.get('checkpoint')}` "
+            f"(searched with {parent.get('strategy', strategy)}) on **{dataset}**.",
+            "",
+        ]
+    else:
+        lines += [
+            f"A {task} model whose architecture was found by **{strategy}** neural architecture search "
+            f"in the `{space}` cell space on **{dataset}**, then retrained from scratch; written by `zoo`.",
+            "",
+        ]
+    summary: list[tuple[str, Any]] = [("task", task), ("data", dataset), ("search strategy", strategy), ("search space", space)]
+    if "params" in metrics:
+        summary.append(("parameters", metrics["params"]))
+    summary.append(("licence", config.get("license") or "unknown"))
+    lines += _table(summary, ("", "")) + [""]
+
+    lines += ["## Metrics", "", "Measured on the held-out test split, never seen by the search or training.", ""]
+    rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and k not in ("params", "score")]
+    lines += (_table(rows, ("metric", "value")) if rows else ["(none recorded)"]) + [""]
+    if parent and parent.get("metrics"):
+        lines += ["Parent checkpoint metrics (on its own data): " + ", ".join(f"{k} {_fmt(v)}" for k, v in parent["metrics"].items() if isinstance(v, (int, float))), ""]
+
+    lines += ["## Data", ""]
+    drows = [(k, v) for k, v in data.items() if k != "classes"]
+    labels = config.get("labels") or data.get("classes")
+    if drows:
+        lines += _table(drows, ("", "")) + [""]
+    if labels:
+        lines += [f"Labels ({len(labels)}, output index order): " + ", ".join(f"`{l}`" for l in labels), ""]
+
+    lines += ["## What was searched", ""]
+    sc = {k: v for k, v in (run_cfg.get("search") or {}).items() if k != "name"}
+    if sc:
+        lines += [f"Strategy `{strategy}` with " + ", ".join(f"`{k}={v}`" for k, v in sc.items()) + "."]
+    sp = run_cfg.get("space") or {}
+    if sp.get("primitives"):
+        lines += [f"Space `{space}`: {sp.get('steps', 4)} nodes per cell, candidate ops " + ", ".join(f"`{p}`" for p in sp["primitives"]) + "."]
+    tr = run_cfg.get("trainer") or {}
+    if tr:
+        lines += ["Training: " + ", ".join(f"`{k}={v}`" for k, v in tr.items()) + "."]
+    lines += ["", "Architecture (cell genotype):", "", "```", _genotype_text(model.get("arch")), "```", ""]
+    margs = {k: v for k, v in model.items() if k not in ("arch", "mean", "std")}
+    if margs:
+        lines += ["Network: " + ", ".join(f"`{k}={v}`" for k, v in margs.items()) + ".", ""]
+
+    pre = config.get("preprocessing") or hub_task(task).preprocessing(config)
+    if pre:
+        lines += ["## Preprocessing", ""] + [f"- {k}: {v}" for k, v in pre.items() if v is not None] + [""]
+
+    lines += [
+        "## How to use",
+        "",
+        "```python",
+        "import zoo",
+        f'model = zoo.from_pretrained("{ref}")   # a zoo name, a bundle directory or archive',
+        "model.eval()",
+        "```",
+        "",
+        "Weights are `model.safetensors`; `config.json` rebuilds the network with `zoo.create_model(**config['model'])`. "
+        "Nothing is unpickled.",
+        "",
+        "Fine-tune on your own images (one sub-directory per class) and export:",
+        "",
+        "```bash",
+        f"python -m zoo mode=finetune checkpoint={ref} data=folder data.root=/path/to/images",
+        f"python -m zoo.hub export {ref} --format onnx",
+        "```",
+        "",
+    ]
+    if hub_task(task).timm and name:
+        lines += ["With timm: `import zoo, timm; zoo.register_timm(); timm.create_model(" f'"{"zoo_" + name.replace("-", "_").replace(".", "_")}", pretrained=True)`.', ""]
+    command = config.get("command")
+    if command:
+        version = ""
+        if config.get("zoo_version") or config.get("git_commit"):
+            version = f" (zoo {config.get('zoo_version', '?')}" + (f", commit `{config['git_commit'][:12]}`" if config.get("git_commit") else "") + ")"
+        lines += ["## Reproduce", "", f"From a checkout of the zoo repository{version}, with its default configuration:", "", "```bash", command, "```", ""]
+        lines += ["The search and retraining are seeded; results still vary slightly with the number of CPU threads and the torch version.", ""]
+    lines += ["## Licence", "", f"{config.get('license') or 'unknown'} (weights and card).", ""]
+    return "\n".join(lines)

@@ -1,0 +1,200 @@
+"""Publishing: a run directory becomes a zoo entry (bundle files + registry entry).
+
+``push(run_dir, to)`` checks that the bundle loads (weights match the config tensor
+for tensor), writes the model card, copies the files to ``to`` and adds the entry to
+the registry there:
+
+- a directory (or ``file://`` URL): ``DIR/NAME/{config.json, model.safetensors, README.md}``
+  (or ``DIR/NAME.tar`` / ``.zip`` with ``archive=``) and ``DIR/registry.json`` with URLs
+  relative to it, so the directory can be served as-is over https;
+- an ``http(s)://`` URL: the same layout uploaded with HTTP ``PUT`` (a WebDAV-style
+  server or a storage bucket's signed-URL gateway), the registry read, updated, put back.
+
+The architecture-only entries of published genotypes come from
+:func:`published_entries`.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from zoo.hub.archive import BUNDLE_FILES, pack
+from zoo.hub.download import TIMEOUT_S, HubError, sha256_file
+from zoo.hub.registry import NAME_RE, parse_registry, upsert_registry, write_registry
+
+# CIFAR-10 results reported by Liu et al. (DARTS, ICLR 2019), Table 1, for the
+# 20-cell, 36-channel evaluation network trained with cutout.
+PUBLISHED_INFO: dict[str, dict[str, Any]] = {
+    "darts_v1": {"paper": "Liu et al., DARTS: Differentiable Architecture Search, ICLR 2019 (first order)", "cifar10_test_error_pct": 3.00, "search_method": "darts (first order)"},
+    "darts_v2": {"paper": "Liu et al., DARTS: Differentiable Architecture Search, ICLR 2019 (second order)", "cifar10_test_error_pct": 2.76, "search_method": "darts (second order)"},
+    "nasnet_a": {"paper": "Zoph et al., Learning Transferable Architectures for Scalable Image Recognition, CVPR 2018", "cifar10_test_error_pct": 2.65, "search_method": "reinforcement learning"},
+    "amoebanet_a": {"paper": "Real et al., Regularized Evolution for Image Classifier Architecture Search, AAAI 2019", "cifar10_test_error_pct": 3.34, "search_method": "regularized evolution"},
+    "pnas": {"paper": "Liu et al., Progressive Neural Architecture Search, ECCV 2018", "cifar10_test_error_pct": 3.41, "search_method": "progressive (SMBO)"},
+}
+
+
+def default_name(config: dict[str, Any]) -> str:
+    data = (config.get("data") or {}).get("name") or "data"
+    strategy = (config.get("search") or {}).get("strategy") or "nas"
+    name = f"{data}-{strategy}" + ("-ft" if config.get("finetuned_from") else "")
+    return re.sub(r"[^a-z0-9_.-]", "-", name.lower())
+
+
+def entry_for(config: dict[str, Any], name: str, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The registry entry describing a bundle's ``config.json``."""
+    metrics = {k: v for k, v in (config.get("metrics") or {}).items() if isinstance(v, (int, float)) and k not in ("params", "score")}
+    search = config.get("search") or {}
+    data = config.get("data") or {}
+    entry: dict[str, Any] = {
+        "name": name,
+        "task": config.get("task"),
+        "dataset": data.get("name"),
+        "description": f"{config.get('task')} on {data.get('name')}, searched with {search.get('strategy')} in the {search.get('space')} space",
+        "strategy": search.get("strategy"),
+        "space": search.get("space"),
+        "metrics": metrics,
+        "params": (config.get("metrics") or {}).get("params"),
+        "license": config.get("license"),
+        "model": config["model"],
+        "labels": config.get("labels"),
+        "preprocessing": config.get("preprocessing"),
+        "reproduce": config.get("command"),
+        "created": datetime.date.today().isoformat(),
+        "files": files,
+    }
+    if config.get("finetuned_from"):
+        entry["finetuned_from"] = config["finetuned_from"].get("checkpoint")
+        entry["description"] = f"{config.get('task')} on {data.get('name')}, fine-tuned from {entry['finetuned_from']}"
+    return entry
+
+
+def _stage(run_dir: Path, name: str, stage: Path) -> dict[str, Any]:
+    """Checks the run's bundle and copies it (with a card naming the entry) into ``stage``."""
+    from zoo.hub.bundle import complete_config, load_bundle, read_config, write_card
+    from zoo.space.genotype import save_json_atomic
+
+    config = read_config(run_dir)
+    if not (run_dir / "model.safetensors").is_file():
+        raise HubError(f"{run_dir} has no model.safetensors; push takes a finished run directory or a bundle")
+    load_bundle(run_dir)  # refuses a missing/extra/misshapen tensor by name before anything is published
+    stage.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / "model.safetensors", stage / "model.safetensors")
+    # a run written before the card existed: derive the command and preprocessing, never a commit it did not record
+    config = complete_config(run_dir, config, stamp=False)
+    save_json_atomic(stage / "config.json", config)
+    write_card(stage, name=name)
+    return config
+
+
+def push(
+    run_dir: str | Path,
+    to: str,
+    name: str | None = None,
+    archive: str | None = None,
+    registry_file: str | Path | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Publishes ``run_dir`` to ``to``; returns (the registry entry, where the registry was written)."""
+    from zoo.hub.bundle import read_config
+
+    run_dir = Path(run_dir)
+    name = name or default_name(read_config(run_dir))
+    if not NAME_RE.match(name):
+        raise HubError(f"--name {name!r} is invalid; allowed: lower-case letters, digits, '_', '.', '-'")
+    if archive not in (None, "tar", "tar.gz", "zip"):
+        raise HubError(f"--archive {archive} is unknown; allowed: tar, tar.gz, zip")
+    with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
+        stage = Path(tmp) / name
+        config = _stage(run_dir, name, stage)
+        if archive:
+            packed = pack(stage, Path(tmp) / f"{name}.{archive}")
+            uploads = [(f"{name}.{archive}", packed)]
+        else:
+            uploads = [(f"{name}/{f}", stage / f) for f in BUNDLE_FILES]
+        if to.startswith(("http://", "https://")):
+            return _push_http(config, name, uploads, to.rstrip("/") + "/")
+        target = Path(urllib.request.url2pathname(urllib.parse.urlparse(to).path)) if to.startswith("file://") else Path(to)
+        return _push_dir(config, name, uploads, target, Path(registry_file) if registry_file else target / "registry.json")
+
+
+def _push_dir(config: dict[str, Any], name: str, uploads: list[tuple[str, Path]], target: Path, registry: Path) -> tuple[dict[str, Any], str]:
+    files = []
+    for rel, src in uploads:
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+        url = os.path.relpath(dest.resolve(), registry.resolve().parent)
+        files.append({"name": Path(rel).name, "sha256": sha256_file(dest), "size": dest.stat().st_size, "urls": [url]})
+    entry = entry_for(config, name, files)
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    upsert_registry(registry, entry)
+    return entry, str(registry)
+
+
+def _http(method: str, url: str, body: bytes | None = None) -> bytes:
+    req = urllib.request.Request(url, data=body, method=method, headers={"User-Agent": "zoo-hub"})
+    with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
+        return r.read()
+
+
+def _push_http(config: dict[str, Any], name: str, uploads: list[tuple[str, Path]], base: str) -> tuple[dict[str, Any], str]:
+    files = []
+    try:
+        for rel, src in uploads:
+            _http("PUT", urllib.parse.urljoin(base, rel), src.read_bytes())
+            files.append({"name": Path(rel).name, "sha256": sha256_file(src), "size": src.stat().st_size, "urls": [rel]})
+        reg_url = urllib.parse.urljoin(base, "registry.json")
+        try:
+            data = json.loads(_http("GET", reg_url))
+            parse_registry(data, reg_url)
+            entries = [e for e in data["entries"] if e["name"] != name]
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
+            entries = []
+        entry = entry_for(config, name, files)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "registry.json"
+            write_registry(path, entries + [entry])
+            _http("PUT", reg_url, path.read_bytes())
+    except (OSError, urllib.error.URLError) as e:
+        raise HubError(f"push to {base} failed: {e}") from None
+    return entry, reg_url
+
+
+def published_entries() -> list[dict[str, Any]]:
+    """Architecture-only entries for the published genotypes (the CIFAR-10 evaluation network)."""
+    from zoo.models import PUBLISHED, create_model
+    from zoo.space.network import count_parameters
+
+    out = []
+    for key, info in PUBLISHED_INFO.items():
+        model_args = {"arch": PUBLISHED[key].to_json(), "num_classes": 10, "init_channels": 36, "layers": 20, "auxiliary": False, "in_chans": 3, "stem": "cifar"}
+        params = count_parameters(create_model(**model_args))
+        out.append({
+            "name": key,
+            "task": "classification",
+            "dataset": "cifar10 (as published; no weights here)",
+            "description": f"architecture only: {info['paper']}",
+            "strategy": info["search_method"],
+            "space": "darts",
+            "metrics": {"reported_cifar10_test_error_pct": info["cifar10_test_error_pct"]},
+            "params": params,
+            "license": "Apache-2.0",
+            "model": model_args,
+            "paper": info["paper"],
+            "note": "params are those of zoo's 20-cell, 36-channel CIFAR network built from the genotype; the paper's network may differ in width",
+            "reproduce": f"python -c \"import zoo; print(zoo.create_model('{key}'))\"",
+            "files": [],
+        })
+    return out
