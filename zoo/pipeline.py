@@ -94,6 +94,13 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
         run.task = task_cls(cfg.task, cfg.data, cfg.trainer, run.space, seed=int(cfg.seed), progress=bool(cfg.progress))
         if setup:
             run.task.setup()
+    est_space = getattr(est_cls, "space", None)
+    if est_space and est_space != run.space.name:
+        raise ConfigError(f"estimate={cfg.estimate.name} answers space={est_space} only; got space={run.space.name}")
+    if len(getattr(run.strategy, "objectives", ())) > 1:
+        from zoo.search.pareto import check_estimator_objectives
+
+        check_estimator_objectives(run.strategy.objectives, cfg.search.name, est_cls, cfg.estimate.name)
     run.estimator = est_cls(cfg.estimate, run.task)
     return run
 
@@ -163,6 +170,12 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
                 "license": "Apache-2.0",
             },
         )
+    if len(getattr(run.strategy, "objectives", ())) > 1:
+        from zoo.search.pareto import write_pareto
+
+        metrics["objectives"] = list(run.strategy.objectives)
+        final = run.estimator.final if run.estimator.tabular else None
+        metrics["pareto_front"] = write_pareto(d, run.strategy.history, run.strategy.objectives, run.space.describe, final)
     save_json_atomic(d / "metrics.json", metrics)
     return metrics
 
@@ -177,8 +190,12 @@ def summary(run: Run, genotype: Any, metrics: dict[str, Any]) -> str:
     if "search_reward" in metrics:
         lines.append(f"  search    best reward {metrics['search_reward']:.4f} over {metrics['search_evaluations']} evaluations")
     for k, v in metrics.items():
-        if k.startswith("test_") or k in ("params",) or k.startswith("final_"):
+        if k.startswith(("test_", "final_", "val_")) or k in ("params", "latency_ms", "nb201_index"):
             lines.append(f"  {k:<22}{v:.4f}" if isinstance(v, float) else f"  {k:<22}{v}")
+    if "pareto_front" in metrics:
+        from zoo.search.pareto import front_summary
+
+        lines += front_summary(metrics["pareto_front"], metrics["objectives"])
     files = [p.name for p in sorted(run.run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")]
     lines.append(f"  files     {', '.join(files)}")
     return "\n".join(lines)

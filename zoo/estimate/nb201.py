@@ -170,6 +170,7 @@ class NB201Estimator(Estimator):
     needs_task = False
     tabular = True
     space = "nb201"
+    provides = ("reward", "val_acc_12ep", "latency_ms", "params", "nb201_index")
 
     def __init__(self, cfg: Any = None, task: Any = None) -> None:
         super().__init__(cfg, task)

@@ -12,7 +12,7 @@ turned "larger is better" (minimised objectives are negated).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -41,6 +41,16 @@ def check_objectives(objectives: Sequence[str], strategy: str, multi_ok: bool = 
     if len(objs) > 1 and not multi_ok:
         raise ConfigError(f"search.objectives={objs!r} is invalid for search={strategy}; allowed: [accuracy] (single objective)")
     return objs
+
+
+def check_estimator_objectives(objectives: Sequence[str], strategy: str, est_cls: type, est_name: str) -> None:
+    """Fails before work when the estimator does not report an objective (``provides`` on the estimator class)."""
+    objs = check_objectives(objectives, strategy)
+    provides = set(getattr(est_cls, "provides", ("reward",)))
+    for o in objs:
+        if OBJECTIVES[o][0] not in provides:
+            ok = [n for n, (k, _) in OBJECTIVES.items() if k in provides]
+            raise ConfigError(f"search.objectives={objs!r}: estimate={est_name} does not report {o!r}; allowed with it: {', '.join(ok)}")
 
 
 def is_multi(objectives: Sequence[str]) -> bool:
@@ -118,10 +128,10 @@ def parego_scalarize(F: np.ndarray, weights: np.ndarray, rho: float = 0.05) -> n
 
 
 def write_pareto(run_dir: str | Path, history: Sequence[tuple[Any, dict[str, Any]]], objectives: Sequence[str],
-                 describe: Any = str, extra: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                 describe: Callable[[Any], str] = str, final: Callable[[Any], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Writes ``pareto_front.json`` and ``pareto_front.png`` (first two objectives); returns the front's records.
 
-    ``extra`` maps a genotype key to more numbers for the JSON (e.g. a tabular final accuracy).
+    ``final`` (a tabular estimator's) adds each member's final ``test_*`` numbers.
     """
     run_dir = Path(run_dir)
     front = pareto_front(history, objectives)
@@ -129,7 +139,8 @@ def write_pareto(run_dir: str | Path, history: Sequence[tuple[Any, dict[str, Any
     for g, r in front:
         rec = {"genotype": g.to_json(), "describe": describe(g)}
         rec.update({name: r[OBJECTIVES[name][0]] for name in objectives})
-        rec.update((extra or {}).get(genotype_key(g), {}))
+        if final is not None:
+            rec.update({k: v for k, v in final(g).items() if k.startswith("test_")})
         records.append(rec)
     save_json_atomic(run_dir / "pareto_front.json", {"objectives": list(objectives), "front": records})
     plot_pareto(history, front, objectives, run_dir / "pareto_front.png")
