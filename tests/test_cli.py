@@ -74,7 +74,10 @@ def test_corrupted_genotype_json_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_default_darts_run_on_digits_end_to_end(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = zoo("search.epochs=2", "trainer.epochs=4", "task.model.layers=3", run_dir=run)
+    proc = zoo(
+        "search.epochs=2", "search.warmup_epochs=0", "task.supernet.layers=3", "task.supernet.init_channels=6",
+        "trainer.epochs=4", "task.model.layers=3", "task.model.init_channels=12", run_dir=run,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("genotype.json", "search_log.jsonl", "model.safetensors", "config.json", "metrics.json", "search_curve.png", "genotype.png", ".hydra/config.yaml"):
         assert (run / name).is_file(), name
