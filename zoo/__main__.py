@@ -34,7 +34,7 @@ def precheck(argv: list[str]) -> None:
         if key in groups and value not in groups[key]:
             _die(f"{key}={value} is unknown; allowed {key} options: {', '.join(groups[key])}")
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-        base = compose("config")
+        base = compose("config", overrides=[o for o in overrides if o.partition("=")[0] in groups])
         for o in overrides:
             key = o.partition("=")[0]
             if key.startswith(("+", "~")) or key in groups:

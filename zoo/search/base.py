@@ -124,6 +124,7 @@ class OneShotStrategy(ABC):
     """A weight-sharing strategy: trains the task's supernet and returns a genotype."""
 
     kind = "one_shot"
+    needs_problem = True  # False for strategies that return a genotype without a supernet
 
     def __init__(self, seed: int = 0, **hparams: Any) -> None:
         self.seed = seed
