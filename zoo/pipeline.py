@@ -57,6 +57,19 @@ def check_trainer(t: Any) -> None:
         raise ConfigError(f"trainer.drop_path_prob={t.drop_path_prob!r} is invalid; allowed: 0 <= p < 1")
 
 
+def check_top_level(cfg: Any) -> None:
+    if not (isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool)):
+        raise ConfigError(f"seed={cfg.seed!r} is invalid; allowed: an integer")
+    if not (isinstance(cfg.workers, int) and cfg.workers >= 1):
+        raise ConfigError(f"workers={cfg.workers!r} is invalid; allowed: an integer >= 1")
+    for key in ("resume", "progress"):
+        if not isinstance(cfg[key], bool):
+            raise ConfigError(f"{key}={cfg[key]!r} is invalid; allowed: true or false")
+    threads = cfg.get("threads")
+    if threads is not None and not (isinstance(threads, int) and threads >= 1):
+        raise ConfigError(f"threads={threads!r} is invalid; allowed: null or an integer >= 1")
+
+
 def strategy_kwargs(cls: type, search_cfg: Any) -> dict[str, Any]:
     """The strategy's hyper-parameters from ``search.*``; unknown keys are an error."""
     hp = {k: v for k, v in OmegaConf.to_container(search_cfg, resolve=True).items() if k not in RESERVED_SEARCH_KEYS}  # type: ignore[union-attr]
@@ -74,6 +87,7 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
     from tasks import TASKS
 
     run = Run(cfg, run_dir or Path("."))
+    check_top_level(cfg)
     space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
     run.space = SPACES.get(space_cfg.pop("name"))(**space_cfg)  # type: ignore[union-attr]
     strategy_cls = STRATEGIES.get(cfg.search.name)
@@ -121,6 +135,8 @@ def search(run: Run) -> Any:
     cfg = run.cfg
     if isinstance(run.strategy, OneShotStrategy):
         log = JsonlLog(run.run_dir / "search_log.jsonl")
+        if not run.strategy.needs_problem:
+            return run.strategy.search(None, log=log.append)
         return run.strategy.search(run.task.one_shot_problem(), log=log.append)
     strategy = run_multi_trial(
         run.strategy, run.estimator, run.run_dir, resume=bool(cfg.resume), workers=int(cfg.workers), progress=bool(cfg.progress)
@@ -156,6 +172,8 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
         model, test_metrics = run.task.retrain(genotype)
         metrics.update(test_metrics)
         metrics["retrain_seconds"] = round(time.time() - t0, 1)
+        if hasattr(run.task, "write_outputs"):  # task-specific files, e.g. drawn predictions
+            metrics["task_outputs"] = run.task.write_outputs(d)
         save_bundle(
             d,
             model,
@@ -202,13 +220,17 @@ def summary(run: Run, genotype: Any, metrics: dict[str, Any]) -> str:
 
 
 def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    torch.manual_seed(int(cfg.seed))
-    torch.set_num_threads(max(1, int(cfg.get("threads") or torch.get_num_threads())))
     if cfg.get("mode", "search") == "finetune":
         from zoo.finetune import run_finetune
 
+        torch.manual_seed(int(cfg.seed))
+        if cfg.get("threads"):
+            torch.set_num_threads(int(cfg.threads))
         return run_finetune(cfg, run_dir)
     run = build(cfg, run_dir)
+    torch.manual_seed(int(cfg.seed))
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     genotype = search(run)
     metrics = finish(run, genotype)
     print(summary(run, genotype, metrics), file=sys.stdout, flush=True)
