@@ -1,6 +1,7 @@
 """timm-style model factory: ``create_model(name_or_genotype, num_classes=..., ...)``."""
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
@@ -10,6 +11,10 @@ from torch import nn
 from zoo.space.genotype import Genotype, GenotypeError, genotype_from_json
 from zoo.space.network import CellNetwork
 from zoo.space.published import PUBLISHED
+
+
+# genotypes of other spaces build other models (imported on use): space name -> "module:function"
+MODEL_BUILDERS: dict[str, str] = {"detection": "zoo.detection:create_detector"}
 
 
 def list_models() -> list[str]:
@@ -54,6 +59,13 @@ def create_model(
     images in [0, 1] (how the project's checkpoints are saved).
     """
     genotype = resolve_genotype(arch)
+    builder = MODEL_BUILDERS.get(getattr(genotype, "space", "darts"))
+    if builder is not None:
+        module, _, fn = builder.partition(":")
+        return getattr(importlib.import_module(module), fn)(
+            genotype, num_classes=num_classes, init_channels=init_channels, layers=layers, in_chans=in_chans, mean=mean, std=std,
+            drop_path_prob=drop_path_prob, **kwargs,
+        )
     net = CellNetwork(
         genotype,
         num_classes=num_classes,

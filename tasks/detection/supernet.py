@@ -1,0 +1,67 @@
+"""The one-shot detection supernet: the DARTS :class:`SuperNet` backbone and/or the relaxed
+:class:`MixedNeck`, then the FCOS head; the part that is not searched is the fixed one."""
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from zoo.detection import Detector, HeadOutput
+from zoo.space.detection_space import DetectionGenotype, DetectionSpace
+from zoo.space.fpn import MixedNeck, Neck
+from zoo.space.network import CellNetwork
+from zoo.space.supernet import SuperNet
+
+
+class DetectionSuperNet(Detector):
+    """``arch_parameters()`` (the searched parts' alphas), ``weight_parameters()`` and ``genotype()``."""
+
+    def __init__(self, space: DetectionSpace, num_classes: int, init_channels: int, layers: int, neck_channels: int,
+                 head_convs: int, mean: Sequence[float], std: Sequence[float], in_chans: int = 3, multiplier: int = 4) -> None:
+        self.target = space.target
+        self.space = space
+        if self.target in ("backbone", "both"):
+            backbone: nn.Module = SuperNet(num_classes=0, init_channels=init_channels, layers=layers, steps=space.steps, multiplier=multiplier,
+                                           in_chans=in_chans, stem="imagenet", primitives=space.primitives)
+        else:
+            backbone = CellNetwork(space.fixed_backbone, num_classes=0, init_channels=init_channels, layers=layers, in_chans=in_chans, stem="imagenet")
+        ns = space.neck_space
+        n_in = min(ns.L, len(backbone.feature_info))
+        chans = [int(i["num_chs"]) for i in backbone.feature_info][-n_in:]
+        if self.target in ("neck", "both"):
+            neck: nn.Module = MixedNeck(chans, neck_channels, ns.num_cells, ns.min_level, ns.max_level, ns.ops)
+        else:
+            neck = Neck(space.fixed_neck, chans, neck_channels)
+        strides = [2**lv for lv in range(ns.min_level, ns.max_level + 1)]
+        super().__init__(backbone, neck, num_classes, strides, head_convs, mean, std, backbone_levels=n_in)
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        out: list[nn.Parameter] = []
+        if self.target in ("backbone", "both"):
+            out += self.backbone.arch_parameters()  # type: ignore[operator]
+        if self.target in ("neck", "both"):
+            out += self.neck.arch_parameters()  # type: ignore[operator]
+        return out
+
+    def weight_parameters(self) -> Iterator[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return (p for p in self.parameters() if id(p) not in arch)
+
+    def edge_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """For the DARTS log: the backbone cells' weights, or (neck op weights, neck level weights) when only the neck is searched."""
+        if self.target in ("backbone", "both"):
+            return self.backbone.edge_weights()  # type: ignore[operator]
+        neck: MixedNeck = self.neck  # type: ignore[assignment]
+        ops = torch.stack([torch.softmax(a, 0) for a in neck.alpha])
+        levels = torch.stack([torch.softmax(g, 0) for g in neck.gamma]) if len(neck.gamma) else torch.zeros(0)
+        return ops, levels
+
+    def genotype(self) -> DetectionGenotype:
+        backbone = self.backbone.genotype() if self.target in ("backbone", "both") else self.space.fixed_backbone  # type: ignore[operator]
+        neck = self.neck.genotype() if self.target in ("neck", "both") else self.space.fixed_neck  # type: ignore[operator]
+        return DetectionGenotype(backbone, neck)
+
+    def forward(self, x: torch.Tensor) -> HeadOutput:
+        return super().forward(x)
+

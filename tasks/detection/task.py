@@ -1,0 +1,201 @@
+"""Object detection: searched cell backbone -> searched NAS-FPN neck -> FCOS head; COCO mAP.
+
+Which parts are searched is ``task.target`` (``backbone``, ``neck`` or ``both``), carried by
+the ``detection`` space. Every run also trains a fixed baseline (timm ``resnet18`` +
+torchvision FPN + the same head) with the same data and epochs, so ``metrics.json`` shows
+what the search bought; predictions on the test images are drawn to PNG in the run directory.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from tasks.base import TASKS, DataError, Task
+from tasks.detection.data import DATA_SETS, Annotated, DetectionData, load
+from tasks.detection.evaluate import coco_map, draw, predict, to_tensor
+from tasks.detection.loss import fcos_loss
+from zoo.detection import create_baseline, decode
+from zoo.estimate.problem import OneShotProblem
+from zoo.estimate.train import train_epochs
+
+
+class TileDataset(Dataset):
+    """Equal-size crops; random horizontal and vertical flips when ``augment`` (aerial images have no up)."""
+
+    def __init__(self, items: Sequence[Annotated], augment: bool, seed: int = 0) -> None:
+        self.items = list(items)
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        it = self.items[i]
+        x = to_tensor(it.image)
+        boxes = torch.from_numpy(it.boxes.copy())
+        H, W = x.shape[-2:]
+        if self.augment:
+            if self.rng.random() < 0.5:
+                x = x.flip(-1)
+                boxes = torch.stack([W - boxes[:, 2], boxes[:, 1], W - boxes[:, 0], boxes[:, 3]], 1) if len(boxes) else boxes
+            if self.rng.random() < 0.5:
+                x = x.flip(-2)
+                boxes = torch.stack([boxes[:, 0], H - boxes[:, 3], boxes[:, 2], H - boxes[:, 1]], 1) if len(boxes) else boxes
+        return x, boxes.reshape(-1, 4), torch.from_numpy(it.labels.copy())
+
+
+def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images stacked; boxes (N, M, 4) and labels (N, M) padded with label -1."""
+    M = max(1, max(len(b) for _, b, _ in batch))
+    boxes = torch.zeros(len(batch), M, 4)
+    labels = torch.full((len(batch), M), -1, dtype=torch.long)
+    for i, (_, b, l) in enumerate(batch):
+        boxes[i, : len(b)] = b
+        labels[i, : len(l)] = l
+    return torch.stack([x for x, _, _ in batch]), boxes, labels
+
+
+@TASKS.register("detection")
+class Detection(Task):
+    name = "detection"
+    metric = "mAP50"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # checked here so that the CLI's precheck reports them before any work
+        if getattr(self.space, "name", None) != "detection":
+            raise DataError(f"task=detection needs space=detection (backbone + neck, task.target picks what is searched); got space={self.space.name}")
+        if self.data_cfg.name not in DATA_SETS:
+            raise DataError(f"data={self.data_cfg.name} is not detection data; allowed with task=detection: {', '.join(DATA_SETS)}")
+
+    def setup(self) -> None:
+        data: DetectionData = load(self.data_cfg)
+        if not data.train:
+            raise DataError(f"data={self.data_cfg.name}: no training crops")
+        self.data = data
+        self.classes = data.classes
+        pixels = np.concatenate([t.image.reshape(-1, 3) for t in data.train]).astype(np.float32) / 255.0
+        self.mean = pixels.mean(0).tolist()
+        self.std = [max(float(s), 1e-3) for s in pixels.std(0)]
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(data.train))
+        half = len(order) // 2
+        self.splits: dict[str, list[Annotated]] = {
+            "search_train": [data.train[i] for i in sorted(order[half:])],
+            "search_valid": [data.train[i] for i in sorted(order[:half])],
+            "train": data.train,
+            "test": data.test,
+        }
+        self.predictions: dict[str, list[dict[str, np.ndarray]]] = {}
+
+    def describe_data(self) -> dict[str, Any]:
+        return {
+            **self.data.source,
+            "classes": self.classes,
+            "in_chans": 3,
+            "n_train_tiles": len(self.splits["train"]),
+            "n_train_boxes": int(sum(len(t.boxes) for t in self.splits["train"])),
+            "test_images": [t.name for t in self.splits["test"]],
+            "n_test_boxes": int(sum(len(t.boxes) for t in self.splits["test"])),
+        }
+
+    def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
+        g = torch.Generator().manual_seed(self.seed)
+        return DataLoader(TileDataset(self.splits[split], augment=shuffle, seed=self.seed), batch_size=batch_size or int(self.trainer_cfg.batch_size),
+                          shuffle=shuffle, generator=g, collate_fn=collate)
+
+    # ---- models
+    def _head_args(self, m: Any) -> dict[str, Any]:
+        return {"num_classes": len(self.classes), "neck_channels": int(m.neck_channels), "head_convs": int(m.head_convs),
+                "in_chans": 3, "mean": self.mean, "std": self.std}
+
+    def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
+        m = self.cfg.model if final else self.cfg.estimate_model
+        return {"arch": genotype.to_json(), "init_channels": int(m.init_channels), "layers": int(m.layers), **self._head_args(m)}
+
+    def build_model(self, genotype: Any, final: bool = True) -> nn.Module:
+        from zoo.models import create_model
+
+        torch.manual_seed(self.seed)
+        return create_model(**self.model_config(genotype, final))
+
+    def _loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        x, boxes, labels = batch
+        return fcos_loss(model(x), boxes, labels, float(self.cfg.get("center_radius", 1.5)))
+
+    @torch.no_grad()
+    def _score_tiles(self, model: nn.Module, loader: Any) -> dict[str, float]:
+        was = model.training
+        model.eval()
+        items, preds = [], []
+        for x, boxes, labels in loader:
+            for i, p in enumerate(decode(model(x), x.shape[-2:], max_det=int(self.cfg.max_detections))):
+                keep = labels[i] >= 0
+                items.append(Annotated("", np.zeros((x.shape[-2], x.shape[-1], 3), np.uint8), boxes[i][keep].numpy(), labels[i][keep].numpy()))
+                preds.append({k: v.numpy() for k, v in p.items()})
+        model.train(was)
+        return coco_map(items, preds, self.classes, int(self.cfg.max_detections))
+
+    def one_shot_problem(self) -> OneShotProblem:
+        from tasks.detection.supernet import DetectionSuperNet
+
+        s = self.cfg.supernet
+        torch.manual_seed(self.seed)
+        net = DetectionSuperNet(self.space, len(self.classes), int(s.init_channels), int(s.layers), int(s.neck_channels), int(s.head_convs),
+                                self.mean, self.std, multiplier=int(s.get("multiplier", 4)))
+        return OneShotProblem(net, self.loader("search_train", True), self.loader("search_valid", True), self._loss,
+                              lambda model, loader: self._score_tiles(model, self.loader("search_valid", False))[self.metric])
+
+    # ---- estimation, retraining, baseline
+    def _train(self, model: nn.Module, split: str, epochs: int, desc: str) -> float:
+        t = self.trainer_cfg
+        torch.manual_seed(self.seed)
+        return train_epochs(model, self.loader(split, True), epochs=epochs, lr=float(t.lr), weight_decay=float(t.weight_decay),
+                            grad_clip=float(t.grad_clip), loss=self._loss, desc=desc, progress=self.progress)
+
+    def estimate(self, genotype: Any) -> dict[str, Any]:
+        model = self.build_model(genotype, final=False)
+        loss = self._train(model, "search_train", int(self.trainer_cfg.estimate_epochs), "estimate")
+        m = self._score_tiles(model, self.loader("search_valid", False))
+        return {"reward": m[self.metric], "valid_mAP": m["mAP"], "valid_mAP50": m["mAP50"], "train_loss": loss,
+                "params": sum(p.numel() for p in model.parameters())}
+
+    def _fit_and_test(self, model: nn.Module, key: str) -> dict[str, Any]:
+        t0 = time.time()
+        loss = self._train(model, "train", int(self.trainer_cfg.epochs), f"retrain {key}")
+        seconds = time.time() - t0
+        test = self.splits["test"]
+        preds = predict(model, test, max_det=int(self.cfg.max_detections))
+        self.predictions[key] = preds
+        m = coco_map(test, preds, self.classes, int(self.cfg.max_detections))
+        return {**m, "train_loss": loss, "train_seconds": round(seconds, 1), "params": sum(p.numel() for p in model.parameters())}
+
+    def retrain(self, genotype: Any) -> tuple[nn.Module, dict[str, Any]]:
+        model = self.build_model(genotype, final=True)
+        searched = self._fit_and_test(model, "searched")
+        out: dict[str, Any] = {"test_mAP": searched["mAP"], "test_mAP50": searched["mAP50"], "score": searched[self.metric],
+                               "params": searched["params"], "train_seconds": searched["train_seconds"]}
+        if bool(self.cfg.baseline.enabled):
+            torch.manual_seed(self.seed)
+            base = create_baseline(backbone=str(self.cfg.baseline.backbone), **self._head_args(self.cfg.model))
+            b = self._fit_and_test(base, "baseline")
+            out.update({"test_mAP_baseline": b["mAP"], "test_mAP50_baseline": b["mAP50"],
+                        "baseline": {"model": f"timm {self.cfg.baseline.backbone} (random init) + torchvision FeaturePyramidNetwork + FCOS head", **b}})
+        return model, out
+
+    def write_outputs(self, run_dir: str | Path) -> list[str]:
+        """Draws each model's predictions on the test images; returns the file names."""
+        names = []
+        for key, preds in self.predictions.items():
+            for item, p in zip(self.splits["test"], preds):
+                name = f"predictions_{key}_{item.name}.png"
+                draw(item, p, self.classes, Path(run_dir) / name, f"{key} model on {item.name}", float(self.cfg.draw_score))
+                names.append(name)
+        return names
