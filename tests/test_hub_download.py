@@ -132,22 +132,28 @@ def test_push_over_http_put_then_download(hub, tmp_path: Path) -> None:  # type:
     assert torch.equal(a(x), b(x))
 
 
-def test_cli_list_info_download(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_list_info_download(hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from zoo.hub.__main__ import main
+
     server, reg = hub
-    env = {**os.environ, "ZOO_REGISTRY": reg}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "zoo.hub", *a], capture_output=True, text=True, env=env, timeout=120)  # noqa: E731
-    out = run("list", "--task", "classification")
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert lines[0].split()[:3] == ["NAME", "TASK", "DATASET"]
+    assert main(["--registry", reg, "list", "--task", "classification"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["NAME", "TASK", "DATASET", "METRIC", "PARAMS", "WEIGHTS"]
     assert any(l.startswith("tiny ") for l in lines) and any(l.startswith("darts_v2 ") and "arch only" in l for l in lines)
-    out = run("info", "tiny", "--json")
-    assert json.loads(out.stdout)["files"][1]["name"] == "model.safetensors"
-    out = run("download", "tiny", "--dir", str(tmp_path / "mine"), "--quiet")
+    assert main(["--registry", reg, "list", "--task", "detection"]) == 0
+    assert capsys.readouterr().out.strip() == "no zoo entries for task detection"
+    assert main(["info", "tiny", "--json", "--registry", reg]) == 0
+    assert json.loads(capsys.readouterr().out)["files"][1]["name"] == "model.safetensors"
+    assert main(["info", "no_such_model"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown zoo entry 'no_such_model'" in err
+    # the real command line, in its own process, with the registry from the environment
+    env = {**os.environ, "ZOO_REGISTRY": reg}
+    out = subprocess.run([sys.executable, "-m", "zoo.hub", "download", "tiny", "--dir", str(tmp_path / "mine"), "--quiet"],
+                         capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()) == tmp_path / "mine" and (tmp_path / "mine" / "model.safetensors").is_file()
-    out = run("info", "no_such_model")
-    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "unknown zoo entry 'no_such_model'" in out.stderr
+    assert server.requests["tiny/model.safetensors"] == 1
 
 
 def test_architecture_only_entry_has_no_weights() -> None:

@@ -96,13 +96,20 @@ def test_frozen_body_keeps_weights_and_statistics(tmp_path: Path, monkeypatch: p
     assert child["net.classifier.weight"].shape == (4, parent["net.classifier.weight"].shape[1])
 
 
-def test_finetune_bad_input_is_one_line(tmp_path: Path) -> None:
-    env = {**os.environ, "ZOO_HOME": str(tmp_path / "home")}
-    env.pop("ZOO_REGISTRY", None)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "zoo", *a], capture_output=True, text=True, env=env, timeout=120)  # noqa: E731
-    out = run("mode=finetune")
-    assert out.returncode == 2 and "mode=finetune needs checkpoint=NAME_OR_PATH" in out.stderr and out.stderr.count("\n") == 1
-    out = run("mode=finetune", "checkpoint=darts_v2")
-    assert out.returncode == 2 and "architecture-only" in out.stderr
-    out = run("mode=finetune", "checkpoint=digits-darts", "finetune.freeze_epochs=9")
-    assert out.returncode == 2 and "finetune.freeze_epochs=9 is invalid" in out.stderr
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ([], "mode=finetune needs checkpoint=NAME_OR_PATH"),
+        (["checkpoint=darts_v2"], "checkpoint=darts_v2 is architecture-only"),
+        (["checkpoint=digits-darts", "finetune.freeze_epochs=9"], "finetune.freeze_epochs=9 is invalid; allowed: 0 ... finetune.epochs (6)"),
+        (["checkpoint=no/such/dir"], "checkpoint=no/such/dir does not exist"),
+        (["checkpoint=digits-darts", "task=classification", "mode=train"], "mode=train is unknown; allowed: search, finetune"),
+    ],
+)
+def test_finetune_bad_input_is_one_line(overrides: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from zoo.__main__ import precheck
+
+    with pytest.raises(SystemExit) as exit_:
+        precheck(["mode=finetune", *overrides])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and err.count("\n") == 1, err

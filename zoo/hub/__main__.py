@@ -129,7 +129,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}.get(args.format, "")
     out = Path(args.out) if args.out else Path(f"{name or Path(args.name).stem}{suffix}")
     report = export_model(model, cfg, out, args.format, opset=args.opset, check=not args.no_check)
-    diff = f", max |onnx - torch| = {report['max_abs_diff']:.2e}" if "max_abs_diff" in report else ""
+    diff = f", max |exported - torch| = {report['max_abs_diff']:.2e}" if "max_abs_diff" in report else ""
     print(f"exported {args.format} -> {out} (input {report['input_shape']}{diff}; check {report.get('checked', 'off')})")
 
 

@@ -32,8 +32,7 @@ def fetch_entry(entry: Entry, dest: str | Path | None = None, progress: bool = T
     """
     if not entry.has_weights:
         raise HubError(
-            f"{entry.name} is architecture-only: no weights are published; build it with zoo.create_model({entry.name!r}) "
-            "or fine-tune it from scratch"
+            f"{entry.name} is architecture-only: no weights are published; build it untrained with zoo.create_model({entry.name!r})"
         )
     d = Path(dest) if dest is not None else entry_dir(entry)
     for f in entry.files:
