@@ -137,6 +137,7 @@ def test_timm_create_model_loads_through_the_zoo_cache(tmp_path: Path) -> None:
     m = timm.create_model("zoo_tiny_timm", pretrained=True).eval()
     assert torch.equal(m(x), ref)
     assert m.pretrained_cfg["file"].startswith(str(tmp_path / "home"))  # the verified copy in the zoo cache
+    assert m.pretrained_cfg["label_names"] == ("a", "b", "c")
     m5 = timm.create_model("zoo_tiny_timm", pretrained=True, num_classes=5).eval()
     assert m5(x).shape == (2, 5)
     assert torch.equal(m5.state_dict()["net.stem0.0.weight"], m.state_dict()["net.stem0.0.weight"])

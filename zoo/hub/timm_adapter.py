@@ -43,6 +43,8 @@ def pretrained_cfg(entry: Entry) -> dict[str, Any]:
         "license": str(entry.data.get("license") or "unknown").lower(),
         "description": entry.data.get("description"),
     }
+    if entry.data.get("labels"):
+        cfg["label_names"] = tuple(str(l) for l in entry.data["labels"])
     if entry.has_weights:
         cfg["file"] = str(entry_dir(entry) / "model.safetensors")
     return cfg
