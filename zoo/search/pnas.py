@@ -15,8 +15,8 @@ two-decision mutations of them and ``n_random`` uniform samples by ``mean + kapp
 of the ensemble and proposes the best cell not asked before.
 
 Everything the strategy decides is a function of the told history, its numpy RNG and
-the seed (each surrogate fit uses a torch generator seeded from the seed and the number
-of observations), so ``state_dict`` needs only that plus the level, beam and queue.
+the seed (each surrogate fit draws from a numpy generator seeded with the seed and the
+number of observations), so ``state_dict`` needs only that plus the level, beam and queue.
 """
 from __future__ import annotations
 
