@@ -26,6 +26,7 @@ from scipy.special import ndtr
 
 from zoo.search.base import Strategy, check
 from zoo.search.pareto import check_objectives, is_multi, objective_matrix, parego_scalarize
+from zoo.search.proposals import single_thread_blas
 
 SQRT5 = np.sqrt(5.0)
 
@@ -171,7 +172,8 @@ class BayesianOptimisation(Strategy):
         if len(C) == 0:
             return self._random(seen)
         Xp = np.array([x for x in pend_x if x not in hist_x], dtype=int).reshape(-1, len(self.card))
-        mu, sd = self._surrogate(one_hot(Xh, self.card), y, one_hot(Xp, self.card), one_hot(C, self.card))
+        with single_thread_blas():
+            mu, sd = self._surrogate(one_hot(Xh, self.card), y, one_hot(Xp, self.card), one_hot(C, self.card))
         ei = expected_improvement(mu, sd, float(y.max()), self.xi * float(y.std() or 1.0))
         return self.space.decode([int(v) for v in C[int(np.argmax(ei))]])
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from zoo.search.base import STRATEGIES, Strategy, check
 from zoo.search.pareto import check_objectives
-from zoo.search.proposals import novel, seen_keys
+from zoo.search.proposals import novel, seen_keys, single_thread_blas
 from zoo.space.genotype import genotype_key
 
 
@@ -77,7 +77,8 @@ class CMAES(Strategy):
         self._new_generation()
 
     def _new_generation(self) -> None:
-        pts = self.es.ask()
+        with single_thread_blas():
+            pts = self.es.ask()
         # per point: [x, key or None, fitness or None]
         self.gen: list[list[Any]] = [[[float(v) for v in p], None, None] for p in pts]
 
@@ -96,7 +97,8 @@ class CMAES(Strategy):
             return False
         X = [np.array(x) for x, _, _ in self.gen]
         F = [float(f) for _, _, f in self.gen]
-        self.es.tell(X, F)
+        with single_thread_blas():
+            self.es.tell(X, F)
         self.generations.append([[x for x, _, _ in self.gen], F])
         self._new_generation()
         return True
@@ -138,7 +140,8 @@ class CMAES(Strategy):
         for points, F in state["generations"]:
             if not np.allclose([x for x, _, _ in self.gen], points, rtol=0, atol=1e-12):
                 raise ValueError("es: saved generations do not replay (different seed or cma version)")
-            self.es.tell([np.array(x) for x in points], [float(f) for f in F])
+            with single_thread_blas():
+                self.es.tell([np.array(x) for x in points], [float(f) for f in F])
             self.generations.append([points, [float(f) for f in F]])
             self._new_generation()
         self.gen = [[list(x), k, f] for x, k, f in state["current"]]

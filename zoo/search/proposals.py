@@ -3,12 +3,28 @@ evaluated or is being evaluated) and a scalar fitness per history entry that als
 multi-objective search (non-dominated rank, then crowding; NSGA-II, Deb et al. 2002)."""
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from zoo.search.pareto import crowding_distance, is_multi, non_dominated_sort, objective_matrix
 from zoo.space.genotype import genotype_key
+
+
+_CONTROLLER: Any = None
+
+
+def single_thread_blas() -> AbstractContextManager[Any]:
+    """Limits BLAS to one thread: a surrogate's small matrices only lose time to thread hand-offs."""
+    global _CONTROLLER
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - comes with scikit-learn
+        return nullcontext()
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def seen_keys(strategy: Any) -> set[str]:

@@ -1,0 +1,57 @@
+"""``python -m zoo space=nb201 estimate=nb201 ...`` end to end (table look-ups, seconds)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = ROOT.parent / "shared" / "benchmarks" / "nb201"
+
+
+def zoo(*args: str, run_dir: Path) -> subprocess.CompletedProcess:
+    assert (TABLES / "minibench_12ep").is_dir(), f"NAS-Bench-201 tables missing at {TABLES} (CI provides ../shared/benchmarks)"
+    cmd = [sys.executable, "-m", "zoo", "space=nb201", "estimate=nb201", *args, "progress=false", f"hydra.run.dir={run_dir}"]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_search_prints_the_200_epoch_accuracy(tmp_path: Path) -> None:
+    proc = zoo("search=evolution", "search.budget=30", run_dir=tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "test_acc_200ep" in out and "val_acc_12ep" in out and "best reward" in out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert 85 < metrics["test_acc_200ep"] <= 94.38 and metrics["val_acc_12ep"] == metrics["search_reward"]
+    assert metrics["search_evaluations"] == 30 and metrics["genotype"]["arch"] in out
+    for f in ("genotype.json", "genotype.png", "search_log.jsonl", "strategy_state.json", "search_curve.png"):
+        assert (tmp_path / "run" / f).exists(), f
+
+
+def test_cli_multi_objective_writes_a_pareto_front(tmp_path: Path) -> None:
+    d = tmp_path / "mo"
+    proc = zoo("search=random", "search.budget=40", "search.objectives=[accuracy,latency]", run_dir=d)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "non-dominated architectures" in proc.stdout
+    front = json.loads((d / "pareto_front.json").read_text())
+    assert front["objectives"] == ["accuracy", "latency"] and len(front["front"]) >= 2
+    acc = np.array([m["accuracy"] for m in front["front"]])
+    lat = np.array([m["latency"] for m in front["front"]])
+    order = np.argsort(-acc)  # along the front, less accuracy must buy less latency
+    assert (np.diff(lat[order]) < 0).all()
+    assert all("test_acc_200ep" in m for m in front["front"])
+    assert (d / "pareto_front.png").stat().st_size > 5000
+
+
+def test_cli_bad_input_is_one_line_before_work(tmp_path: Path) -> None:
+    for args, words in [
+        (("search=evolution", "search.population_size=500"), "search.population_size=500 is invalid"),
+        (("search=bo_gp", "search.objectives=[accuracy,energy]"), "search.objectives=['accuracy', 'energy'] is invalid"),
+        (("search=random", f"estimate.root={tmp_path}"), f"estimate.root='{tmp_path}' does not hold"),
+    ]:
+        proc = zoo(*args, run_dir=tmp_path / "never")
+        lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+        assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], (args, proc.stderr)
+        assert not (tmp_path / "never" / "search_log.jsonl").exists()
