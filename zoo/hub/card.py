@@ -138,8 +138,8 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
     if command:
         version = ""
         if config.get("zoo_version") or config.get("git_commit"):
-            version = f" (zoo {config.get('zoo_version', '?')}" + (f", commit `{config['git_commit'][:12]}`" if config.get("git_commit") else "") + ")"
-        lines += ["## Reproduce", "", f"From a checkout of the zoo repository{version} (defaults from conf/ plus the overrides shown):", "", "```bash", command, "```", ""]
+            version = f" at zoo {config.get('zoo_version', '?')}" + (f", commit `{config['git_commit'][:12]}`" if config.get("git_commit") else "")
+        lines += ["## Reproduce", "", f"From a checkout of the zoo repository{version}; the defaults of conf/ plus the overrides shown:", "", "```bash", command, "```", ""]
         lines += ["The search and retraining are seeded; results still vary slightly with the number of CPU threads and the torch version.", ""]
     lines += ["## Licence", "", f"{config.get('license') or 'unknown'} (weights and card).", ""]
     return "\n".join(lines)
