@@ -55,8 +55,14 @@ def coco_map(items: Sequence[Annotated], preds: Sequence[dict[str, np.ndarray]],
         ev.params.maxDets = [1, 10, max_det]
         ev.evaluate()
         ev.accumulate()
-        ev.summarize()
-    return {"mAP": max(float(ev.stats[0]), 0.0), "mAP50": max(float(ev.stats[1]), 0.0)}
+    # precision[iou, recall, class, area, max_dets]; area 0 = all, the last max_dets = max_det
+    prec = ev.eval["precision"][:, :, :, 0, -1]
+
+    def mean(p: np.ndarray) -> float:
+        p = p[p > -1]
+        return float(p.mean()) if p.size else 0.0
+
+    return {"mAP": mean(prec), "mAP50": mean(prec[0])}
 
 
 def draw(item: Annotated, pred: dict[str, np.ndarray], classes: Sequence[str], path: str | Path, title: str, score_thresh: float = 0.3) -> None:
