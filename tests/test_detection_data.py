@@ -23,13 +23,13 @@ def test_trees_load_with_every_box() -> None:
     assert osbs.image.shape == (400, 400, 3) and osbs.image.dtype == np.uint8
     assert osbs.boxes[0].tolist() == [203, 67, 227, 90]  # first <object> of OSBS_029.xml
     data = load(OmegaConf.create({"name": "trees", "scale": 0.5, "tile_size": 128}))
-    held = "2019_YELL_2_541000_4977000_image_crop"
-    assert [t.name for t in data.test] == [held] and len(data.test[0].boxes) == 279
-    assert data.test[0].image.shape == (518, 624, 3)  # 1035x1249 halved
+    held = "OSBS_029"
+    assert [t.name for t in data.test] == [held] and len(data.test[0].boxes) == 61
+    assert data.test[0].image.shape == (200, 200, 3)  # 400x400 halved
     assert all(t.image.shape == (128, 128, 3) for t in data.train)
     assert {t.name.split("@")[0] for t in data.train} == set(counts) - {held}
     n_train = sum(len(t.boxes) for t in data.train)
-    assert 0.9 * (951 - 279) <= n_train <= 1.3 * (951 - 279)  # tiles cut a few crowns off, edge-aligned tiles repeat a few
+    assert 0.9 * (951 - 61) <= n_train <= 1.3 * (951 - 61)  # tiles cut a few crowns off, edge-aligned tiles repeat a few
 
 
 def test_tile_clips_boxes_and_drops_mostly_outside_ones() -> None:

@@ -72,12 +72,14 @@ def test_tiny_detector_learns_rectangles(tmp_path: Path, one_thread: None) -> No
 
 
 @pytest.mark.slow
-def test_one_shot_problem_moves_the_neck_and_backbone_alphas(tmp_path: Path, one_thread: None) -> None:
-    task, space = _task(make_rectangles(tmp_path, n=12), ["trainer.batch_size=4"])
+@pytest.mark.parametrize("target,n_arch", [("both", 2 + 17), ("neck", 17), ("backbone", 2)])
+def test_one_shot_problem_moves_the_searched_alphas(tmp_path: Path, one_thread: None, target: str, n_arch: int) -> None:
+    task, space = _task(make_rectangles(tmp_path, n=12), ["trainer.batch_size=4", f"task.target={target}"])
     problem = task.one_shot_problem()
     net = problem.supernet
     arch = net.arch_parameters()
-    assert len(arch) == 2 + 17  # alpha_normal, alpha_reduce + the neck's in1/in2/op/level weights
+    assert len(arch) == n_arch  # alpha_normal, alpha_reduce (backbone); in1/in2/op per neck cell + level per intermediate cell
+    assert len(list(net.weight_parameters())) + len(arch) == len(list(net.parameters()))
     before = [a.detach().clone() for a in arch]
     opt = torch.optim.Adam(arch, lr=0.1)
     batch = next(iter(problem.valid_loader))
@@ -86,6 +88,10 @@ def test_one_shot_problem_moves_the_neck_and_backbone_alphas(tmp_path: Path, one
     assert all(not torch.equal(a, b) for a, b in zip(arch, before))
     g = net.genotype()
     assert space.decode(space.encode(g)) == g
+    if target == "neck":
+        assert g.backbone == space.fixed_backbone
+    if target == "backbone":
+        assert g.neck == space.fixed_neck
     assert 0.0 <= problem.score(net, problem.valid_loader) <= 1.0
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from tasks.base import DataError
 
-TREES_TEST_IMAGE = "2019_YELL_2_541000_4977000_image_crop"
+TREES_TEST_IMAGE = "OSBS_029"
 DATA_SETS = ("trees", "coco", "voc")
 
 
