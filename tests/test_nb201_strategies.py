@@ -36,6 +36,17 @@ MARGIN = 0.3  # every other strategy: mean >= random's mean - MARGIN (percentage
 OURS = ("evolution", "ga", "es", "bo_gp", "bo_rf")  # strategies that never re-propose an evaluated cell
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Controllers and surrogates are tiny: a second thread only contends on a shared machine (5x slower here)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def multi_trial() -> list[str]:
     return [n for n, c in STRATEGIES.items() if isinstance(c, type) and issubclass(c, Strategy)]
 

@@ -28,9 +28,9 @@ class RFBayesOpt(BayesianOptimisation):
         pool_size: int = 500,
         local_parents: int = 5,
         xi: float = 0.0,
-        n_trees: int = 10,
+        n_trees: int = 30,
         min_samples_leaf: int = 1,
-        max_features: float = 0.8,
+        max_features: float = 1.0,
         objectives: Sequence[str] = ("accuracy",),
     ) -> None:
         super().__init__(space, budget, seed, n_init, pool_size, local_parents, xi, objectives)
