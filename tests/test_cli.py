@@ -120,8 +120,8 @@ def test_random_search_resumes_without_redoing_work(tmp_path: Path) -> None:
 def test_fashion_mnist_and_second_order_darts(tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = zoo(
-        "data=fashion_mnist", "data.max_train=400", "data.max_test=200", "search.order=2", "search.epochs=1",
-        "search.warmup_epochs=0", "trainer.epochs=3", "task.model.layers=3", "task.supernet.layers=2", run_dir=run,
+        "data=fashion_mnist", "data.max_train=1000", "data.max_test=300", "search.order=2", "search.epochs=1",
+        "search.warmup_epochs=0", "trainer.epochs=5", "task.model.layers=3", "task.supernet.layers=2", run_dir=run,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
