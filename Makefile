@@ -8,11 +8,14 @@ setup:
 demo: setup
 	.venv/bin/python -m zoo
 
+# One BLAS/OpenMP thread per process: the end-to-end tests run the CLI in subprocesses, and on a
+# 2-core machine that is busy with anything else, multi-threaded small convolutions slow down by
+# orders of magnitude (threads spinning against each other).
 test: setup
-	.venv/bin/python -m pytest -q -ra --durations=15
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -q -ra --durations=15
 
 test-fast: setup
-	.venv/bin/python -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -q -m "not slow"
 
 bench: setup
 	.venv/bin/python bench/supernet_step.py
