@@ -1,11 +1,19 @@
 """Continuous relaxation of the cell search space (Liu et al., "DARTS", ICLR 2019).
 
-Each edge of a :class:`SearchCell` is a :class:`MixedOp`: the softmax(alpha)-weighted sum
-of every candidate op. :class:`SuperNet` stacks search cells like :class:`CellNetwork`
-and owns the architecture parameters ``alpha_normal`` and ``alpha_reduce``
-(one row per edge, one column per op). :meth:`SuperNet.genotype` derives the discrete
-cell as in the paper: per node keep the two incoming edges whose strongest non-``none``
-op weighs most, and on each the strongest non-``none`` op.
+Each edge of a search cell is a mixed op: the softmax(alpha)-weighted sum of every
+candidate op. :class:`SuperNet` stacks search cells like :class:`CellNetwork` and owns the
+architecture parameters ``alpha_normal`` and ``alpha_reduce`` (one row per edge, one
+column per op). :meth:`SuperNet.genotype` derives the discrete cell as in the paper: per
+node keep the two incoming edges whose strongest non-``none`` op weighs most, and on each
+the strongest non-``none`` op.
+
+Two cells compute the same function:
+
+* :class:`SearchCell` / :class:`MixedOp`: the textbook form, one module per op per edge.
+* :class:`FastSearchCell` (the default): the edges leaving each state run as one
+  :class:`zoo.space.edge_bundle.EdgeBundle` (shared ReLU and pools, stacked convs, a fused
+  BN + weighted sum, ``none`` skipped), several times faster and leaner in memory.
+  :func:`load_textbook_weights` copies a textbook supernet's weights into a fast one.
 """
 from __future__ import annotations
 
@@ -14,6 +22,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
+from zoo.space.edge_bundle import EdgeBundle
 from zoo.space.genotype import Genotype
 from zoo.space.network import make_stem, reduction_layers
 from zoo.space.ops import DARTS_OPS, OPS, FactorizedReduce, ReLUConvBN
@@ -77,6 +86,79 @@ def num_edges(steps: int) -> int:
     return sum(2 + i for i in range(steps))
 
 
+def edge_index(node: int, source: int) -> int:
+    """Row of edge ``source -> node`` in alpha (nodes in order, each with its 2 + node inputs in order)."""
+    return sum(2 + i for i in range(node)) + source
+
+
+class FastSearchCell(nn.Module):
+    """:class:`SearchCell`'s function, computed per source state instead of per edge.
+
+    State ``j`` (0 and 1 are the preprocessed inputs, ``i + 2`` is node ``i``) feeds the
+    nodes ``i >= j - 1``; once it is known, one :class:`EdgeBundle` computes all of its
+    outgoing mixed edges at once and each node accumulates its inputs. Same constructor
+    and ``forward(s0, s1, weights)`` as :class:`SearchCell`.
+    """
+
+    def __init__(
+        self,
+        steps: int,
+        multiplier: int,
+        C_prev_prev: int,
+        C_prev: int,
+        C: int,
+        reduction: bool,
+        reduction_prev: bool,
+        primitives: Sequence[str],
+    ) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.steps = steps
+        self.multiplier = multiplier
+        self.preprocess0 = (
+            FactorizedReduce(C_prev_prev, C, affine=False) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
+        )
+        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self.bundles = nn.ModuleList()
+        self.targets: list[list[int]] = []
+        for j in range(steps + 1):  # the last node feeds no edge inside the cell
+            nodes = [i for i in range(steps) if j < i + 2]
+            self.targets.append(nodes)
+            self.register_buffer(f"rows_{j}", torch.tensor([edge_index(i, j) for i in nodes]), persistent=False)
+            self.bundles.append(EdgeBundle(C, 2 if reduction and j < 2 else 1, len(nodes), primitives))
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        nodes: list[torch.Tensor | None] = [None] * self.steps
+        for j, bundle in enumerate(self.bundles):
+            if j >= 2:
+                states.append(nodes[j - 2])  # type: ignore[arg-type]
+            outs = bundle(states[j], weights.index_select(0, getattr(self, f"rows_{j}"))).unbind(0)
+            for out, i in zip(outs, self.targets[j]):
+                out = out.permute(0, 3, 1, 2)  # (N, C, H, W) view of channels-last memory
+                nodes[i] = out if nodes[i] is None else nodes[i] + out
+        states.append(nodes[-1])  # type: ignore[arg-type]
+        return torch.cat(states[-self.multiplier :], dim=1)
+
+    @torch.no_grad()
+    def load_textbook(self, cell: SearchCell) -> None:
+        """Copies the weights and BN statistics of a :class:`SearchCell` of the same shape."""
+        self.preprocess0.load_state_dict(cell.preprocess0.state_dict())
+        self.preprocess1.load_state_dict(cell.preprocess1.state_dict())
+        for j, bundle in enumerate(self.bundles):
+            bundle.load_mixed_ops([cell._ops[edge_index(i, j)] for i in self.targets[j]])
+
+
+@torch.no_grad()
+def load_textbook_weights(fast: "SuperNet", textbook: "SuperNet") -> None:
+    """Makes ``fast`` (built with :class:`FastSearchCell`) compute what ``textbook`` (:class:`SearchCell`) does."""
+    state = {k: v for k, v in textbook.state_dict().items() if not k.startswith("cells.")}
+    missing, unexpected = fast.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith("cells.") for k in missing), (missing, unexpected)
+    for f_cell, t_cell in zip(fast.cells, textbook.cells):
+        f_cell.load_textbook(t_cell)  # type: ignore[operator]
+
+
 class SuperNet(nn.Module):
     """DARTS search network with architecture parameters.
 
@@ -96,9 +178,12 @@ class SuperNet(nn.Module):
         stem: str = "cifar",
         primitives: Sequence[str] = DARTS_OPS,
         num_reductions: int = 2,
-        cell_cls: type[nn.Module] = SearchCell,
+        cell_cls: type[nn.Module] = FastSearchCell,
+        channels_last: bool | None = None,
     ) -> None:
         super().__init__()
+        # activations in channels-last memory (default with FastSearchCell, whose kernels expect it)
+        self.channels_last = cell_cls is FastSearchCell if channels_last is None else channels_last
         self.primitives = list(primitives)
         if "none" in self.primitives and self.primitives[0] != "none":
             raise ValueError("primitives: 'none' must come first when present")
@@ -146,6 +231,8 @@ class SuperNet(nn.Module):
     # ---- forward
     def _run(self, x: torch.Tensor, collect: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         w_normal, w_reduce = self.edge_weights()
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         s0 = self.stem0(x)
         s1 = s0 if self.stem1 is None else self.stem1(s0)
         feats = []
