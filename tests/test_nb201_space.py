@@ -144,7 +144,7 @@ def test_bad_estimator_config_and_missing_tables(tmp_path: Path, monkeypatch: py
     assert find_root(None) == TABLES.resolve()
     monkeypatch.delenv("ZOO_NB201_ROOT")
     monkeypatch.chdir(tmp_path)  # default search also walks up from the package: finds ../shared beside the repo
-    assert find_root(None) == TABLES.resolve()
+    assert find_root(None).resolve() == TABLES.resolve()
     with pytest.raises(ValueError, match="space=nb201 cells only"):
         estimator()(SPACES.get("darts")().sample(np.random.default_rng(0)))
 
