@@ -24,8 +24,9 @@ is recorded by the torch profiler (``profile_memory=True``); the running sum of 
 gives the step's peak exactly (activations, gradients, optimizer temporaries), independent of
 the allocator and of other processes. ``persistent`` is parameters + buffers + optimizer
 state, alive before and after the step. With ``--rss``, each variant also runs alone in a
-fresh subprocess and reports the growth of its peak resident set size (``ru_maxrss``)
-over one step, as a cross-check that includes allocator overheads.
+fresh subprocess and reports the growth of its peak resident set size (``VmHWM``)
+over one step (Linux: the high-water mark is reset before the step), as a cross-check that
+includes allocator overheads and cached memory.
 
     python bench/supernet_step.py                     # both configurations
     python bench/supernet_step.py --configs digits --reps 20 --rss
@@ -35,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -154,17 +154,31 @@ def profiled_peak_bytes(fn: Callable[[], None]) -> int:
     return max([0] + totals)
 
 
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
 def rss_child(variant: str, config: str, threads: int) -> dict[str, int]:
-    """Runs in a fresh process: growth of peak RSS over one full-size step, after a batch-2 warm-up step."""
+    """Runs in a fresh process: growth of the peak RSS over one full-size step, after a batch-2 warm-up step.
+
+    The kernel's high-water mark (VmHWM) is reset to the current RSS right before the step
+    (``/proc/self/clear_refs``), so what the process touched earlier (imports, set-up) does not
+    hide the step's own peak.
+    """
     torch.set_num_threads(threads)
     warm = Bench(variant, CONFIGS[config], batch=2)
     warm.step()
     del warm
     b = Bench(variant, CONFIGS[config])
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _proc_status_kib("VmRSS")
     b.step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"base_kib": base, "peak_kib": peak}
+    return {"base_kib": base, "peak_kib": _proc_status_kib("VmHWM")}
 
 
 def run_config(name: str, reps: int, threads: int, rss: bool) -> dict[str, Any]:
