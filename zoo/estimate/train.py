@@ -78,7 +78,7 @@ def train_epochs(
             l.backward()
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
-            total += float(l)
+            total += float(l.detach())
             seen += 1
             bar.update(1)
             bar.set_postfix(loss=f"{total / seen:.3f}")

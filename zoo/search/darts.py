@@ -123,7 +123,7 @@ class DARTS(OneShotStrategy):
                     a.grad = None
                 torch.nn.utils.clip_grad_norm_(list(net.weight_parameters()), self.grad_clip)
                 w_opt.step()
-                running += float(loss)
+                running += float(loss.detach())
                 seen += 1
                 step += 1
                 bar.update(1)
