@@ -66,7 +66,9 @@ def find_root(explicit: str | os.PathLike[str] | None = None) -> Path:
         if found is None:
             raise BenchmarkNotFoundError(f"{ENV_VAR}={env!r} does not hold the NAS-Bench-201 tables ({MINI_12EP} not found there)")
         return found.resolve()
-    starts = [Path.cwd().resolve(), Path(__file__).resolve().parent]
+    # The package's own location first: a checkout's sibling ../shared is the intended source, and a
+    # stray shared/ above the working directory (e.g. /tmp/shared) must not shadow it.
+    starts = [Path(__file__).resolve().parent, Path.cwd().resolve()]
     seen: set[Path] = set()
     for start in starts:
         for d in (start, *start.parents):
@@ -78,7 +80,7 @@ def find_root(explicit: str | os.PathLike[str] | None = None) -> Path:
                 return cand
             looked.append(str(cand))
     raise BenchmarkNotFoundError(
-        f"NAS-Bench-201 tables not found (looked for shared/benchmarks/nb201/{MINI_12EP} above {starts[0]} and above the zoo package); "
+        f"NAS-Bench-201 tables not found (looked for shared/benchmarks/nb201/{MINI_12EP} above the zoo package and above {starts[1]}); "
         f"set estimate.root=DIR or {ENV_VAR}=DIR to the folder holding minibench_12ep/, nats_tss_200ep/ and help_latency/"
     )
 
