@@ -14,7 +14,11 @@ from zoo.estimate.problem import OneShotProblem
 from zoo.models import Normalize, create_model
 from zoo.estimate.train import accuracy, classification_loss, train_epochs
 from zoo.space.network import count_parameters
+from zoo.space.pc_supernet import PCSuperNet
+from zoo.space.single_path import SinglePathSuperNet
 from zoo.space.supernet import SuperNet
+
+SUPERNET_KINDS: dict[str, type[nn.Module]] = {"darts": SuperNet, "pc_darts": PCSuperNet, "single_path": SinglePathSuperNet}
 
 
 def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,10 +94,13 @@ class Classification(Task):
         torch.manual_seed(self.seed)
         return create_model(**self.model_config(genotype, final))
 
-    def one_shot_problem(self) -> OneShotProblem:
+    def make_supernet(self, kind: str = "darts", **kwargs: Any) -> nn.Module:
+        """A supernet of ``kind`` (darts, pc_darts, single_path) with ``task.supernet``'s size; kwargs are kind-specific."""
+        if kind not in SUPERNET_KINDS:
+            raise ValueError(f"supernet kind {kind!r} is unknown; allowed: {', '.join(SUPERNET_KINDS)}")
         s = self.cfg.supernet
         torch.manual_seed(self.seed)
-        net = SuperNet(
+        return SUPERNET_KINDS[kind](
             num_classes=len(self.classes),
             init_channels=int(s.init_channels),
             layers=int(s.layers),
@@ -102,7 +109,11 @@ class Classification(Task):
             in_chans=self.in_chans,
             stem=str(self.cfg.get("stem", "cifar")),
             primitives=list(self.space.primitives),  # type: ignore[attr-defined]
+            **kwargs,
         )
+
+    def one_shot_problem(self) -> OneShotProblem:
+        net = self.make_supernet("darts")
         norm = Normalize(self.mean, self.std)
 
         def loss(model: nn.Module, batch: Any) -> torch.Tensor:
@@ -112,7 +123,9 @@ class Classification(Task):
         def score(model: nn.Module, loader: Any) -> float:
             return accuracy(nn.Sequential(norm, _Forward(model)), loader)
 
-        return OneShotProblem(net, self.loader("search_train", True), self.loader("search_valid", True), loss, score)
+        return OneShotProblem(
+            net, self.loader("search_train", True), self.loader("search_valid", True), loss, score, make_supernet=self.make_supernet, space=self.space
+        )
 
     # ---- estimation and retraining
     def _train(self, model: nn.Module, split: str, epochs: int, desc: str) -> None:

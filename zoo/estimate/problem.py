@@ -22,6 +22,10 @@ class OneShotProblem:
         loss: ``loss(model, batch) -> scalar tensor``.
         score: ``score(model, loader) -> float``, higher is better (e.g. accuracy).
         device: where to train.
+        make_supernet: optional ``make_supernet(kind, **kwargs) -> nn.Module``, a fresh supernet
+            of another kind ("darts", "pc_darts", "single_path") built with the task's
+            configuration; see :meth:`build_supernet`.
+        space: the search space the supernets relax (for strategies that sample genotypes).
     """
 
     supernet: nn.Module
@@ -30,3 +34,11 @@ class OneShotProblem:
     loss: Callable[[nn.Module, Any], torch.Tensor]
     score: Callable[[nn.Module, Iterable[Any]], float]
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    make_supernet: Callable[..., nn.Module] | None = None
+    space: Any = None
+
+    def build_supernet(self, kind: str, **kwargs: Any) -> nn.Module:
+        """A fresh supernet of ``kind`` from the task; a one-line ``ValueError`` if the task has none."""
+        if self.make_supernet is None:
+            raise ValueError(f"this task offers no {kind!r} supernet (its one-shot problem has no make_supernet)")
+        return self.make_supernet(kind, **kwargs)
