@@ -61,6 +61,10 @@ class Task(ABC):
     def retrain(self, genotype: Any) -> tuple[nn.Module, dict[str, Any]]:
         """Trains the final model and returns it with its held-out test metrics."""
 
+    def example_input(self) -> torch.Tensor:
+        """One input of the task's shape (batch of 1), for timing a built model's latency."""
+        raise NotImplementedError(f"task={self.name} has no example_input(), so it cannot time its models (objective latency)")
+
     def describe_data(self) -> dict[str, Any]:
         return {}
 

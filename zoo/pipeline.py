@@ -115,6 +115,8 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
         from zoo.search.pareto import check_estimator_objectives
 
         check_estimator_objectives(run.strategy.objectives, cfg.search.name, est_cls, cfg.estimate.name)
+        if "latency" in run.strategy.objectives and cfg.estimate.get("latency") is False:
+            raise ConfigError(f"search.objectives={list(run.strategy.objectives)!r} needs latency, but estimate.latency=false; allowed: estimate.latency=true")
     run.estimator = est_cls(cfg.estimate, run.task)
     return run
 

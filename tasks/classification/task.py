@@ -112,6 +112,9 @@ class Classification(Task):
             **kwargs,
         )
 
+    def example_input(self) -> torch.Tensor:
+        return torch.zeros(1, self.in_chans, self.image_size, self.image_size)
+
     def one_shot_problem(self) -> OneShotProblem:
         net = self.make_supernet("darts")
         norm = Normalize(self.mean, self.std)

@@ -186,6 +186,10 @@ class Detection(Task):
         bar.close()
         return last
 
+    def example_input(self) -> torch.Tensor:
+        """One validation tile: the size every candidate is trained and scored on."""
+        return TileDataset(self.splits["search_valid"], augment=False)[0][0][None]
+
     def estimate(self, genotype: Any) -> dict[str, Any]:
         model = self.build_model(genotype, final=False)
         loss = self._train(model, "search_train", int(self.trainer_cfg.estimate_epochs), "estimate")

@@ -33,7 +33,33 @@ ESTIMATORS: Registry[type[Estimator]] = Registry("estimator", "zoo.estimate")
 
 @ESTIMATORS.register("train")
 class TrainEstimator(Estimator):
-    """Short-budget training through the task (``trainer.estimate_epochs`` epochs)."""
+    """Short-budget training through the task (``trainer.estimate_epochs`` epochs).
+
+    Adds ``latency_ms``: the final (retrained-size) model built from the genotype, timed on this
+    machine on one example input of the task (:func:`zoo.estimate.latency.measure_latency_ms`),
+    so ``search.objectives=[accuracy, latency]`` works outside benchmark mode too.
+    """
+
+    provides = ("reward", "params", "latency_ms")
+
+    def __init__(self, cfg: Any = None, task: Any = None) -> None:
+        super().__init__(cfg, task)
+        if cfg is not None:
+            latency, repeats = cfg.get("latency", True), cfg.get("latency_repeats", 10)
+            if not isinstance(latency, bool):
+                raise ValueError(f"estimate.latency={latency!r} is invalid; allowed: true or false")
+            if not (isinstance(repeats, int) and not isinstance(repeats, bool) and repeats >= 1):
+                raise ValueError(f"estimate.latency_repeats={repeats!r} is invalid; allowed: an integer >= 1")
 
     def __call__(self, genotype: Any) -> dict[str, Any]:
-        return self.task.estimate(genotype)
+        result = dict(self.task.estimate(genotype))
+        if self.cfg is None or bool(self.cfg.get("latency", True)):
+            result["latency_ms"] = self.latency_ms(genotype)
+        return result
+
+    def latency_ms(self, genotype: Any) -> float:
+        from zoo.estimate.latency import measure_latency_ms
+
+        repeats = int(self.cfg.get("latency_repeats", 10)) if self.cfg is not None else 10
+        model = self.task.build_model(genotype, final=True)
+        return round(measure_latency_ms(model, self.task.example_input(), repeats=repeats), 4)
