@@ -8,8 +8,6 @@ several objectives) and :class:`~zoo.search.bayesopt.GaussianProcess` for the mo
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
-
 import numpy as np
 
 from zoo.search.base import STRATEGIES
@@ -18,19 +16,6 @@ from zoo.search.bayesopt import BayesianOptimisation, GaussianProcess
 
 @STRATEGIES.register("bo_gp")
 class GPBayesOpt(BayesianOptimisation):
-    def __init__(
-        self,
-        space: Any,
-        budget: int = 100,
-        seed: int = 0,
-        n_init: int = 10,
-        pool_size: int = 500,
-        local_parents: int = 5,
-        xi: float = 0.0,
-        objectives: Sequence[str] = ("accuracy",),
-    ) -> None:
-        super().__init__(space, budget, seed, n_init, pool_size, local_parents, xi, objectives)
-
     def _surrogate(self, X: np.ndarray, y: np.ndarray, Xp: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         gp = GaussianProcess().fit(X, y)
         if len(Xp):  # kriging believer: pending points at the predicted mean, same hyper-parameters

@@ -28,9 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.space.edge_bundle import EdgeBundle
-from zoo.space.ops import FactorizedReduce, ReLUConvBN
-from zoo.space.supernet import SuperNet, edge_index, num_edges
+from zoo.space.supernet import SuperNet, add_source_bundles, edge_index, make_preprocess, num_edges
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -64,17 +62,8 @@ class PCSearchCell(nn.Module):
             raise ValueError(f"partial_channels={partial_channels} must divide the cell's channels ({C})")
         self.reduction, self.steps, self.multiplier = reduction, steps, multiplier
         self.K, self.C = partial_channels, C
-        self.preprocess0 = (
-            FactorizedReduce(C_prev_prev, C, affine=False) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
-        )
-        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
-        self.bundles = nn.ModuleList()
-        self.targets: list[list[int]] = []
-        for j in range(steps + 1):
-            nodes = [i for i in range(steps) if j < i + 2]
-            self.targets.append(nodes)
-            self.register_buffer(f"rows_{j}", torch.tensor([edge_index(i, j) for i in nodes]), persistent=False)
-            self.bundles.append(EdgeBundle(C // partial_channels, 2 if reduction and j < 2 else 1, len(nodes), primitives))
+        self.preprocess0, self.preprocess1 = make_preprocess(C_prev_prev, C_prev, C, reduction_prev)
+        add_source_bundles(self, steps, C // partial_channels, reduction, primitives)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         Cp = self.C // self.K

@@ -10,15 +10,15 @@ Ops use ``BatchNorm(affine=False)`` as in the DARTS supernet.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
 from zoo.space.genotype import Genotype
-from zoo.space.network import make_stem, reduction_layers
-from zoo.space.ops import DARTS_OPS, OPS, FactorizedReduce, ReLUConvBN
-from zoo.space.supernet import edge_index, num_edges
+from zoo.space.network import make_stem
+from zoo.space.ops import DARTS_OPS, OPS
+from zoo.space.supernet import edge_index, make_preprocess, num_edges, stack_cells
 
 
 class SinglePathCell(nn.Module):
@@ -27,10 +27,7 @@ class SinglePathCell(nn.Module):
     def __init__(self, steps: int, C_prev_prev: int, C_prev: int, C: int, reduction: bool, reduction_prev: bool, primitives: Sequence[str]) -> None:
         super().__init__()
         self.reduction, self.steps = reduction, steps
-        self.preprocess0 = (
-            FactorizedReduce(C_prev_prev, C, affine=False) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
-        )
-        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self.preprocess0, self.preprocess1 = make_preprocess(C_prev_prev, C_prev, C, reduction_prev)
         self.edges = nn.ModuleList()
         for i in range(steps):
             for j in range(2 + i):
@@ -73,25 +70,10 @@ class SinglePathSuperNet(nn.Module):
         self.primitives = [p for p in primitives if p != "none"]
         self.steps = steps
         self.stem0, self.stem1, C_pp, C_p, red = make_stem(stem, in_chans, init_channels, stem_multiplier)
-        reductions = reduction_layers(layers, num_reductions)
-        C_curr = init_channels
-        reduction_prev = stem == "imagenet"
-        self.cells = nn.ModuleList()
-        self.feature_info: list[dict[str, Any]] = []
-        self._stage_ends: list[int] = []
-        for i in range(layers):
-            reduction = i in reductions
-            if reduction:
-                if i > 0:
-                    self.feature_info.append({"num_chs": C_p, "reduction": red, "module": f"cells.{i - 1}"})
-                    self._stage_ends.append(i - 1)
-                C_curr *= 2
-                red *= 2
-            self.cells.append(SinglePathCell(steps, C_pp, C_p, C_curr, reduction, reduction_prev, self.primitives))
-            reduction_prev = reduction
-            C_pp, C_p = C_p, steps * C_curr
-        self.feature_info.append({"num_chs": C_p, "reduction": red, "module": f"cells.{layers - 1}"})
-        self._stage_ends.append(layers - 1)
+        self.cells, self.feature_info, self._stage_ends, C_p = stack_cells(
+            lambda c_pp, c_p, c, red_, red_prev: SinglePathCell(steps, c_pp, c_p, c, red_, red_prev, self.primitives),
+            layers, num_reductions, init_channels, C_pp, C_p, red, stem == "imagenet", steps,
+        )
         self.num_features = C_p
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_p, num_classes) if num_classes > 0 else nn.Identity()

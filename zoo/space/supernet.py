@@ -17,7 +17,7 @@ Two cells compute the same function:
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -45,6 +45,53 @@ class MixedOp(nn.Module):
         return sum(w * op(x) for w, op in zip(weights, self._ops))  # type: ignore[return-value]
 
 
+def make_preprocess(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool) -> tuple[nn.Module, nn.Module]:
+    """A search cell's input adapters (BN without affine, as in DARTS): both cell inputs to ``C`` channels
+    at this cell's resolution (the older one is halved when the previous cell reduced)."""
+    pre0 = FactorizedReduce(C_prev_prev, C, affine=False) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
+    return pre0, ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+
+
+def add_source_bundles(cell: nn.Module, steps: int, C: int, reduction: bool, primitives: Sequence[str]) -> None:
+    """Gives ``cell`` one :class:`EdgeBundle` per source state (``cell.bundles``), the nodes each feeds
+    (``cell.targets``) and the alpha rows of those edges (buffers ``rows_j``)."""
+    cell.bundles = nn.ModuleList()
+    cell.targets = []
+    for j in range(steps + 1):  # the last node feeds no edge inside the cell
+        nodes = [i for i in range(steps) if j < i + 2]
+        cell.targets.append(nodes)
+        cell.register_buffer(f"rows_{j}", torch.tensor([edge_index(i, j) for i in nodes]), persistent=False)
+        cell.bundles.append(EdgeBundle(C, 2 if reduction and j < 2 else 1, len(nodes), primitives))
+
+
+def stack_cells(
+    make_cell: Callable[[int, int, int, bool, bool], nn.Module], layers: int, num_reductions: int, init_channels: int,
+    C_pp: int, C_p: int, reduction: int, reduction_prev: bool, multiplier: int,
+) -> tuple[nn.ModuleList, list[dict[str, Any]], list[int], int]:
+    """Stacks ``layers`` cells as :class:`zoo.space.network.CellNetwork` does (channels double at each
+    reduction); ``make_cell(C_pp, C_p, C, reduction, reduction_prev)``. Returns the cells, the
+    timm-style ``feature_info``, the index of the last cell of each stage and the output channels."""
+    reductions = reduction_layers(layers, num_reductions)
+    C_curr = init_channels
+    cells = nn.ModuleList()
+    feature_info: list[dict[str, Any]] = []
+    stage_ends: list[int] = []
+    for i in range(layers):
+        is_reduction = i in reductions
+        if is_reduction:
+            if i > 0:
+                feature_info.append({"num_chs": C_p, "reduction": reduction, "module": f"cells.{i - 1}"})
+                stage_ends.append(i - 1)
+            C_curr *= 2
+            reduction *= 2
+        cells.append(make_cell(C_pp, C_p, C_curr, is_reduction, reduction_prev))
+        reduction_prev = is_reduction
+        C_pp, C_p = C_p, multiplier * C_curr
+    feature_info.append({"num_chs": C_p, "reduction": reduction, "module": f"cells.{layers - 1}"})
+    stage_ends.append(layers - 1)
+    return cells, feature_info, stage_ends, C_p
+
+
 class SearchCell(nn.Module):
     """A cell whose node i sums a MixedOp over every earlier state (2 + i edges)."""
 
@@ -63,10 +110,7 @@ class SearchCell(nn.Module):
         self.reduction = reduction
         self.steps = steps
         self.multiplier = multiplier
-        self.preprocess0 = (
-            FactorizedReduce(C_prev_prev, C, affine=False) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
-        )
-        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self.preprocess0, self.preprocess1 = make_preprocess(C_prev_prev, C_prev, C, reduction_prev)
         self._ops = nn.ModuleList()
         for i in range(steps):
             for j in range(2 + i):
@@ -115,17 +159,8 @@ class FastSearchCell(nn.Module):
         self.reduction = reduction
         self.steps = steps
         self.multiplier = multiplier
-        self.preprocess0 = (
-            FactorizedReduce(C_prev_prev, C, affine=False) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
-        )
-        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
-        self.bundles = nn.ModuleList()
-        self.targets: list[list[int]] = []
-        for j in range(steps + 1):  # the last node feeds no edge inside the cell
-            nodes = [i for i in range(steps) if j < i + 2]
-            self.targets.append(nodes)
-            self.register_buffer(f"rows_{j}", torch.tensor([edge_index(i, j) for i in nodes]), persistent=False)
-            self.bundles.append(EdgeBundle(C, 2 if reduction and j < 2 else 1, len(nodes), primitives))
+        self.preprocess0, self.preprocess1 = make_preprocess(C_prev_prev, C_prev, C, reduction_prev)
+        add_source_bundles(self, steps, C, reduction, primitives)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
@@ -190,26 +225,10 @@ class SuperNet(nn.Module):
         self.steps = steps
         self.multiplier = multiplier
         self.stem0, self.stem1, C_pp, C_p, red = make_stem(stem, in_chans, init_channels, stem_multiplier)
-        reductions = reduction_layers(layers, num_reductions)
-        C_curr = init_channels
-        reduction_prev = stem == "imagenet"
-        self.cells = nn.ModuleList()
-        self.feature_info: list[dict[str, Any]] = []
-        self._stage_ends: list[int] = []
-        for i in range(layers):
-            reduction = i in reductions
-            if reduction:
-                if i > 0:
-                    self.feature_info.append({"num_chs": C_p, "reduction": red, "module": f"cells.{i - 1}"})
-                    self._stage_ends.append(i - 1)
-                C_curr *= 2
-                red *= 2
-            cell = cell_cls(steps, multiplier, C_pp, C_p, C_curr, reduction, reduction_prev, self.primitives)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            C_pp, C_p = C_p, multiplier * C_curr
-        self.feature_info.append({"num_chs": C_p, "reduction": red, "module": f"cells.{layers - 1}"})
-        self._stage_ends.append(layers - 1)
+        self.cells, self.feature_info, self._stage_ends, C_p = stack_cells(
+            lambda c_pp, c_p, c, red_, red_prev: cell_cls(steps, multiplier, c_pp, c_p, c, red_, red_prev, self.primitives),
+            layers, num_reductions, init_channels, C_pp, C_p, red, stem == "imagenet", multiplier,
+        )
         self.num_features = C_p
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_p, num_classes) if num_classes > 0 else nn.Identity()
