@@ -9,7 +9,8 @@ Features", ICLR 2022). The model is evaluated on the task's held-out test split 
 written as a new bundle in the run directory.
 
 Each task plugs in one function with ``@finetuner("task")``; the task plug-in (from
-:data:`tasks.TASKS`) provides the data, as in :mod:`zoo.pipeline`.
+:data:`tasks.TASKS`, built by :func:`make_task`) provides the data, as in :mod:`zoo.pipeline`.
+Classification lives here, detection in :mod:`zoo.finetune_detection`.
 """
 from __future__ import annotations
 
@@ -102,6 +103,40 @@ def check_finetune(cfg: DictConfig) -> None:
         raise ConfigError(f"checkpoint={cfg.checkpoint} is a {task} checkpoint but task={cfg.task.name}; pass task={task}")
     if task not in FINETUNERS:
         raise ConfigError(f"fine-tuning is not implemented for task {task!r} yet; allowed: {', '.join(sorted(FINETUNERS))}")
+    make_task(cfg, cfg.data)  # the task plug-in's own checks (e.g. detection data for task=detection); no data loaded
+
+
+def make_task(cfg: DictConfig, data_cfg: Any) -> Any:
+    """The ``cfg.task.name`` plug-in on ``data_cfg`` with the configured space, not yet set up."""
+    from tasks import TASKS
+    from zoo.space.base import SPACES
+
+    space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
+    space = SPACES.get(space_cfg.pop("name"))(**space_cfg)  # type: ignore[union-attr]
+    return TASKS.get(cfg.task.name)(cfg.task, data_cfg, cfg.trainer, space, seed=int(cfg.seed), progress=bool(cfg.progress))
+
+
+def bundle_config(job: FinetuneJob, args: dict[str, Any], labels: list[str], data: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """The new bundle's ``config.json``: the fine-tuned model, its data and metrics, and where it came from."""
+    parent = job.parent
+    search = parent.get("search") or {}
+    return {
+        "task": job.cfg.task.name,
+        "model": args,
+        "labels": labels,
+        "data": data,
+        "metrics": metrics,
+        "search": search,
+        "finetuned_from": {
+            "checkpoint": job.checkpoint,
+            "strategy": search.get("strategy"),
+            "labels": parent.get("labels"),
+            "metrics": parent.get("metrics"),
+            "weights_sha256": _sha(job.bundle_dir / "model.safetensors"),
+        },
+        "run_config": OmegaConf.to_container(job.cfg, resolve=True),
+        "license": parent.get("license") or "Apache-2.0",
+    }
 
 
 def run_finetune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -135,9 +170,9 @@ def _is_head(name: str) -> bool:
     return name.endswith(("classifier.weight", "classifier.bias"))
 
 
-def adapt_state(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """The parent's tensors fitted to ``model``: a head of another size is dropped (re-initialised);
-    a stem conv or normalisation of another channel count is adapted (averaged / repeated)."""
+def adapt_state(state: dict[str, torch.Tensor], model: nn.Module, is_head: Callable[[str], bool] = _is_head) -> dict[str, torch.Tensor]:
+    """The parent's tensors fitted to ``model``: a head tensor (``is_head``) of another size is dropped
+    (re-initialised); a stem conv or normalisation of another channel count is adapted (averaged / repeated)."""
     target = model.state_dict()
     out = {}
     for k, v in state.items():
@@ -146,7 +181,7 @@ def adapt_state(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, t
         t = target[k]
         if v.shape == t.shape:
             out[k] = v
-        elif _is_head(k):
+        elif is_head(k):
             continue
         elif k.endswith(("normalize.mean", "normalize.std")):
             out[k] = t  # the model was built with the channel-averaged statistics
@@ -158,10 +193,10 @@ def adapt_state(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, t
     return out
 
 
-def _freeze_body(model: nn.Module, frozen: bool) -> None:
-    """Head-only training: body parameters stop learning and batch-norm statistics stop moving."""
+def _freeze_body(model: nn.Module, frozen: bool, is_head: Callable[[str], bool] = _is_head) -> None:
+    """Head-only training: body parameters (all but ``is_head`` names) stop learning and batch-norm statistics stop moving."""
     for n, p in model.named_parameters():
-        p.requires_grad_(_is_head(n) or not frozen)
+        p.requires_grad_(is_head(n) or not frozen)
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             if frozen:
@@ -176,11 +211,9 @@ def _freeze_body(model: nn.Module, frozen: bool) -> None:
 
 @finetuner("classification")
 def finetune_classification(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
-    from tasks import TASKS
     from zoo.estimate.train import accuracy, train_epochs
     from zoo.hub.bundle import load_bundle
     from zoo.models import create_model
-    from zoo.space.base import SPACES
     from zoo.space.network import count_parameters
 
     cfg, parent, f = job.cfg, job.parent, job.cfg.finetune
@@ -190,9 +223,7 @@ def finetune_classification(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any]
         chans, size = int(pre["input_size"][0]), int(pre["input_size"][-1])
         data_cfg.grayscale = chans == 1
         data_cfg.image_size = size
-    space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
-    space = SPACES.get(space_cfg.pop("name"))(**space_cfg)  # type: ignore[union-attr]
-    task = TASKS.get("classification")(cfg.task, data_cfg, cfg.trainer, space, seed=int(cfg.seed), progress=bool(cfg.progress))
+    task = make_task(cfg, data_cfg)
     task.setup()
 
     parent_model, _ = load_bundle(job.bundle_dir)
@@ -239,24 +270,8 @@ def finetune_classification(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any]
     }
     if before is not None:
         metrics["test_accuracy_before"] = before
-    search = parent.get("search") or {}
-    config = {
-        "task": "classification",
-        "model": args,
-        "labels": task.classes,
-        "data": task.describe_data(),
-        "metrics": {k: metrics[k] for k in ("test_accuracy", "score", "params") + (("test_accuracy_before",) if before is not None else ())},
-        "search": search,
-        "finetuned_from": {
-            "checkpoint": job.checkpoint,
-            "strategy": search.get("strategy"),
-            "labels": parent.get("labels"),
-            "metrics": parent.get("metrics"),
-            "weights_sha256": _sha(job.bundle_dir / "model.safetensors"),
-        },
-        "run_config": OmegaConf.to_container(cfg, resolve=True),
-        "license": parent.get("license") or "Apache-2.0",
-    }
+    keys = ("test_accuracy", "score", "params") + (("test_accuracy_before",) if before is not None else ())
+    config = bundle_config(job, args, task.classes, task.describe_data(), {k: metrics[k] for k in keys})
     return model, config, metrics
 
 
@@ -264,3 +279,6 @@ def _sha(path: Path) -> str:
     from zoo.hub.download import sha256_file
 
     return sha256_file(path)
+
+
+from zoo import finetune_detection  # noqa: E402,F401  (registers @finetuner("detection"); needs the names above)

@@ -201,11 +201,16 @@ class Detection(Task):
         t0 = time.time()
         loss = self._train(model, "train", int(self.trainer_cfg.epochs), f"retrain {key}")
         seconds = time.time() - t0
+        m = self.test(model, key)
+        return {**m, "train_loss": loss, "train_seconds": round(seconds, 1), "params": sum(p.numel() for p in model.parameters())}
+
+    def test(self, model: nn.Module, key: str) -> dict[str, float]:
+        """COCO ``mAP`` and ``mAP50`` on the whole test images; the predictions are kept for
+        :meth:`write_outputs` under ``key``."""
         test = self.splits["test"]
         preds = predict(model, test, max_det=int(self.cfg.max_detections))
         self.predictions[key] = preds
-        m = coco_map(test, preds, self.classes, int(self.cfg.max_detections))
-        return {**m, "train_loss": loss, "train_seconds": round(seconds, 1), "params": sum(p.numel() for p in model.parameters())}
+        return coco_map(test, preds, self.classes, int(self.cfg.max_detections))
 
     def retrain(self, genotype: Any) -> tuple[nn.Module, dict[str, Any]]:
         model = self.build_model(genotype, final=True)

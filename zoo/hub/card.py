@@ -124,14 +124,14 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
         "Weights are `model.safetensors`; `config.json` rebuilds the network with `zoo.create_model(**config['model'])`. "
         "Nothing is unpickled.",
         "",
-        "Fine-tune on your own images (one sub-directory per class) and export:",
-        "",
-        "```bash",
-        f"python -m zoo mode=finetune checkpoint={ref} data=folder data.root=/path/to/images",
-        f"python -m zoo.hub export {ref} --format onnx",
-        "```",
-        "",
     ]
+    if task == "detection":
+        lines += ["Fine-tune on your own boxes (COCO json: `annotations.json` + `images/`; or `data=voc`):", "", "```bash",
+                  f"python -m zoo task=detection mode=finetune checkpoint={ref} data=coco data.root=/path/to/data", "```", ""]
+    else:
+        lines += ["Fine-tune on your own images (one sub-directory per class) and export:", "", "```bash",
+                  f"python -m zoo mode=finetune checkpoint={ref} data=folder data.root=/path/to/images",
+                  f"python -m zoo.hub export {ref} --format onnx", "```", ""]
     if hub_task(task).timm and name:
         lines += ["With timm: `import zoo, timm; zoo.register_timm(); timm.create_model(" f'"{"zoo_" + name.replace("-", "_").replace(".", "_")}", pretrained=True)`.', ""]
     command = config.get("command")
