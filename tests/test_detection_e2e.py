@@ -15,15 +15,6 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def one_thread():
-    """Small convolutions run fastest on one thread, and far faster than two on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_rectangles(root: Path, n: int = 40, size: int = 64, seed: int = 0) -> Path:
     """``n`` noise images with 1-3 bright axis-aligned rectangles (10-22 px) each, as COCO json."""
     rng = np.random.default_rng(seed)

@@ -67,14 +67,6 @@ def test_unknown_op_in_json_genotype() -> None:
 
 
 # ---------------------------------------------------------------- network
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: extra threads only contend on a shared machine
-    yield
-    torch.set_num_threads(n)
-
-
 def test_network_trains_and_matches_the_published_size(one_thread: None) -> None:
     torch.manual_seed(0)
     g = NB201Genotype.from_arch_str(ARCH_9930)

@@ -24,12 +24,7 @@ from zoo.space.supernet import FastSearchCell, SearchCell, SuperNet, load_textbo
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: a second thread only contends on a shared machine
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pair(primitives: tuple[str, ...] = DARTS_OPS, C: int = 4, layers: int = 4, stem: str = "cifar", in_chans: int = 3) -> tuple[SuperNet, SuperNet]:

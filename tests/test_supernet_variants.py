@@ -7,7 +7,6 @@ supernet is exactly the discrete network of that genotype.
 """
 from __future__ import annotations
 
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -25,12 +24,7 @@ from zoo.space.supernet import MixedOp, derive_edges, edge_index, num_edges
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class ReferencePCCell(nn.Module):
