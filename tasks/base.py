@@ -27,6 +27,7 @@ class Task(ABC):
 
     name: str = "abstract"
     metric: str = "score"
+    supernet_kinds: tuple[str, ...] = ("darts",)  # one-shot supernets it builds (OneShotStrategy.supernet_kind)
 
     def __init__(self, cfg: Any, data_cfg: Any, trainer_cfg: Any, space: SearchSpace, seed: int = 0, progress: bool = True) -> None:
         self.cfg = cfg

@@ -118,3 +118,13 @@ def test_default_data_is_trees_and_classification_data_is_refused(tmp_path: Path
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
     assert out.stderr.strip() == "zoo: error: data=digits is not detection data; allowed with task=detection: trees, coco, voc"
+
+
+def test_one_shot_search_without_its_supernet_is_one_line_before_work(tmp_path: Path) -> None:
+    """The detection task builds only the DARTS supernet: spos / pc_darts are refused before data loads."""
+    for search, kind in (("spos", "single_path"), ("pc_darts", "pc_darts")):
+        out = subprocess.run([sys.executable, "-m", "zoo", "task=detection", f"search={search}", f"hydra.run.dir={tmp_path / search}"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert f"search={search} trains a '{kind}' supernet, which task=detection does not build; allowed one-shot searches for it: darts" in out.stderr
+        assert not (tmp_path / search).exists()

@@ -105,6 +105,11 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
     if est_cls.needs_task or issubclass(strategy_cls, OneShotStrategy):
         check_trainer(cfg.trainer)
         task_cls = TASKS.get(cfg.task.name)
+        kind = getattr(strategy_cls, "supernet_kind", None)
+        if issubclass(strategy_cls, OneShotStrategy) and strategy_cls.needs_problem and kind not in task_cls.supernet_kinds:
+            takes = [n for n in STRATEGIES.names() if issubclass(c := STRATEGIES.get(n), OneShotStrategy) and c.needs_problem and c.supernet_kind in task_cls.supernet_kinds]
+            raise ConfigError(f"search={cfg.search.name} trains a {kind!r} supernet, which task={cfg.task.name} does not build; "
+                              f"allowed one-shot searches for it: {', '.join(takes)} (or any multi-trial strategy)")
         run.task = task_cls(cfg.task, cfg.data, cfg.trainer, run.space, seed=int(cfg.seed), progress=bool(cfg.progress))
         if setup:
             run.task.setup()

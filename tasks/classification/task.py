@@ -38,6 +38,7 @@ def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.nd
 class Classification(Task):
     name = "classification"
     metric = "accuracy"
+    supernet_kinds = tuple(SUPERNET_KINDS)
 
     def setup(self) -> None:
         data: ImageData = load(self.data_cfg)

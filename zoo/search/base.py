@@ -125,6 +125,7 @@ class OneShotStrategy(ABC):
 
     kind = "one_shot"
     needs_problem = True  # False for strategies that return a genotype without a supernet
+    supernet_kind = "darts"  # the supernet it trains; a task lists the kinds it can build (Task.supernet_kinds)
 
     def __init__(self, seed: int = 0, **hparams: Any) -> None:
         self.seed = seed

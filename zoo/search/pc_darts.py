@@ -22,6 +22,8 @@ from zoo.search.darts import DARTS
 
 @STRATEGIES.register("pc_darts")
 class PCDARTS(DARTS):
+    supernet_kind = "pc_darts"
+
     def __init__(
         self,
         seed: int = 0,

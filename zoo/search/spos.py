@@ -35,6 +35,8 @@ from zoo.space.genotype import genotype_key
 
 @STRATEGIES.register("spos")
 class SPOS(OneShotStrategy):
+    supernet_kind = "single_path"
+
     def __init__(
         self,
         seed: int = 0,
