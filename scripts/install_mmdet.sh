@@ -13,7 +13,7 @@ if "$PY" -c "import mmdet, mmcv.ops" >/dev/null 2>&1; then
   echo "install_mmdet: mmdet and mmcv with ops already importable"; exit 0
 fi
 "$PIP" install -q "setuptools<81" wheel ninja
-"$PIP" install -q mmengine==0.10.7 shapely six terminaltables
+"$PIP" install -q -e ".[mmdet]"   # mmengine, shapely, six, terminaltables (pinned in pyproject.toml)
 wheel=$(ls "$CACHE"/mmcv-2.1.0-*.whl 2>/dev/null | head -1 || true)
 if [ -z "$wheel" ]; then
   work=$(mktemp -d)

@@ -139,8 +139,10 @@ def test_mmdet_trains_the_searched_backbone_and_neck(tmp_path: Path, head: str, 
     d, _ = _bundle(tmp_path)
     cfg = mmdet_model_config(d, num_classes=1, head=head)
     assert cfg["backbone"]["type"] == "ZooCellBackbone" and cfg["neck"]["type"] == "ZooNasFpnNeck"
+    from mmengine.config import ConfigDict
+
     torch.manual_seed(0)
-    model = models.build(cfg)
+    model = models.build(ConfigDict(cfg))  # as an mmdet config file holds it
     assert type(model.backbone) is ZooCellBackbone and type(model.neck) is ZooNasFpnNeck
     images, boxes = _rectangles(8, 96, seed=0)
     batch = {"inputs": images, "data_samples": _samples(images, boxes)}
@@ -154,7 +156,7 @@ def test_mmdet_trains_the_searched_backbone_and_neck(tmp_path: Path, head: str, 
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), losses
     model.eval()
     with torch.no_grad():

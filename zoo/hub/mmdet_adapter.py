@@ -155,6 +155,8 @@ def mmdet_model_config(bundle: str | Path, num_classes: int | None = None, head:
     """An mmdet model dict that trains the bundle's searched backbone and neck (with its weights) under
     an mmdet ``head`` (``fcos`` or ``retinanet``) for ``num_classes`` (default: the bundle's).
 
+    A plain dict, to paste as ``model = ...`` into an mmdet config file; to build it directly, wrap it
+    as mmdet's config loader does: ``MODELS.build(mmengine.config.ConfigDict(cfg))``.
     The data preprocessor applies the bundle's normalisation (mean/std of [0, 1] images, as the
     zoo trains) in mmdet's 0-255 pixel units and turns mmdet's BGR images to RGB.
     """
