@@ -123,9 +123,30 @@ class Detector(nn.Module):
         return decode(self(x), x.shape[-2:], score_thresh, nms_iou, max_det, pre_nms)
 
 
-def decode(out: HeadOutput, image_size: Sequence[int], score_thresh: float = 0.05, nms_iou: float = 0.6, max_det: int = 100, pre_nms: int = 1000) -> list[dict[str, torch.Tensor]]:
-    scores = torch.sqrt(torch.sigmoid(out.cls) * torch.sigmoid(out.ctr).unsqueeze(-1))  # (N, P, K)
+def dense_predictions(out: HeadOutput, image_size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every location's ``boxes`` (N, P, 4) xyxy pixels clipped to the image and per-class
+    ``scores`` (N, P, K) = sqrt(sigmoid(cls) * sigmoid(centerness)): all of :func:`decode`
+    before its score threshold and NMS."""
+    scores = torch.sqrt(torch.sigmoid(out.cls) * torch.sigmoid(out.ctr).unsqueeze(-1))
     boxes = clip_boxes_to_image(distances_to_boxes(out.points.unsqueeze(0), out.reg), tuple(int(v) for v in image_size))
+    return boxes, scores
+
+
+class DenseDetector(nn.Module):
+    """A :class:`Detector` whose forward returns plain tensors ``(boxes, scores)`` of
+    :func:`dense_predictions`, for ONNX / TorchScript consumers; they apply the score
+    threshold and class-aware NMS themselves (as :func:`decode` does)."""
+
+    def __init__(self, detector: Detector) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return dense_predictions(self.detector(x), x.shape[-2:])
+
+
+def decode(out: HeadOutput, image_size: Sequence[int], score_thresh: float = 0.05, nms_iou: float = 0.6, max_det: int = 100, pre_nms: int = 1000) -> list[dict[str, torch.Tensor]]:
+    boxes, scores = dense_predictions(out, image_size)  # (N, P, 4), (N, P, K)
     K = scores.shape[-1]
     results = []
     for i in range(scores.shape[0]):

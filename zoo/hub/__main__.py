@@ -4,7 +4,7 @@
     python -m zoo.hub info NAME [--json]
     python -m zoo.hub download NAME [--dir D]
     python -m zoo.hub push RUN_DIR --to DIR_OR_URL [--name N] [--archive tar|zip]
-    python -m zoo.hub export NAME_OR_PATH --format onnx|torchscript [--out FILE]
+    python -m zoo.hub export NAME_OR_PATH --format onnx|torchscript [--out FILE] [--input-size H W]
 
 ``--registry`` (repeatable) and ``ZOO_REGISTRY`` add registries to the built-in one;
 ``ZOO_HOME`` moves the cache (default ``~/.cache/zoo``). Errors are one line.
@@ -128,9 +128,10 @@ def cmd_export(args: argparse.Namespace) -> None:
     model, cfg = load_bundle(directory)
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}.get(args.format, "")
     out = Path(args.out) if args.out else Path(f"{name or Path(args.name).stem}{suffix}")
-    report = export_model(model, cfg, out, args.format, opset=args.opset, check=not args.no_check)
+    report = export_model(model, cfg, out, args.format, opset=args.opset, check=not args.no_check, input_size=args.input_size)
     diff = f", max |exported - torch| = {report['max_abs_diff']:.2e}" if "max_abs_diff" in report else ""
-    print(f"exported {args.format} -> {out} (input {report['input_shape']}{diff}; check {report.get('checked', 'off')})")
+    outputs = ", ".join(f"{n} {s}" for n, s in report["outputs"].items())
+    print(f"exported {args.format} -> {out} (input {report['input_shape']}, outputs {outputs}{diff}; check {report.get('checked', 'off')})")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -162,6 +163,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--format", required=True, choices=["onnx", "torchscript"])
     s.add_argument("--out", help="output file (default NAME.onnx / NAME.pt)")
     s.add_argument("--opset", type=int, default=17)
+    s.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
+                   help="spatial size of the exported graph (default: the bundle's; detection graphs take only this size)")
     s.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_export)

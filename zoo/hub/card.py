@@ -127,7 +127,11 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
     ]
     if task == "detection":
         lines += ["Fine-tune on your own boxes (COCO json: `annotations.json` + `images/`; or `data=voc`):", "", "```bash",
-                  f"python -m zoo task=detection mode=finetune checkpoint={ref} data=coco data.root=/path/to/data", "```", ""]
+                  f"python -m zoo task=detection mode=finetune checkpoint={ref} data=coco data.root=/path/to/data", "```", "",
+                  "Export to ONNX or TorchScript: the graph returns `boxes` (N, P, 4) and per-class `scores` (N, P, K) for every "
+                  "location, before the score threshold and NMS (run those yourself, see Preprocessing), and takes one fixed "
+                  "H x W (`--input-size H W`; default the training crop size):", "", "```bash",
+                  f"python -m zoo.hub export {ref} --format onnx", "```", ""]
     else:
         lines += ["Fine-tune on your own images (one sub-directory per class) and export:", "", "```bash",
                   f"python -m zoo mode=finetune checkpoint={ref} data=folder data.root=/path/to/images",

@@ -212,6 +212,10 @@ def resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if (h, w) == tuple(size):
         return x
     if h >= size[0] and w >= size[1]:
+        if h % size[0] == 0 and w % size[1] == 0:
+            # the same windows as adaptive pooling at an exact ratio, and ONNX-exportable (adaptive pooling is not);
+            # int() keeps the kernel a constant when traced
+            return F.max_pool2d(x, (int(h) // int(size[0]), int(w) // int(size[1])))
         return F.adaptive_max_pool2d(x, size)
     if h <= size[0] and w <= size[1]:
         return F.interpolate(x, size=size, mode="nearest")
