@@ -31,7 +31,9 @@ def _size(n: int | None) -> str:
 
 
 def _main_metric(metrics: dict[str, Any]) -> str:
-    for key in ("test_accuracy", "test_map", "test_miou", "test_bleu", "mean_return"):
+    if "test_mAP50" in metrics and "test_mAP" in metrics:
+        return f"mAP@0.5 {metrics['test_mAP50']:.3f}, mAP {metrics['test_mAP']:.3f}"
+    for key in ("test_accuracy", "test_miou", "test_bleu", "mean_return"):
         if key in metrics:
             return f"{key.removeprefix('test_')} {metrics[key]:.4f}"
     if "reported_cifar10_test_error_pct" in metrics:

@@ -1,0 +1,54 @@
+"""The zoo's own searched checkpoints: each loads by name and re-scores to the metrics its entry records."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import zoo
+from tasks import TASKS
+from zoo.hub.registry import load_entries
+from zoo.space.base import SPACES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _task(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose("config", overrides=overrides)
+    space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
+    space = SPACES.get(space_cfg.pop("name"))(**space_cfg)
+    task = TASKS.get(cfg.task.name)(cfg.task, cfg.data, cfg.trainer, space, seed=0, progress=False)
+    task.setup()
+    return task
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
+    torch.set_num_threads(1)
+
+
+def test_trees_detection_entry_reproduces_its_map() -> None:
+    entry = load_entries()["trees-fpn-darts"]
+    assert entry.task == "detection" and entry.data["reproduce"] == "python -m zoo task=detection search=darts"
+    model = zoo.create_model("trees-fpn-darts", pretrained=True).eval()
+    task = _task(["task=detection"])
+    m = task.test(model, "zoo")
+    assert m["mAP50"] == pytest.approx(entry.metrics["test_mAP50"], abs=1e-3)
+    assert m["mAP"] == pytest.approx(entry.metrics["test_mAP"], abs=1e-3)
+    assert m["mAP50"] > 0.05  # an untrained detector scores ~0 on the held-out image
+
+
+def test_digits_entry_reproduces_its_accuracy() -> None:
+    from zoo.estimate.train import accuracy
+
+    entry = load_entries()["digits-darts"]
+    model = zoo.create_model("digits-darts", pretrained=True).eval()
+    task = _task([])
+    acc = accuracy(model, task.loader("test", False))
+    assert acc == pytest.approx(entry.metrics["test_accuracy"], abs=1e-6)
