@@ -65,7 +65,7 @@ def test_tiny_detector_learns_rectangles(tmp_path: Path, one_thread: None) -> No
 @pytest.mark.slow
 @pytest.mark.parametrize("target,n_arch", [("both", 2 + 17), ("neck", 17), ("backbone", 2)])
 def test_one_shot_problem_moves_the_searched_alphas(tmp_path: Path, one_thread: None, target: str, n_arch: int) -> None:
-    task, space = _task(make_rectangles(tmp_path, n=12), ["trainer.batch_size=4", f"task.target={target}"])
+    task, space = _task(make_rectangles(tmp_path, n=12), ["trainer.batch_size=4", f"search.target={target}"])
     problem = task.one_shot_problem()
     net = problem.supernet
     arch = net.arch_parameters()

@@ -93,7 +93,7 @@ def test_detection_space_concatenates_the_searched_parts(target: str, parts: int
             assert g.backbone == space.fixed_backbone
         if target == "backbone":
             assert g.neck == space.fixed_neck
-    with pytest.raises(ValueError, match="task.target='head' is invalid"):
+    with pytest.raises(ValueError, match="search.target='head' is invalid"):
         DetectionSpace(target="head")
 
 

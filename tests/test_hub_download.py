@@ -141,7 +141,10 @@ def test_cli_list_info_download(hub, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert lines[0].split() == ["NAME", "TASK", "DATASET", "METRIC", "PARAMS", "WEIGHTS"]
     assert any(l.startswith("tiny ") for l in lines) and any(l.startswith("darts_v2 ") and "arch only" in l for l in lines)
     assert main(["--registry", reg, "list", "--task", "detection"]) == 0
-    assert capsys.readouterr().out.strip() == "no zoo entries for task detection"
+    det = capsys.readouterr().out.splitlines()
+    assert any(l.startswith("trees-fpn-darts ") and "mAP@0.5" in l for l in det) and not any(l.startswith("tiny ") for l in det)
+    assert main(["--registry", reg, "list", "--task", "segmentation"]) == 0
+    assert capsys.readouterr().out.strip() == "no zoo entries for task segmentation"
     assert main(["info", "tiny", "--json", "--registry", reg]) == 0
     assert json.loads(capsys.readouterr().out)["files"][1]["name"] == "model.safetensors"
     assert main(["info", "no_such_model"]) == 2

@@ -23,7 +23,7 @@ from zoo.search.base import STRATEGIES, ConfigError, OneShotStrategy
 from zoo.space.base import SPACES
 from zoo.space.genotype import save_json_atomic
 
-RESERVED_SEARCH_KEYS = {"name", "budget"}
+RESERVED_SEARCH_KEYS = {"name", "budget", "target"}  # target: what task=detection searches (read by space=detection)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Object detection: searched cell backbone -> searched NAS-FPN neck -> FCOS head; COCO mAP.
 
-Which parts are searched is ``task.target`` (``backbone``, ``neck`` or ``both``), carried by
+Which parts are searched is ``search.target`` (``backbone``, ``neck`` or ``both``), carried by
 the ``detection`` space. Every run also trains a fixed baseline (timm ``resnet18`` +
 torchvision FPN + the same head) with the same data and epochs, so ``metrics.json`` shows
 what the search bought; predictions on the test images are drawn to PNG in the run directory.
@@ -72,7 +72,7 @@ class Detection(Task):
         super().__init__(*args, **kwargs)
         # checked here so that the CLI's precheck reports them before any work
         if getattr(self.space, "name", None) != "detection":
-            raise DataError(f"task=detection needs space=detection (backbone + neck, task.target picks what is searched); got space={self.space.name}")
+            raise DataError(f"task=detection needs space=detection (backbone + neck, search.target picks what is searched); got space={self.space.name}")
         if self.data_cfg.name not in DATA_SETS:
             raise DataError(f"data={self.data_cfg.name} is not detection data; allowed with task=detection: {', '.join(DATA_SETS)}")
 

@@ -87,7 +87,7 @@ class DetectionSpace(SearchSpace):
         **_: Any,
     ) -> None:
         if target not in TARGETS:
-            raise ValueError(f"task.target={target!r} is invalid; allowed: {', '.join(TARGETS)}")
+            raise ValueError(f"search.target={target!r} is invalid; allowed: {', '.join(TARGETS)}")
         self.target = target
         self.backbone_space = DartsSpace(steps, primitives)
         self.neck_space = NasFpnSpace(neck_cells, min_level, max_level, neck_ops)
