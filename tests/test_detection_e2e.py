@@ -77,6 +77,10 @@ def test_one_shot_problem_moves_the_searched_alphas(tmp_path: Path, one_thread: 
     problem.loss(net, batch).backward(inputs=arch)
     opt.step()
     assert all(not torch.equal(a, b) for a, b in zip(arch, before))
+    logged = net.arch_weights()  # what the DARTS log records: named after the searched parts only
+    assert ("backbone_alpha_normal" in logged) == (target != "neck") and ("neck_op" in logged) == (target != "backbone")
+    if target != "backbone":
+        assert len(logged["neck_op"]) == space.neck_space.num_cells and all(abs(sum(w) - 1) < 1e-5 for w in logged["neck_op"])
     g = net.genotype()
     assert space.decode(space.encode(g)) == g
     if target == "neck":

@@ -2,7 +2,7 @@
 :class:`MixedNeck`, then the FCOS head; the part that is not searched is the fixed one."""
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -48,14 +48,15 @@ class DetectionSuperNet(Detector):
         arch = {id(p) for p in self.arch_parameters()}
         return (p for p in self.parameters() if id(p) not in arch)
 
-    def edge_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """For the DARTS log: the backbone cells' weights, or (neck op weights, neck level weights) when only the neck is searched."""
+    def arch_weights(self) -> dict[str, Any]:
+        """For the DARTS log: the searched parts' weights by name (``backbone_alpha_normal``, ...,
+        ``neck_in1``, ``neck_op``, ...; see :meth:`zoo.space.fpn.MixedNeck.arch_weights`)."""
+        out: dict[str, Any] = {}
         if self.target in ("backbone", "both"):
-            return self.backbone.edge_weights()  # type: ignore[operator]
-        neck: MixedNeck = self.neck  # type: ignore[assignment]
-        ops = torch.stack([torch.softmax(a, 0) for a in neck.alpha])
-        levels = torch.stack([torch.softmax(g, 0) for g in neck.gamma]) if len(neck.gamma) else torch.zeros(0)
-        return ops, levels
+            out.update({f"backbone_{k}": v for k, v in self.backbone.arch_weights().items()})  # type: ignore[operator]
+        if self.target in ("neck", "both"):
+            out.update(self.neck.arch_weights())  # type: ignore[operator]
+        return out
 
     def genotype(self) -> DetectionGenotype:
         backbone = self.backbone.genotype() if self.target in ("backbone", "both") else self.space.fixed_backbone  # type: ignore[operator]

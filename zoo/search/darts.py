@@ -131,19 +131,17 @@ class DARTS(OneShotStrategy):
             score = problem.score(net, problem.valid_loader)
             genotype = net.genotype()
             if log is not None:
-                w_n, w_r = (w.detach().cpu().tolist() for w in net.edge_weights())
-                log(
-                    {
-                        "epoch": epoch + 1,
-                        "train_loss": running / max(seen, 1),
-                        "reward": score,
-                        "genotype": genotype.to_json(),
-                        "alpha_normal": w_n,
-                        "alpha_reduce": w_r,
-                    }
-                )
+                weights = {k: _as_lists(w) for k, w in net.arch_weights().items()}
+                log({"epoch": epoch + 1, "train_loss": running / max(seen, 1), "reward": score, "genotype": genotype.to_json(), **weights})
         bar.close()
         return net.genotype()
+
+
+def _as_lists(w: Any) -> Any:
+    """A tensor, or (nested) lists of tensors or numbers, as nested JSON lists."""
+    if isinstance(w, torch.Tensor):
+        return w.detach().cpu().tolist()
+    return [_as_lists(v) for v in w] if isinstance(w, (list, tuple)) else w
 
 
 class _Bound(torch.nn.Module):

@@ -247,6 +247,11 @@ class SuperNet(nn.Module):
     def edge_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.softmax(self.alpha_normal, dim=-1), torch.softmax(self.alpha_reduce, dim=-1)
 
+    def arch_weights(self) -> dict[str, torch.Tensor]:
+        """The architecture weights by name, as the search log records them (rows: edges, columns: ops)."""
+        w_normal, w_reduce = self.edge_weights()
+        return {"alpha_normal": w_normal, "alpha_reduce": w_reduce}
+
     # ---- forward
     def _run(self, x: torch.Tensor, collect: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         w_normal, w_reduce = self.edge_weights()
