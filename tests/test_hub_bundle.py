@@ -141,5 +141,13 @@ def test_timm_create_model_loads_through_the_zoo_cache(tmp_path: Path) -> None:
     m5 = timm.create_model("zoo_tiny_timm", pretrained=True, num_classes=5).eval()
     assert m5(x).shape == (2, 5)
     assert torch.equal(m5.state_dict()["net.stem0.0.weight"], m.state_dict()["net.stem0.0.weight"])
+    feats = timm.create_model("zoo_tiny_timm", pretrained=True, features_only=True).eval()
+    plain = zoo.from_pretrained(str(tmp_path / "run")).eval()
+    ours = plain.forward_features(x)  # normalisation included
+    got = feats(x)
+    assert len(got) == len(ours) == len(feats.feature_info.channels()) and all(torch.equal(a, b) for a, b in zip(got, ours))
+    assert feats.feature_info.channels() == [f.shape[1] for f in ours] and feats.feature_info.reduction() == [f["reduction"] for f in plain.feature_info]
+    last = timm.create_model("zoo_tiny_timm", pretrained=True, features_only=True, out_indices=(len(ours) - 1,)).eval()
+    assert torch.equal(last(x)[0], ours[-1])
     with pytest.raises(HubError, match="architecture-only"):
         timm.create_model("zoo_darts_v2", pretrained=True)

@@ -112,7 +112,8 @@ class NormalizedModel(nn.Module):
 
     @property
     def feature_info(self) -> list[dict[str, Any]]:
-        return self.net.feature_info
+        """The network's stages, with module names relative to this wrapper (``net.cells.N``)."""
+        return [{**f, "module": f"net.{f['module']}"} if "module" in f else dict(f) for f in self.net.feature_info]
 
     def forward_features(self, x: Any) -> Any:
         return self.net.forward_features(self.normalize(x))

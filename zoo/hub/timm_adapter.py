@@ -5,8 +5,9 @@
 ``model.safetensors`` in the zoo cache. ``timm.create_model("zoo_NAME", pretrained=True)``
 first fetches the entry through :func:`zoo.hub.api.fetch_entry` (checksum verified,
 no network beyond the registry's URLs), then lets timm's ``build_model_with_cfg`` load
-that safetensors file, so timm's own head replacement (``num_classes=``) and input
-channel adaptation (``in_chans=``) apply. Images go in scaled to [0, 1]: the
+that safetensors file, so timm's own head replacement (``num_classes=``), input
+channel adaptation (``in_chans=``) and ``features_only=True`` (stage outputs through forward
+hooks, ``out_indices=`` to pick stages) apply. Images go in scaled to [0, 1]: the
 normalisation is part of the model, so the config's mean/std are 0/1.
 """
 from __future__ import annotations
@@ -63,6 +64,12 @@ def _entrypoint(entry: Entry, registries: Any) -> Callable[..., Any]:
             current = get_entry(entry.name, registries)
             overlay["file"] = str(fetch_entry(current) / "model.safetensors")  # verified against the registry's sha256
         args = dict(entry.model)
+        if kwargs.get("features_only"):
+            # stage outputs via forward hooks on the whole model: the normalisation in front runs,
+            # and the cells (inside a ModuleList) need no flattening into a Sequential
+            kwargs.setdefault("feature_cls", "hook")
+            if "out_indices" not in kwargs:  # every stage (timm's default assumes five)
+                kwargs["out_indices"] = tuple(range(len(create_model(**args).feature_info)))
 
         def build(**kw: Any) -> Any:
             return create_model(**{**args, **kw})

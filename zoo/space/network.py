@@ -82,7 +82,7 @@ class AuxiliaryHead(nn.Module):
             nn.BatchNorm2d(768),
             nn.ReLU(inplace=True),
         )
-        self.classifier = nn.Linear(768, num_classes)
+        self.classifier = nn.Linear(768, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).flatten(1))
@@ -207,7 +207,7 @@ class CellNetwork(nn.Module):
         self.num_classes = num_classes
         self.classifier = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         if self.aux_head is not None:
-            self.aux_head.classifier = nn.Linear(768, num_classes)
+            self.aux_head.classifier = nn.Linear(768, num_classes) if num_classes > 0 else nn.Identity()
 
 
 def count_parameters(model: nn.Module, exclude: tuple[str, ...] = ("aux_head",)) -> int:
