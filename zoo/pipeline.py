@@ -144,7 +144,15 @@ def search(run: Run) -> Any:
         log = JsonlLog(run.run_dir / "search_log.jsonl")
         if not run.strategy.needs_problem:
             return run.strategy.search(None, log=log.append)
-        return run.strategy.search(run.task.one_shot_problem(), log=log.append)
+        from zoo.runners.checkpoint import EpochCheckpoint
+
+        if not cfg.resume and log.path.exists() and log.path.stat().st_size:
+            raise FileExistsError(f"{log.path} exists; pass resume=true to continue that search or use a new run directory")
+        problem = run.task.one_shot_problem()
+        loaders = (problem.train_loader, problem.valid_loader)
+        generators = [g for g in (getattr(l, "generator", None) for l in loaders) if isinstance(g, torch.Generator)]
+        problem.checkpoint = EpochCheckpoint(run.run_dir, resume=bool(cfg.resume), log_path=log.path, generators=generators)
+        return run.strategy.search(problem, log=log.append)
     strategy = run_multi_trial(
         run.strategy, run.estimator, run.run_dir, resume=bool(cfg.resume), workers=int(cfg.workers), progress=bool(cfg.progress)
     )

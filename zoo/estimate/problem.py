@@ -26,6 +26,8 @@ class OneShotProblem:
             of another kind ("darts", "pc_darts", "single_path") built with the task's
             configuration; see :meth:`build_supernet`.
         space: the search space the supernets relax (for strategies that sample genotypes).
+        checkpoint: where the strategy saves and restores itself at epoch boundaries (set by the
+            runner: a :class:`zoo.runners.checkpoint.EpochCheckpoint`, or ``None`` for no checkpoints).
     """
 
     supernet: nn.Module
@@ -36,6 +38,7 @@ class OneShotProblem:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     make_supernet: Callable[..., nn.Module] | None = None
     space: Any = None
+    checkpoint: Any = None
 
     def build_supernet(self, kind: str, **kwargs: Any) -> nn.Module:
         """A fresh supernet of ``kind`` from the task; a one-line ``ValueError`` if the task has none."""

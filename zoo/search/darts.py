@@ -97,9 +97,13 @@ class DARTS(OneShotStrategy):
         a_opt = torch.optim.Adam(net.arch_parameters(), lr=self.arch_lr, betas=(0.5, 0.999), weight_decay=self.arch_weight_decay)
         n_batches = len(problem.train_loader)  # type: ignore[arg-type]
         total = self.epochs * n_batches
-        bar = tqdm(total=total, desc=f"darts (order {self.order})", disable=not self.progress, leave=False)
-        step = 0
-        for epoch in range(self.epochs):
+        objects = {"supernet": net, "weights_optimizer": w_opt, "arch_optimizer": a_opt}
+        kind = type(self).__name__
+        meta = problem.checkpoint.restore(kind, objects) if problem.checkpoint is not None else None
+        start = int(meta["epoch"]) if meta else 0  # resume: continue after the last saved epoch
+        bar = tqdm(total=total, initial=start * n_batches, desc=f"darts (order {self.order})", disable=not self.progress, leave=False)
+        step = start * n_batches
+        for epoch in range(start, self.epochs):
             lr = self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
             for group in w_opt.param_groups:
                 group["lr"] = lr
@@ -133,6 +137,8 @@ class DARTS(OneShotStrategy):
             if log is not None:
                 weights = {k: _as_lists(w) for k, w in net.arch_weights().items()}
                 log({"epoch": epoch + 1, "train_loss": running / max(seen, 1), "reward": score, "genotype": genotype.to_json(), **weights})
+            if problem.checkpoint is not None:
+                problem.checkpoint.save(kind, objects, {"epoch": epoch + 1})
         bar.close()
         return net.genotype()
 

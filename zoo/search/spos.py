@@ -86,8 +86,11 @@ class SPOS(OneShotStrategy):
         space = problem.space
         opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         n_batches = len(problem.train_loader)  # type: ignore[arg-type]
-        bar = tqdm(total=self.epochs * n_batches, desc="spos supernet", disable=not self.progress, leave=False)
-        for epoch in range(self.epochs):
+        objects = {"supernet": net, "optimizer": opt}
+        meta = problem.checkpoint.restore("SPOS", objects, rng) if problem.checkpoint is not None else None
+        start = int(meta["epoch"]) if meta else 0  # resume: continue after the last saved epoch (evolution reruns, it is cheap)
+        bar = tqdm(total=self.epochs * n_batches, initial=start * n_batches, desc="spos supernet", disable=not self.progress, leave=False)
+        for epoch in range(start, self.epochs):
             for group in opt.param_groups:
                 group["lr"] = self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
             net.train()
@@ -107,6 +110,8 @@ class SPOS(OneShotStrategy):
                 probe = space.sample(rng)
                 log({"phase": "supernet", "epoch": epoch + 1, "train_loss": running / max(seen, 1),
                      "reward": self._evaluate(net, problem, probe, self._calibration_batches(problem)), "genotype": probe.to_json()})
+            if problem.checkpoint is not None:
+                problem.checkpoint.save("SPOS", objects, {"epoch": epoch + 1}, rng)
         bar.close()
 
     # ---- stage 2

@@ -1,0 +1,144 @@
+"""Epoch checkpoints of one-shot searches, so a killed DARTS / PC-DARTS / SPOS run resumes.
+
+After every supernet epoch the strategy saves its modules and optimizers (``state_dict``),
+the random-number states and its counters; ``resume=true`` restores them and continues with
+the next epoch, so the resumed search ends where an uninterrupted one would. Tensors go to
+``oneshot_checkpoint.safetensors``, the structure around them (optimizer param groups, step
+counters, integer keys) to ``oneshot_checkpoint.json``; both are replaced atomically and the
+JSON names the safetensors file's sha256, so a torn pair is refused rather than half-loaded.
+Nothing is unpickled.
+
+The search log (``search_log.jsonl``) gets one line per finished epoch; on resume the lines
+of epochs after the checkpoint (written before a kill, redone now) are dropped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+STATE = "oneshot_checkpoint.json"
+TENSORS = "oneshot_checkpoint.safetensors"
+
+
+def _encode(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """JSON for ``obj`` with each tensor moved into ``tensors`` (keys and key types kept)."""
+    if isinstance(obj, torch.Tensor):
+        key = f"t{len(tensors)}:{prefix}"
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[k, _encode(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [_encode(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)], "tuple": isinstance(obj, tuple)}
+    if isinstance(obj, (bool, int, float, str)) or obj is None:
+        return obj
+    raise TypeError(f"cannot checkpoint {type(obj).__name__} at {prefix}")
+
+
+def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {k: _decode(v, tensors) for k, v in obj["__dict__"]}
+        if "__list__" in obj:
+            items = [_decode(v, tensors) for v in obj["__list__"]]
+            return tuple(items) if obj.get("tuple") else items
+    return obj
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class EpochCheckpoint:
+    """Saves and restores a one-shot search at epoch boundaries in ``directory``.
+
+    ``objects`` maps names to things with ``state_dict``/``load_state_dict`` (modules,
+    optimizers); ``rng`` is the numpy generator the strategy draws from, if any; ``generators``
+    are torch generators of the data loaders (their shuffling state), saved with every
+    checkpoint. ``kind`` names the strategy; a checkpoint of another kind is refused.
+    Randomness elsewhere (e.g. a dataset's own augmentation generator) is not captured: such a
+    resumed search continues correctly but not bit for bit.
+    """
+
+    def __init__(self, directory: str | Path, resume: bool, log_path: str | Path | None = None,
+                 generators: list[torch.Generator] | None = None) -> None:
+        self.directory = Path(directory)
+        self.resume = resume
+        self.log_path = Path(log_path) if log_path is not None else None
+        self.generators = list(generators or [])
+
+    def save(self, kind: str, objects: dict[str, Any], meta: dict[str, Any], rng: np.random.Generator | None = None) -> None:
+        tensors: dict[str, torch.Tensor] = {"rng:torch": torch.get_rng_state()}
+        tensors.update({f"rng:loader{i}": g.get_state() for i, g in enumerate(self.generators)})
+        states = {name: _encode(obj.state_dict(), name, tensors) for name, obj in objects.items()}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f".{TENSORS}.{os.getpid()}"
+        save_file(tensors, str(tmp))
+        os.replace(tmp, self.directory / TENSORS)
+        record = {
+            "kind": kind,
+            "meta": meta,
+            "states": states,
+            "numpy_rng": rng.bit_generator.state if rng is not None else None,
+            "log_lines": self._log_lines(),
+            "tensors_sha256": _sha256(self.directory / TENSORS),
+        }
+        tmp = self.directory / f".{STATE}.{os.getpid()}"
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, self.directory / STATE)
+
+    def restore(self, kind: str, objects: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any] | None:
+        """Loads the last checkpoint into ``objects`` and returns its ``meta``; ``None`` when not
+        resuming or nothing was saved yet (a fresh start)."""
+        path = self.directory / STATE
+        if not self.resume or not path.is_file():
+            return None
+        record = json.loads(path.read_text())
+        if record.get("kind") != kind:
+            raise ValueError(f"{path} is a checkpoint of search={record.get('kind')}, not search={kind}; use a new run directory")
+        tensor_path = self.directory / TENSORS
+        if not tensor_path.is_file() or _sha256(tensor_path) != record.get("tensors_sha256"):
+            raise ValueError(f"{tensor_path} does not match {path} (a save was interrupted); delete both to restart the search")
+        tensors = load_file(str(tensor_path))
+        missing = sorted(set(objects) - set(record["states"]))
+        if missing:
+            raise ValueError(f"{path} has no state for {missing[0]!r}; use a new run directory")
+        for name, obj in objects.items():
+            obj.load_state_dict(_decode(record["states"][name], tensors))
+        torch.set_rng_state(tensors["rng:torch"])
+        for i, g in enumerate(self.generators):
+            if f"rng:loader{i}" in tensors:
+                g.set_state(tensors[f"rng:loader{i}"])
+        if rng is not None and record.get("numpy_rng") is not None:
+            rng.bit_generator.state = record["numpy_rng"]
+        self._truncate_log(int(record.get("log_lines", 0)))
+        return dict(record["meta"])
+
+    def _log_lines(self) -> int:
+        if self.log_path is None or not self.log_path.exists():
+            return 0
+        return self.log_path.read_bytes().count(b"\n")
+
+    def _truncate_log(self, lines: int) -> None:
+        """Drops log lines written after the checkpoint (their epochs run again)."""
+        if self.log_path is None or not self.log_path.exists():
+            return
+        data = self.log_path.read_bytes()
+        kept = b"".join(data.splitlines(keepends=True)[:lines])
+        if kept != data:
+            tmp = self.log_path.with_name(f".{self.log_path.name}.{os.getpid()}")
+            tmp.write_bytes(kept)
+            os.replace(tmp, self.log_path)
