@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP=".venv/bin/pip"
 PY=".venv/bin/python"
-CACHE="${ZOO_WHEEL_CACHE:-$HOME/.cache/zoo/wheels}"
+CACHE="${ZOO_WHEEL_CACHE:-${HOME:-/root}/.cache/zoo/wheels}"
 mkdir -p "$CACHE"
 if "$PY" -c "import mmdet, mmcv.ops" >/dev/null 2>&1; then
   echo "install_mmdet: mmdet and mmcv with ops already importable"; exit 0
