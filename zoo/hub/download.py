@@ -31,6 +31,10 @@ class HubError(ValueError):
     """A hub failure (unknown name, download, checksum, bad bundle) in one line."""
 
 
+class _FetchError(OSError):
+    """A fetch failure whose one-line message already names the error it came from."""
+
+
 def zoo_home() -> Path:
     """The cache root: ``$ZOO_HOME``, else ``~/.cache/zoo``."""
     return Path(os.environ.get("ZOO_HOME") or Path.home() / ".cache" / "zoo").expanduser()
@@ -112,14 +116,22 @@ def _fetch_hf(url: str, part: Path) -> None:
     """``hf://OWNER/REPO/PATH/IN/REPO[@REVISION]`` through huggingface_hub's own cache."""
     try:
         from huggingface_hub import hf_hub_download
-    except ImportError:
-        raise FileNotFoundError("huggingface_hub is not installed (pip install huggingface_hub)") from None
+    except ImportError as e:
+        why = "is not installed" if e.name == "huggingface_hub" else f"cannot be imported ({_one_line(e)})"
+        raise FileNotFoundError(f"hf:// URLs need huggingface_hub, which {why}: pip install huggingface_hub") from None
     spec = url[len("hf://") :]
     spec, _, revision = spec.partition("@")
     parts = spec.split("/")
     if len(parts) < 3:
         raise FileNotFoundError(f"{url} is not hf://OWNER/REPO/FILE[@REVISION]")
-    local = hf_hub_download("/".join(parts[:2]), "/".join(parts[2:]), revision=revision or None)
+    try:
+        local = hf_hub_download("/".join(parts[:2]), "/".join(parts[2:]), revision=revision or None)
+    except Exception as e:
+        # Its HTTP errors put the useful part (what was not found, at which URL) on their second
+        # line, and its transport errors are not OSErrors: both become one OSError line, so the
+        # caller reports it and tries the next URL instead of stopping with a traceback.
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        raise _FetchError(f"{type(e).__name__}: {' '.join(lines[:2])}".rstrip(": ")) from e
     shutil.copyfile(local, part)
 
 
@@ -183,4 +195,6 @@ def fetch_file(
 
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
+    if isinstance(e, _FetchError):
+        return text[0]
     return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
