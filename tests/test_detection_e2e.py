@@ -125,10 +125,26 @@ def test_default_data_is_trees_and_classification_data_is_refused(tmp_path: Path
 
 
 def test_one_shot_search_without_its_supernet_is_one_line_before_work(tmp_path: Path) -> None:
-    """The detection task builds only the DARTS supernet: spos / pc_darts are refused before data loads."""
-    for search, kind in (("spos", "single_path"), ("pc_darts", "pc_darts")):
-        out = subprocess.run([sys.executable, "-m", "zoo", "task=detection", f"search={search}", f"hydra.run.dir={tmp_path / search}"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=300)
-        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
-        assert f"search={search} trains a '{kind}' supernet, which task=detection does not build; allowed one-shot searches for it: darts" in out.stderr
-        assert not (tmp_path / search).exists()
+    """The detection task builds the darts and pc_darts supernets: spos is refused before data loads."""
+    out = subprocess.run([sys.executable, "-m", "zoo", "task=detection", "search=spos", f"hydra.run.dir={tmp_path / 'spos'}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "search=spos trains a 'single_path' supernet, which task=detection does not build; allowed one-shot searches for it: darts, pc_darts" in out.stderr
+    assert not (tmp_path / "spos").exists()
+
+
+@pytest.mark.slow
+def test_pc_darts_searches_backbone_and_neck(tmp_path: Path, one_thread: None) -> None:
+    from zoo.search.base import STRATEGIES
+    from zoo.space.pc_supernet import PCSuperNet
+
+    task, space = _task(make_rectangles(tmp_path, n=12), ["trainer.batch_size=4", "search.target=both"])
+    problem = task.one_shot_problem()
+    strategy = STRATEGIES.get("pc_darts")(epochs=2, partial_channels=2, warmup_epochs=0, arch_lr=0.05, progress=False)
+    records: list = []
+    genotype = strategy.search(problem, log=records.append)
+    net = problem.supernet  # the darts supernet stays untouched; pc_darts trained its own
+    assert space.decode(space.encode(genotype)) == genotype and genotype.neck is not None
+    assert [r["epoch"] for r in records] == [1, 2] and "backbone_alpha_normal" in records[-1] and "neck_op" in records[-1]
+    pc = task.make_supernet("pc_darts", partial_channels=2)
+    assert isinstance(pc.backbone, PCSuperNet) and len(pc.arch_parameters()) == len(net.arch_parameters()) + 2  # + beta normal/reduce

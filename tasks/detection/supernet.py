@@ -1,5 +1,7 @@
-"""The one-shot detection supernet: the DARTS :class:`SuperNet` backbone and/or the relaxed
-:class:`MixedNeck`, then the FCOS head; the part that is not searched is the fixed one."""
+"""The one-shot detection supernet: the DARTS :class:`SuperNet` backbone (or, for ``pc_darts``,
+the partially-connected :class:`PCSuperNet`) and/or the relaxed :class:`MixedNeck`, then the
+FCOS head; the part that is not searched is the fixed one. Partial channels apply to the
+backbone cells only: the neck is relaxed as in DARTS for both kinds."""
 from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
@@ -11,19 +13,26 @@ from zoo.detection import Detector, HeadOutput
 from zoo.space.detection_space import DetectionGenotype, DetectionSpace
 from zoo.space.fpn import MixedNeck, Neck
 from zoo.space.network import CellNetwork
+from zoo.space.pc_supernet import PCSuperNet
 from zoo.space.supernet import SuperNet
+
+KINDS = ("darts", "pc_darts")
 
 
 class DetectionSuperNet(Detector):
     """``arch_parameters()`` (the searched parts' alphas), ``weight_parameters()`` and ``genotype()``."""
 
     def __init__(self, space: DetectionSpace, num_classes: int, init_channels: int, layers: int, neck_channels: int,
-                 head_convs: int, mean: Sequence[float], std: Sequence[float], in_chans: int = 3, multiplier: int = 4) -> None:
+                 head_convs: int, mean: Sequence[float], std: Sequence[float], in_chans: int = 3, multiplier: int = 4,
+                 kind: str = "darts", partial_channels: int = 4) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"supernet kind {kind!r} is unknown for detection; allowed: {', '.join(KINDS)}")
         self.target = space.target
         self.space = space
         if self.target in ("backbone", "both"):
-            backbone: nn.Module = SuperNet(num_classes=0, init_channels=init_channels, layers=layers, steps=space.steps, multiplier=multiplier,
-                                           in_chans=in_chans, stem="imagenet", primitives=space.primitives)
+            args = dict(num_classes=0, init_channels=init_channels, layers=layers, steps=space.steps, multiplier=multiplier,
+                        in_chans=in_chans, stem="imagenet", primitives=space.primitives)
+            backbone: nn.Module = PCSuperNet(partial_channels=partial_channels, **args) if kind == "pc_darts" else SuperNet(**args)
         else:
             backbone = CellNetwork(space.fixed_backbone, num_classes=0, init_channels=init_channels, layers=layers, in_chans=in_chans, stem="imagenet")
         ns = space.neck_space

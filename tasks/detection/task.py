@@ -67,6 +67,7 @@ def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) ->
 class Detection(Task):
     name = "detection"
     metric = "mAP50"
+    supernet_kinds = ("darts", "pc_darts")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -144,15 +145,19 @@ class Detection(Task):
         model.train(was)
         return coco_map(items, preds, self.classes, int(self.cfg.max_detections))
 
-    def one_shot_problem(self) -> OneShotProblem:
+    def make_supernet(self, kind: str = "darts", **kwargs: Any) -> nn.Module:
+        """A detection supernet of ``kind`` (darts, pc_darts) with ``task.supernet``'s size."""
         from tasks.detection.supernet import DetectionSuperNet
 
         s = self.cfg.supernet
         torch.manual_seed(self.seed)
-        net = DetectionSuperNet(self.space, len(self.classes), int(s.init_channels), int(s.layers), int(s.neck_channels), int(s.head_convs),
-                                self.mean, self.std, multiplier=int(s.get("multiplier", 4)))
-        return OneShotProblem(net, self.loader("search_train", True), self.loader("search_valid", True), self._loss,
-                              lambda model, loader: self._score_tiles(model, self.loader("search_valid", False))[self.metric])
+        return DetectionSuperNet(self.space, len(self.classes), int(s.init_channels), int(s.layers), int(s.neck_channels), int(s.head_convs),
+                                 self.mean, self.std, multiplier=int(s.get("multiplier", 4)), kind=kind, **kwargs)
+
+    def one_shot_problem(self) -> OneShotProblem:
+        return OneShotProblem(self.make_supernet("darts"), self.loader("search_train", True), self.loader("search_valid", True), self._loss,
+                              lambda model, loader: self._score_tiles(model, self.loader("search_valid", False))[self.metric],
+                              make_supernet=self.make_supernet, space=self.space)
 
     # ---- estimation, retraining, baseline
     def _train(self, model: nn.Module, split: str, epochs: int, desc: str) -> float:
