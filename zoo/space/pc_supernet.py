@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.space.supernet import SuperNet, add_source_bundles, edge_index, make_preprocess, num_edges
+from zoo.space.supernet import CellBase, SuperNet, add_source_bundles, edge_index, num_edges
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -39,7 +39,7 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x.reshape(N, groups, C // groups, H, W).transpose(1, 2).reshape(N, C, H, W)
 
 
-class PCSearchCell(nn.Module):
+class PCSearchCell(CellBase):
     """A DARTS search cell with partial channel connections; ``forward(s0, s1, weights)``.
 
     ``weights`` is (edges, ops) = ``beta * softmax(alpha)`` per edge (see module docstring).
@@ -57,13 +57,14 @@ class PCSearchCell(nn.Module):
         primitives: Sequence[str],
         partial_channels: int = 4,
     ) -> None:
-        super().__init__()
         if C % partial_channels:
             raise ValueError(f"partial_channels={partial_channels} must divide the cell's channels ({C})")
-        self.reduction, self.steps, self.multiplier = reduction, steps, multiplier
+        super().__init__(steps, multiplier, C_prev_prev, C_prev, C, reduction, reduction_prev, primitives)
         self.K, self.C = partial_channels, C
-        self.preprocess0, self.preprocess1 = make_preprocess(C_prev_prev, C_prev, C, reduction_prev)
         add_source_bundles(self, steps, C // partial_channels, reduction, primitives)
+
+    def build_edges(self, C: int, reduction: bool, primitives: Sequence[str]) -> None:
+        pass  # the bundles need K, known only after the base constructor: added in __init__
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         Cp = self.C // self.K

@@ -92,8 +92,9 @@ def stack_cells(
     return cells, feature_info, stage_ends, C_p
 
 
-class SearchCell(nn.Module):
-    """A cell whose node i sums a MixedOp over every earlier state (2 + i edges)."""
+class CellBase(nn.Module):
+    """What every search cell shares: ``steps`` nodes, the last ``multiplier`` concatenated, the
+    reduction flag and the two input adapters; subclasses add their mixed edges in :meth:`build_edges`."""
 
     def __init__(
         self,
@@ -111,8 +112,18 @@ class SearchCell(nn.Module):
         self.steps = steps
         self.multiplier = multiplier
         self.preprocess0, self.preprocess1 = make_preprocess(C_prev_prev, C_prev, C, reduction_prev)
+        self.build_edges(C, reduction, primitives)
+
+    def build_edges(self, C: int, reduction: bool, primitives: Sequence[str]) -> None:
+        raise NotImplementedError
+
+
+class SearchCell(CellBase):
+    """A cell whose node i sums a MixedOp over every earlier state (2 + i edges)."""
+
+    def build_edges(self, C: int, reduction: bool, primitives: Sequence[str]) -> None:
         self._ops = nn.ModuleList()
-        for i in range(steps):
+        for i in range(self.steps):
             for j in range(2 + i):
                 self._ops.append(MixedOp(C, 2 if reduction and j < 2 else 1, primitives))
 
@@ -135,7 +146,7 @@ def edge_index(node: int, source: int) -> int:
     return sum(2 + i for i in range(node)) + source
 
 
-class FastSearchCell(nn.Module):
+class FastSearchCell(CellBase):
     """:class:`SearchCell`'s function, computed per source state instead of per edge.
 
     State ``j`` (0 and 1 are the preprocessed inputs, ``i + 2`` is node ``i``) feeds the
@@ -144,23 +155,8 @@ class FastSearchCell(nn.Module):
     and ``forward(s0, s1, weights)`` as :class:`SearchCell`.
     """
 
-    def __init__(
-        self,
-        steps: int,
-        multiplier: int,
-        C_prev_prev: int,
-        C_prev: int,
-        C: int,
-        reduction: bool,
-        reduction_prev: bool,
-        primitives: Sequence[str],
-    ) -> None:
-        super().__init__()
-        self.reduction = reduction
-        self.steps = steps
-        self.multiplier = multiplier
-        self.preprocess0, self.preprocess1 = make_preprocess(C_prev_prev, C_prev, C, reduction_prev)
-        add_source_bundles(self, steps, C, reduction, primitives)
+    def build_edges(self, C: int, reduction: bool, primitives: Sequence[str]) -> None:
+        add_source_bundles(self, self.steps, C, reduction, primitives)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
