@@ -128,3 +128,15 @@ def test_fashion_mnist_and_second_order_darts(tmp_path: Path) -> None:
     assert metrics["test_accuracy"] > 0.4  # chance is 0.1
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["labels"][9] == "ankle boot" and cfg["model"]["in_chans"] == 1
+
+
+def test_run_directory_is_named_after_task_and_search_or_finetune() -> None:
+    from hydra import compose, initialize_config_dir
+
+    import zoo  # noqa: F401  (registers the run-name resolver)
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        search = compose("config", overrides=["search=random"], return_hydra_config=True)
+        tune = compose("config", overrides=["mode=finetune", "task=detection"], return_hydra_config=True)
+    dirs = [str(c.hydra.run.dir).split("/")[1] for c in (search, tune)]
+    assert dirs == ["classification-random", "detection-finetune"]

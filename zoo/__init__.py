@@ -3,10 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from zoo.models import list_models
 from zoo.space.genotype import Genotype
 
 __version__ = "0.1.0"
+
+# the run directory's name (conf/config.yaml, hydra.run.dir): TASK-SEARCH, or TASK-finetune
+OmegaConf.register_new_resolver(
+    "zoo_run_name", lambda mode, task, search: f"{task}-finetune" if mode == "finetune" else f"{task}-{search}", replace=True
+)
 
 
 def create_model(arch: Any, pretrained: bool = False, **kwargs: Any) -> Any:
