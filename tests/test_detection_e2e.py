@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -15,22 +16,31 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_rectangles(root: Path, n: int = 40, size: int = 64, seed: int = 0) -> Path:
-    """``n`` noise images with 1-3 bright axis-aligned rectangles (10-22 px) each, as COCO json."""
+def write_box_images(root: Path, n: int, size: int, seed: int, sides: tuple[int, int], categories: list[str],
+                     paint: Callable[[np.random.Generator], tuple[np.ndarray, int]]) -> Path:
+    """``n`` noise images with 1-3 filled axis-aligned rectangles (sides in ``sides``, high end
+    excluded) each, as COCO json; ``paint(rng) -> (colour, category id)`` fills one rectangle."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)
     images, anns = [], []
     for i in range(n):
         img = rng.integers(0, 90, (size, size, 3)).astype(np.uint8)
         for _ in range(int(rng.integers(1, 4))):
-            w, h = (int(v) for v in rng.integers(10, 23, 2))
+            w, h = (int(v) for v in rng.integers(sides[0], sides[1], 2))
             x, y = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))
-            img[y : y + h, x : x + w] = rng.integers(200, 256, 3).astype(np.uint8)
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1, "bbox": [x, y, w, h]})
+            colour, cat = paint(rng)
+            img[y : y + h, x : x + w] = colour
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": cat, "bbox": [x, y, w, h]})
         Image.fromarray(img).save(root / "images" / f"{i:03d}.png")
         images.append({"id": i, "file_name": f"{i:03d}.png", "width": size, "height": size})
-    (root / "annotations.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "box"}]}))
+    cats = [{"id": k + 1, "name": name} for k, name in enumerate(categories)]
+    (root / "annotations.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
     return root
+
+
+def make_rectangles(root: Path, n: int = 40, size: int = 64, seed: int = 0) -> Path:
+    """``n`` noise images with 1-3 bright axis-aligned rectangles (10-22 px) each, as COCO json."""
+    return write_box_images(root, n, size, seed, (10, 23), ["box"], lambda rng: (rng.integers(200, 256, 3).astype(np.uint8), 1))
 
 
 def _task(root: Path, overrides: list[str]):

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-from test_detection_e2e import _task, make_rectangles
+from test_detection_e2e import _task, make_rectangles, write_box_images
 from test_hub_download import tiny_bundle
 
 import zoo
@@ -23,23 +22,13 @@ CONF_DIR = str(ROOT / "conf")
 
 def make_colours(root: Path, n: int = 40, size: int = 64, seed: int = 1) -> Path:
     """``n`` noise images with 1-3 filled rectangles (12-24 px), each red or blue: two COCO categories."""
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    images, anns = [], []
-    for i in range(n):
-        img = rng.integers(0, 90, (size, size, 3)).astype(np.uint8)
-        for _ in range(int(rng.integers(1, 4))):
-            w, h = (int(v) for v in rng.integers(12, 25, 2))
-            x, y = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))
-            cat = int(rng.integers(1, 3))
-            bright, dark = rng.integers(200, 256), rng.integers(0, 60, 2)
-            img[y : y + h, x : x + w] = [bright, dark[0], dark[1]] if cat == 1 else [dark[0], dark[1], bright]
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": cat, "bbox": [x, y, w, h]})
-        Image.fromarray(img).save(root / "images" / f"{i:03d}.png")
-        images.append({"id": i, "file_name": f"{i:03d}.png", "width": size, "height": size})
-    cats = [{"id": 1, "name": "red"}, {"id": 2, "name": "blue"}]
-    (root / "annotations.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
-    return root
+
+    def paint(rng: np.random.Generator) -> tuple[list[int], int]:
+        cat = int(rng.integers(1, 3))
+        bright, dark = rng.integers(200, 256), rng.integers(0, 60, 2)
+        return ([bright, dark[0], dark[1]] if cat == 1 else [dark[0], dark[1], bright]), cat
+
+    return write_box_images(root, n, size, seed, (12, 25), ["red", "blue"], paint)
 
 
 @pytest.fixture(scope="module")
