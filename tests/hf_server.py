@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
+from hub_server import send_file_headers
+
 LFS_SUFFIXES = (".safetensors", ".bin", ".tar", ".tar.gz", ".tgz", ".zip")
 
 
@@ -49,26 +51,8 @@ class Request:
 
 def _send_body(handler: BaseHTTPRequestHandler, data: bytes, head: bool, headers: dict[str, str]) -> None:
     """200 or 206 (``Range: bytes=N-``) with ``data``; HEAD sends the headers only."""
-    start = 0
-    rng = handler.headers.get("Range")
-    if rng and rng.startswith("bytes=") and not head:
-        start = int(rng[len("bytes=") :].split("-")[0] or 0)
-        if start >= len(data):
-            handler.send_response(416)
-            handler.send_header("Content-Range", f"bytes */{len(data)}")
-            handler.send_header("Content-Length", "0")
-            handler.end_headers()
-            return
-        handler.send_response(206)
-        handler.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-    else:
-        handler.send_response(200)
-    for k, v in headers.items():
-        handler.send_header(k, v)
-    handler.send_header("Content-Length", str(len(data) - start))
-    handler.send_header("Accept-Ranges", "bytes")
-    handler.end_headers()
-    if not head:
+    start = send_file_headers(handler, len(data), honour_range=not head, headers=headers)
+    if start is not None and not head:
         handler.wfile.write(data[start:])
 
 

@@ -14,6 +14,33 @@ from pathlib import Path
 from typing import Any
 
 
+def send_file_headers(handler: BaseHTTPRequestHandler, size: int, honour_range: bool = True,
+                      headers: dict[str, str] | None = None) -> int | None:
+    """Status and headers for a body of ``size`` bytes: 206 from a ``Range: bytes=N-`` start
+    (when ``honour_range``), 416 past the end (then ``None``: nothing more to send), else 200.
+    Returns the offset the body starts at."""
+    start = 0
+    rng = handler.headers.get("Range")
+    if honour_range and rng and rng.startswith("bytes="):
+        start = int(rng[len("bytes=") :].split("-")[0] or 0)
+        if start >= size:
+            handler.send_response(416)
+            handler.send_header("Content-Range", f"bytes */{size}")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return None
+        handler.send_response(206)
+        handler.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+    else:
+        handler.send_response(200)
+    for k, v in (headers or {}).items():
+        handler.send_header(k, v)
+    handler.send_header("Content-Length", str(size - start))
+    handler.send_header("Accept-Ranges", "bytes")
+    handler.end_headers()
+    return start
+
+
 class HubServer:
     def __init__(self, root: Path, chunk_delay: float = 0.0) -> None:
         self.root = root.resolve()
@@ -43,25 +70,14 @@ class HubServer:
                     self.send_error(404)
                     return
                 data = p.read_bytes()
-                start = 0
                 rng = self.headers.get("Range")
                 if rng and rng.startswith("bytes="):
-                    start = int(rng[len("bytes=") :].split("-")[0])
                     with server.lock:
-                        server.range_starts.append((rel, start))
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
+                        server.range_starts.append((rel, int(rng[len("bytes=") :].split("-")[0] or 0)))
+                start = send_file_headers(self, len(data))
+                if start is None:
+                    return
                 body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Accept-Ranges", "bytes")
-                self.end_headers()
                 with server.lock:
                     cut = server.cut_after.pop(rel, None)
                 if cut is not None:
