@@ -3,9 +3,10 @@
 Two variants on the same network (stem, cell configuration, classifier), the same init
 seed and the same batches:
 
-* ``textbook``: a plain transcription, written here, of the DARTS mixed op (Liu et al.,
-  "DARTS", ICLR 2019): every candidate op (``none`` included) on every edge, pools followed
-  by ``BatchNorm(affine=False)``, edge output ``sum(w * op(x))`` with ``w = softmax(alpha)``.
+* ``textbook``: the plain form of the DARTS mixed op (Liu et al., "DARTS", ICLR 2019),
+  :class:`zoo.space.supernet.SearchCell` / ``MixedOp``: every candidate op (``none``
+  included) on every edge, pools followed by ``BatchNorm(affine=False)``, edge output
+  ``sum(w * op(x))`` with ``w = softmax(alpha)``.
 * ``zoo``: :class:`zoo.space.supernet.SuperNet` as the project builds it.
 * ``textbook_cl`` (context, not a target): the textbook transcription run on channels-last
   activations, to show how much of the gain is the memory layout alone.
@@ -46,8 +47,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from zoo.space.ops import DARTS_OPS, OPS, FactorizedReduce, ReLUConvBN
-from zoo.space.supernet import SuperNet
+from zoo.space.ops import DARTS_OPS
+from zoo.space.supernet import SearchCell, SuperNet
 
 VARIANTS = ("textbook", "textbook_cl", "zoo")
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -58,40 +59,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-# ------------------------------------------------------------------ textbook transcription
-class TextbookMixedOp(nn.Module):
-    def __init__(self, C: int, stride: int, primitives: Sequence[str]) -> None:
-        super().__init__()
-        self.ops = nn.ModuleList()
-        for name in primitives:
-            op = OPS.get(name)(C, stride, False)
-            if "pool" in name:
-                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
-            self.ops.append(op)
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return sum(w * op(x) for w, op in zip(weights, self.ops))  # type: ignore[return-value]
-
-
-class TextbookCell(nn.Module):
-    def __init__(self, steps: int, multiplier: int, C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool, primitives: Sequence[str]) -> None:
-        super().__init__()
-        self.reduction, self.steps, self.multiplier = reduction, steps, multiplier
-        self.preprocess0 = FactorizedReduce(C_pp, C, affine=False) if reduction_prev else ReLUConvBN(C_pp, C, 1, 1, 0, affine=False)
-        self.preprocess1 = ReLUConvBN(C_p, C, 1, 1, 0, affine=False)
-        self.edges = nn.ModuleList(
-            TextbookMixedOp(C, 2 if reduction and j < 2 else 1, primitives) for i in range(steps) for j in range(2 + i)
-        )
-
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        states = [self.preprocess0(s0), self.preprocess1(s1)]
-        offset = 0
-        for _ in range(self.steps):
-            states.append(sum(self.edges[offset + j](h, weights[offset + j]) for j, h in enumerate(states)))  # type: ignore[arg-type]
-            offset += len(states) - 1
-        return torch.cat(states[-self.multiplier :], dim=1)
-
-
 # ------------------------------------------------------------------ the step
 class Bench:
     def __init__(self, variant: str, cfg: dict[str, Any], batch: int | None = None, seed: int = 0) -> None:
@@ -100,7 +67,7 @@ class Bench:
         if variant == "zoo":
             self.net = SuperNet(**kw)  # type: ignore[arg-type]
         else:
-            self.net = SuperNet(cell_cls=TextbookCell, channels_last=variant == "textbook_cl", **kw)  # type: ignore[arg-type]
+            self.net = SuperNet(cell_cls=SearchCell, channels_last=variant == "textbook_cl", **kw)  # type: ignore[arg-type]
         self.net.train()
         self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
         self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
