@@ -8,11 +8,12 @@ module of this package.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import nn
 
+from zoo.config_values import ConfigError, Spec, check_values
 from zoo.estimate.problem import OneShotProblem
 from zoo.registry import Registry
 from zoo.space.base import SearchSpace
@@ -28,6 +29,17 @@ class Task(ABC):
     name: str = "abstract"
     metric: str = "score"
     supernet_kinds: tuple[str, ...] = ("darts",)  # one-shot supernets it builds (OneShotStrategy.supernet_kind)
+    spaces: ClassVar[tuple[str, ...]] = ("darts",)  # search spaces whose genotypes it builds models from
+    config_specs: ClassVar[Mapping[str, Spec]] = {}  # ``task.*`` values (dotted keys)
+    data_specs: ClassVar[Mapping[str, Mapping[str, Spec]]] = {}  # data option -> its ``data.*`` values
+
+    @classmethod
+    def check_config(cls, cfg: Any, data_cfg: Any) -> None:
+        """One-line errors for a data option this task does not read or a bad ``task.*``/``data.*`` value."""
+        if cls.data_specs and data_cfg.name not in cls.data_specs:
+            raise ConfigError(f"data={data_cfg.name} is not {cls.name} data; allowed with task={cls.name}: {', '.join(cls.data_specs)}")
+        check_values(cfg, cls.config_specs, "task")
+        check_values(data_cfg, cls.data_specs.get(data_cfg.name, {}), "data")
 
     def __init__(self, cfg: Any, data_cfg: Any, trainer_cfg: Any, space: SearchSpace, seed: int = 0, progress: bool = True) -> None:
         self.cfg = cfg
@@ -37,6 +49,9 @@ class Task(ABC):
         self.seed = seed
         self.progress = progress
         self.device = torch.device("cpu")
+        if getattr(space, "name", None) not in self.spaces:
+            hint = " (space=nb201 is searched against its tables: estimate=nb201)" if getattr(space, "name", None) == "nb201" else ""
+            raise ConfigError(f"space={getattr(space, 'name', space)} is invalid for task={self.name}; allowed: {', '.join(self.spaces)}{hint}")
 
     @abstractmethod
     def setup(self) -> None:

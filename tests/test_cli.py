@@ -51,7 +51,7 @@ def test_clear_one_line_errors(tmp_path: Path) -> None:
         (["search=nope"], "search=nope is unknown; allowed search options:"),
         (["space.primitives=[none,warp_conv]"], "space.primitives has unknown op 'warp_conv'; allowed:"),
         (["nonsense=1"], "unknown option 'nonsense'"),
-        (["trainer.epochs=0"], "trainer.epochs=0 is invalid; allowed: an integer > 0"),
+        (["trainer.epochs=0"], "trainer.epochs=0 is invalid; allowed: an integer >= 1"),
         (["search.order=3"], "search.order=3 is invalid"),
         (["data=folder", f"data.root={tmp_path / 'missing'}"], "does not exist"),
         (["data=folder", f"data.root={(tmp_path / 'empty').mkdir() or tmp_path / 'empty'}"], "is empty"),

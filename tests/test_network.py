@@ -94,3 +94,7 @@ def test_create_model_errors_are_clear() -> None:
         zoo.create_model("resnet50")
     with pytest.raises(zoo.space.GenotypeError, match="unknown; allowed: amoebanet_a"):
         zoo.models.create_model("resnet50")
+    with pytest.raises(ValueError, match=r"^layers=0 is invalid; allowed: an integer >= 1$"):
+        zoo.create_model("darts_v2", num_classes=10, layers=0)
+    with pytest.raises(ValueError, match=r"^init_channels=-4 is invalid; allowed: an integer >= 1$"):
+        zoo.create_model("darts_v2", num_classes=10, init_channels=-4)

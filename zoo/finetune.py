@@ -24,7 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from zoo.search.base import ConfigError
+from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, ConfigError, Flag, check_values
 from zoo.space.genotype import save_json_atomic
 
 
@@ -40,6 +40,7 @@ class FinetuneJob:
 
 Finetuner = Callable[[FinetuneJob], tuple[nn.Module, dict[str, Any], dict[str, Any]]]
 FINETUNERS: dict[str, Finetuner] = {}
+FINETUNE_SPECS = {"epochs": POSITIVE_INT, "freeze_epochs": NON_NEGATIVE_INT, "lr": POSITIVE, "match_input": Flag()}
 
 
 def finetuner(task: str) -> Callable[[Finetuner], Finetuner]:
@@ -87,14 +88,12 @@ def _unpacked(archive: Path) -> Path:
 
 def check_finetune(cfg: DictConfig) -> None:
     """Everything checkable before data is loaded or weights fetched."""
-    from zoo.pipeline import _positive, check_trainer
+    from zoo.pipeline import check_trainer
 
     f = cfg.get("finetune")
     if f is None:
         raise ConfigError("mode=finetune needs the finetune: config section (conf/finetune/default.yaml)")
-    _positive(f, "epochs", "finetune")
-    _positive(f, "freeze_epochs", "finetune", allow_zero=True)
-    _positive(f, "lr", "finetune", float)
+    check_values(f, FINETUNE_SPECS, "finetune")
     if f.freeze_epochs > f.epochs:
         raise ConfigError(f"finetune.freeze_epochs={f.freeze_epochs} is invalid; allowed: 0 ... finetune.epochs ({f.epochs})")
     check_trainer(cfg.trainer)
@@ -113,7 +112,9 @@ def make_task(cfg: DictConfig, data_cfg: Any) -> Any:
 
     space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
     space = SPACES.get(space_cfg.pop("name"))(**space_cfg)  # type: ignore[union-attr]
-    return TASKS.get(cfg.task.name)(cfg.task, data_cfg, cfg.trainer, space, seed=int(cfg.seed), progress=bool(cfg.progress))
+    task_cls = TASKS.get(cfg.task.name)
+    task_cls.check_config(cfg.task, data_cfg)
+    return task_cls(cfg.task, data_cfg, cfg.trainer, space, seed=int(cfg.seed), progress=bool(cfg.progress))
 
 
 def bundle_config(job: FinetuneJob, args: dict[str, Any], labels: list[str], data: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.config_values import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Flag, Number, check_values
 from zoo.estimate.base import ESTIMATORS
 from zoo.runners.local import JsonlLog, read_log, run_multi_trial
 from zoo.search.base import STRATEGIES, ConfigError, OneShotStrategy
@@ -37,37 +38,31 @@ class Run:
     started: float = field(default_factory=time.time)
 
 
-def _positive(cfg: Any, key: str, where: str, kind: type = int, allow_zero: bool = False) -> None:
-    v = cfg.get(key)
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (v >= 0 if allow_zero else v > 0)
-    if kind is int:
-        ok = ok and isinstance(v, int)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{where}.{key}={v!r} is invalid; allowed: {'an integer' if kind is int else 'a number'} {bound}")
+TRAINER_SPECS = {
+    "batch_size": POSITIVE_INT,
+    "epochs": POSITIVE_INT,
+    "estimate_epochs": POSITIVE_INT,
+    "lr": POSITIVE,
+    "weight_decay": NON_NEGATIVE,
+    "grad_clip": NON_NEGATIVE,
+    "aux_weight": NON_NEGATIVE,
+    "drop_path_prob": Number(integer=False, low=0, high=1, high_open=True),
+}
+TOP_LEVEL_SPECS = {
+    "seed": Number(integer=True),
+    "workers": POSITIVE_INT,
+    "resume": Flag(),
+    "progress": Flag(),
+    "threads": Number(integer=True, low=1, null=True),
+}
 
 
 def check_trainer(t: Any) -> None:
-    for k in ("batch_size", "epochs", "estimate_epochs"):
-        _positive(t, k, "trainer")
-    _positive(t, "lr", "trainer", float)
-    for k in ("weight_decay", "aux_weight", "drop_path_prob", "grad_clip"):
-        _positive(t, k, "trainer", float, allow_zero=True)
-    if not t.drop_path_prob < 1:
-        raise ConfigError(f"trainer.drop_path_prob={t.drop_path_prob!r} is invalid; allowed: 0 <= p < 1")
+    check_values(t, TRAINER_SPECS, "trainer")
 
 
 def check_top_level(cfg: Any) -> None:
-    if not (isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool)):
-        raise ConfigError(f"seed={cfg.seed!r} is invalid; allowed: an integer")
-    if not (isinstance(cfg.workers, int) and cfg.workers >= 1):
-        raise ConfigError(f"workers={cfg.workers!r} is invalid; allowed: an integer >= 1")
-    for key in ("resume", "progress"):
-        if not isinstance(cfg[key], bool):
-            raise ConfigError(f"{key}={cfg[key]!r} is invalid; allowed: true or false")
-    threads = cfg.get("threads")
-    if threads is not None and not (isinstance(threads, int) and threads >= 1):
-        raise ConfigError(f"threads={threads!r} is invalid; allowed: null or an integer >= 1")
+    check_values(cfg, TOP_LEVEL_SPECS, "")
 
 
 def strategy_kwargs(cls: type, search_cfg: Any) -> dict[str, Any]:
@@ -110,6 +105,7 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
             takes = [n for n in STRATEGIES.names() if issubclass(c := STRATEGIES.get(n), OneShotStrategy) and c.needs_problem and c.supernet_kind in task_cls.supernet_kinds]
             raise ConfigError(f"search={cfg.search.name} trains a {kind!r} supernet, which task={cfg.task.name} does not build; "
                               f"allowed one-shot searches for it: {', '.join(takes)} (or any multi-trial strategy)")
+        task_cls.check_config(cfg.task, cfg.data)
         run.task = task_cls(cfg.task, cfg.data, cfg.trainer, run.space, seed=int(cfg.seed), progress=bool(cfg.progress))
         if setup:
             run.task.setup()

@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from tasks.base import TASKS, DataError, Task
+from zoo.config_values import OPEN_FRACTION, ConfigError, POSITIVE_INT, Flag, Number, OneOf, Text
 from tasks.classification.data import ImageData, load
 from zoo.estimate.problem import OneShotProblem
 from zoo.models import Normalize, create_model
@@ -39,6 +40,40 @@ class Classification(Task):
     name = "classification"
     metric = "accuracy"
     supernet_kinds = tuple(SUPERNET_KINDS)
+    config_specs = {
+        "stem": OneOf(("cifar", "imagenet")),
+        "model.init_channels": POSITIVE_INT,
+        "model.layers": POSITIVE_INT,
+        "model.auxiliary": Flag(),
+        "estimate_model.init_channels": POSITIVE_INT,
+        "estimate_model.layers": POSITIVE_INT,
+        "supernet.init_channels": POSITIVE_INT,
+        "supernet.layers": POSITIVE_INT,
+        "supernet.multiplier": POSITIVE_INT,
+    }
+    data_specs = {
+        "digits": {"test_fraction": OPEN_FRACTION},
+        "fashion_mnist": {
+            "root": Text(null=True),
+            "download": Flag(),
+            "max_train": Number(integer=True, low=20, null=True),
+            "max_test": Number(integer=True, low=1, null=True),
+        },
+        "folder": {
+            "root": Text(null=True),  # null: the loader says how to set it
+            "image_size": Number(integer=True, low=4),
+            "grayscale": Flag(),
+            "max_per_class": Number(integer=True, low=2, null=True),
+            "test_fraction": OPEN_FRACTION,
+        },
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        steps = getattr(self.space, "steps", None)
+        multiplier = self.cfg.supernet.get("multiplier", 4)
+        if steps is not None and multiplier > steps:
+            raise ConfigError(f"task.supernet.multiplier={multiplier} is invalid; allowed: 1 ... space.steps ({steps}), the cell's nodes concatenated")
 
     def setup(self) -> None:
         data: ImageData = load(self.data_cfg)
@@ -105,7 +140,7 @@ class Classification(Task):
             num_classes=len(self.classes),
             init_channels=int(s.init_channels),
             layers=int(s.layers),
-            steps=int(s.get("steps", 4)),
+            steps=int(self.space.steps),  # type: ignore[attr-defined]
             multiplier=int(s.get("multiplier", 4)),
             in_chans=self.in_chans,
             stem=str(self.cfg.get("stem", "cifar")),

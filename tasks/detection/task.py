@@ -19,9 +19,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from tasks.base import TASKS, DataError, Task
-from tasks.detection.data import DATA_SETS, Annotated, DetectionData, load
+from tasks.detection.data import Annotated, DetectionData, load
 from tasks.detection.evaluate import coco_map, draw, predict, to_tensor
 from tasks.detection.loss import fcos_loss
+from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, PROBABILITY, Flag, Number, Text
 from zoo.detection import create_baseline, decode
 from zoo.estimate.problem import OneShotProblem
 
@@ -63,19 +64,31 @@ def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) ->
     return torch.stack([x for x, _, _ in batch]), boxes, labels
 
 
+_TILE_SPECS = {"scale": POSITIVE, "tile_size": Number(integer=True, low=32), "max_train_tiles": Number(integer=True, low=1, null=True)}
+_SPLIT_SPECS = {"test_fraction": OPEN_FRACTION, "split_seed": Number(integer=True)}
+
+
 @TASKS.register("detection")
 class Detection(Task):
     name = "detection"
     metric = "mAP50"
     supernet_kinds = ("darts", "pc_darts")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # checked here so that the CLI's precheck reports them before any work
-        if getattr(self.space, "name", None) != "detection":
-            raise DataError(f"task=detection needs space=detection (backbone + neck, search.target picks what is searched); got space={self.space.name}")
-        if self.data_cfg.name not in DATA_SETS:
-            raise DataError(f"data={self.data_cfg.name} is not detection data; allowed with task=detection: {', '.join(DATA_SETS)}")
+    spaces = ("detection",)  # backbone + neck; search.target picks what is searched
+    config_specs = {
+        **{f"{part}.{key}": POSITIVE_INT for part in ("model", "estimate_model", "supernet") for key in ("init_channels", "layers", "neck_channels")},
+        **{f"{part}.head_convs": NON_NEGATIVE_INT for part in ("model", "estimate_model", "supernet")},
+        "supernet.multiplier": POSITIVE_INT,
+        "center_radius": POSITIVE,
+        "max_detections": POSITIVE_INT,
+        "draw_score": PROBABILITY,
+        "baseline.enabled": Flag(),
+        "baseline.backbone": Text(),
+    }
+    data_specs = {
+        "trees": {"root": Text(null=True), "test_image": Text(null=True), **_TILE_SPECS},
+        "coco": {"root": Text(null=True), "annotations": Text(), "images": Text(), **_SPLIT_SPECS, **_TILE_SPECS},
+        "voc": {"root": Text(null=True), "classes": Text(null=True, items=True), **_SPLIT_SPECS, **_TILE_SPECS},
+    }
 
     def setup(self) -> None:
         data: DetectionData = load(self.data_cfg)

@@ -19,13 +19,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from zoo.config_values import ConfigError  # noqa: F401  (re-exported: strategies raise it)
 from zoo.registry import Registry
 from zoo.space.base import SearchSpace
 from zoo.space.genotype import genotype_key
 
 
-class ConfigError(ValueError):
-    """A bad hyper-parameter, reported in one line before any work starts."""
 
 
 def check(cond: bool, field: str, value: Any, allowed: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from zoo.config_values import POSITIVE_INT, Text, check_values
 from zoo.space.base import SPACES, SearchSpace
 from zoo.space.genotype import Genotype, GenotypeError
 from zoo.space.ops import DARTS_OPS, OPS, ops_for
@@ -19,6 +20,8 @@ class DartsSpace(SearchSpace):
     name = "darts"
 
     def __init__(self, steps: int = 4, primitives: Sequence[str] = DARTS_OPS, **_: Any) -> None:
+        check_values({"steps": steps, "primitives": list(primitives) if isinstance(primitives, (list, tuple)) else primitives},
+                     {"steps": POSITIVE_INT, "primitives": Text(items=True)}, "space")
         allowed = ops_for("image")
         unknown = [p for p in primitives if p not in allowed]
         if unknown:
@@ -28,6 +31,8 @@ class DartsSpace(SearchSpace):
         self.steps = steps
         self.primitives = list(primitives)
         self.ops = [p for p in self.primitives if p != "none"]
+        if not self.ops:
+            raise ValueError(f"space.primitives={self.primitives!r} is invalid; allowed: at least one op besides 'none'")
 
     def cardinalities(self) -> list[int]:
         card: list[int] = []

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.config_values import NON_NEGATIVE_INT, POSITIVE_INT, check_values
 from zoo.space.genotype import Genotype
 from zoo.space.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
 
@@ -140,6 +141,11 @@ class CellNetwork(nn.Module):
         num_reductions: int = 2,
     ) -> None:
         super().__init__()
+        check_values(
+            {"init_channels": init_channels, "layers": layers, "in_chans": in_chans, "num_classes": num_classes, "num_reductions": num_reductions},
+            {"init_channels": POSITIVE_INT, "layers": POSITIVE_INT, "in_chans": POSITIVE_INT, "num_classes": NON_NEGATIVE_INT, "num_reductions": NON_NEGATIVE_INT},
+            "",
+        )
         self.genotype = genotype
         self.num_classes = num_classes
         self.drop_path_prob = drop_path_prob

@@ -1,0 +1,127 @@
+"""Declared value specs for config fields, checked before any work starts.
+
+Hydra and the CLI's pre-check catch unknown groups, options and keys; this module catches
+bad *values* (a negative width, a fraction above one, a typo in a choice) and reports each
+in one line naming the field, the value and what is allowed. Tasks declare the specs of
+their ``task.*`` and ``data.*`` fields next to the code that reads them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Union
+
+from omegaconf import OmegaConf
+
+_ABSENT = object()
+
+
+class ConfigError(ValueError):
+    """A bad config value, reported in one line before any work starts."""
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class Number:
+    """An int (``integer=True``) or a float in [low, high]; ``*_open`` makes a bound strict."""
+
+    integer: bool = True
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    null: bool = False
+
+    def allows(self, v: Any) -> bool:
+        if v is None:
+            return self.null
+        if not _is_number(v) or (self.integer and not isinstance(v, int)):
+            return False
+        if self.low is not None and (v <= self.low if self.low_open else v < self.low):
+            return False
+        return not (self.high is not None and (v >= self.high if self.high_open else v > self.high))
+
+    def __str__(self) -> str:
+        what = "an integer" if self.integer else "a number"
+        lo = None if self.low is None else f"{self.low:g} {'<' if self.low_open else '<='} "
+        hi = None if self.high is None else f" {'<' if self.high_open else '<='} {self.high:g}"
+        if lo and hi:
+            text = f"{what} with {lo}x{hi}"
+        elif lo:
+            text = f"{what} {'>' if self.low_open else '>='} {self.low:g}"
+        elif hi:
+            text = f"{what} {'<' if self.high_open else '<='} {self.high:g}"
+        else:
+            text = what
+        return f"null or {text}" if self.null else text
+
+
+@dataclass(frozen=True)
+class OneOf:
+    options: tuple[Any, ...]
+    null: bool = False
+
+    def allows(self, v: Any) -> bool:
+        return (v is None and self.null) or (v is not None and v in self.options)
+
+    def __str__(self) -> str:
+        opts = ", ".join(str(o) for o in self.options)
+        return f"null or one of {opts}" if self.null else f"one of {opts}"
+
+
+@dataclass(frozen=True)
+class Flag:
+    def allows(self, v: Any) -> bool:
+        return isinstance(v, bool)
+
+    def __str__(self) -> str:
+        return "true or false"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A non-empty string; ``items=True``: a non-empty list of them."""
+
+    null: bool = False
+    items: bool = False
+
+    def allows(self, v: Any) -> bool:
+        if v is None:
+            return self.null
+        if self.items:
+            return isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(s, str) and s for s in v)
+        return isinstance(v, str) and bool(v)
+
+    def __str__(self) -> str:
+        what = "a non-empty list of names" if self.items else "a non-empty string"
+        return f"null or {what}" if self.null else what
+
+
+Spec = Union[Number, OneOf, Flag, Text]
+
+POSITIVE_INT = Number(integer=True, low=1)
+NON_NEGATIVE_INT = Number(integer=True, low=0)
+POSITIVE = Number(integer=False, low=0, low_open=True)
+NON_NEGATIVE = Number(integer=False, low=0)
+OPEN_FRACTION = Number(integer=False, low=0, high=1, low_open=True, high_open=True)
+PROBABILITY = Number(integer=False, low=0, high=1)
+
+
+def check_values(node: Any, specs: Mapping[str, Spec], where: str) -> None:
+    """Raises :class:`ConfigError` for the first field of ``node`` (dotted keys) that a spec rejects.
+
+    Absent fields are skipped: whether a key may exist is the config composition's business.
+    """
+    if node is None:
+        return
+    for key, spec in specs.items():
+        value = OmegaConf.select(node, key, default=_ABSENT) if OmegaConf.is_config(node) else node.get(key, _ABSENT)
+        if value is _ABSENT:
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        if not spec.allows(value):
+            prefix = f"{where}." if where else ""
+            raise ConfigError(f"{prefix}{key}={value!r} is invalid; allowed: {spec}")
