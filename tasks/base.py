@@ -74,8 +74,12 @@ class Task(ABC):
         """Short-budget estimation for multi-trial strategies: ``{"reward": ..., ...}``."""
 
     @abstractmethod
-    def retrain(self, genotype: Any) -> tuple[nn.Module, dict[str, Any]]:
-        """Trains the final model and returns it with its held-out test metrics."""
+    def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
+        """Trains the final model and returns it with its held-out test metrics.
+
+        ``checkpoints`` (:class:`zoo.runners.checkpoint.TrainingCheckpoints`): each model trained
+        here saves an epoch checkpoint under its own name (``checkpoints.for_model(name)``) and
+        continues from it when the run resumes."""
 
     def example_input(self) -> torch.Tensor:
         """One input of the task's shape (batch of 1), for timing a built model's latency."""

@@ -179,8 +179,11 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
     if run.estimator.tabular:
         metrics.update(run.estimator.final(genotype))
     else:
+        from zoo.runners.checkpoint import TrainingCheckpoints
+
         t0 = time.time()
-        model, test_metrics = run.task.retrain(genotype)
+        checkpoints = TrainingCheckpoints(d, resume=bool(run.cfg.resume))
+        model, test_metrics = run.task.retrain(genotype, checkpoints)
         metrics.update(test_metrics)
         metrics["retrain_seconds"] = round(time.time() - t0, 1)
         if hasattr(run.task, "write_outputs"):  # task-specific files, e.g. drawn predictions
@@ -199,6 +202,7 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
                 "license": "Apache-2.0",
             },
         )
+        checkpoints.remove()
     if len(getattr(run.strategy, "objectives", ())) > 1:
         from zoo.search.pareto import write_pareto
 

@@ -167,7 +167,7 @@ class Classification(Task):
         )
 
     # ---- estimation and retraining
-    def _train(self, model: nn.Module, split: str, epochs: int, desc: str) -> None:
+    def _train(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> None:
         t = self.trainer_cfg
         train_epochs(
             model,
@@ -180,6 +180,7 @@ class Classification(Task):
             drop_path_prob=float(t.drop_path_prob),
             desc=desc,
             progress=self.progress,
+            checkpoint=checkpoint,
         )
 
     def estimate(self, genotype: Any) -> dict[str, Any]:
@@ -188,9 +189,10 @@ class Classification(Task):
         acc = accuracy(model, self.loader("search_valid", False))
         return {"reward": acc, "valid_accuracy": acc, "params": sum(p.numel() for p in model.parameters())}
 
-    def retrain(self, genotype: Any) -> tuple[nn.Module, dict[str, Any]]:
+    def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
         model = self.build_model(genotype, final=True)
-        self._train(model, "train", int(self.trainer_cfg.epochs), "retrain")
+        ckpt = checkpoints.for_model("searched") if checkpoints is not None else None
+        self._train(model, "train", int(self.trainer_cfg.epochs), "retrain", checkpoint=ckpt)
         model.eval()
         acc = accuracy(model, self.loader("test", False))
         return model, {"test_accuracy": acc, "score": acc, "params": count_parameters(model)}

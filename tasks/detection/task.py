@@ -25,6 +25,7 @@ from tasks.detection.loss import fcos_loss
 from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, PROBABILITY, Flag, Number, Text
 from zoo.detection import create_baseline, decode
 from zoo.estimate.problem import OneShotProblem
+from zoo.estimate.train import resume_training
 
 
 class TileDataset(Dataset):
@@ -173,7 +174,7 @@ class Detection(Task):
                               make_supernet=self.make_supernet, space=self.space)
 
     # ---- estimation, retraining, baseline
-    def _train(self, model: nn.Module, split: str, epochs: int, desc: str) -> float:
+    def _train(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
         """AdamW (Loshchilov & Hutter, ICLR 2019) with a linear warm-up over the first epoch and a cosine
         decay: on the few hundred steps a CPU budget allows it trains detectors much further than SGD."""
         t = self.trainer_cfg
@@ -184,10 +185,13 @@ class Detection(Task):
         warm = min(len(loader), total // 4) or 1
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
-        bar = tqdm(total=total, desc=desc, disable=not self.progress, leave=False)
+        objects = {"model": model, "optimizer": opt, "schedule": sched}
+        start, last = 0, float("nan")
+        if checkpoint is not None:
+            start, last = resume_training(checkpoint, "AdamW training", objects, epochs, loader, rng=loader.dataset.rng)
+        bar = tqdm(total=total, initial=start * len(loader), desc=desc, disable=not self.progress, leave=False)
         model.train()
-        last = float("nan")
-        for _ in range(epochs):
+        for epoch in range(start, epochs):
             running, seen = 0.0, 0
             for batch in loader:
                 opt.zero_grad(set_to_none=True)
@@ -201,6 +205,8 @@ class Detection(Task):
                 bar.update(1)
                 bar.set_postfix(loss=f"{running / seen:.3f}")
             last = running / max(seen, 1)
+            if checkpoint is not None:
+                checkpoint.save("AdamW training", objects, {"epoch": epoch, "epochs": epochs, "loss": last}, rng=loader.dataset.rng)
         bar.close()
         return last
 
@@ -215,9 +221,10 @@ class Detection(Task):
         return {"reward": m[self.metric], "valid_mAP": m["mAP"], "valid_mAP50": m["mAP50"], "train_loss": loss,
                 "params": sum(p.numel() for p in model.parameters())}
 
-    def _fit_and_test(self, model: nn.Module, key: str) -> dict[str, Any]:
+    def _fit_and_test(self, model: nn.Module, key: str, checkpoints: Any = None) -> dict[str, Any]:
         t0 = time.time()
-        loss = self._train(model, "train", int(self.trainer_cfg.epochs), f"retrain {key}")
+        ckpt = checkpoints.for_model(key) if checkpoints is not None else None
+        loss = self._train(model, "train", int(self.trainer_cfg.epochs), f"retrain {key}", checkpoint=ckpt)
         seconds = time.time() - t0
         m = self.test(model, key)
         return {**m, "train_loss": loss, "train_seconds": round(seconds, 1), "params": sum(p.numel() for p in model.parameters())}
@@ -230,15 +237,15 @@ class Detection(Task):
         self.predictions[key] = preds
         return coco_map(test, preds, self.classes, int(self.cfg.max_detections))
 
-    def retrain(self, genotype: Any) -> tuple[nn.Module, dict[str, Any]]:
+    def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
         model = self.build_model(genotype, final=True)
-        searched = self._fit_and_test(model, "searched")
+        searched = self._fit_and_test(model, "searched", checkpoints)
         out: dict[str, Any] = {"test_mAP": searched["mAP"], "test_mAP50": searched["mAP50"], "score": searched[self.metric],
                                "params": searched["params"], "train_seconds": searched["train_seconds"]}
         if bool(self.cfg.baseline.enabled):
             torch.manual_seed(self.seed)
             base = create_baseline(backbone=str(self.cfg.baseline.backbone), **self._head_args(self.cfg.model))
-            b = self._fit_and_test(base, "baseline")
+            b = self._fit_and_test(base, "baseline", checkpoints)
             out.update({"test_mAP_baseline": b["mAP"], "test_mAP50_baseline": b["mAP50"],
                         "baseline": {"model": f"timm {self.cfg.baseline.backbone} (random init) + torchvision FeaturePyramidNetwork + FCOS head", **b}})
         return model, out

@@ -56,15 +56,23 @@ def train_epochs(
     desc: str = "train",
     progress: bool = True,
     on_epoch: Callable[[int, float], None] | None = None,
+    checkpoint: Any = None,
 ) -> float:
-    """Trains in place; returns the mean training loss of the last epoch."""
+    """Trains in place; returns the mean training loss of the last epoch.
+
+    ``checkpoint`` (a :class:`zoo.runners.checkpoint.EpochCheckpoint`) saves the model, the
+    optimizer and the random states after every epoch and, when resuming, continues after the
+    last saved one, so the result equals an uninterrupted run's.
+    """
     model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     loss_fn = loss or (lambda m, b: classification_loss(m, b, aux_weight))
     n = len(loader)  # type: ignore[arg-type]
-    bar = tqdm(total=epochs * n, desc=desc, disable=not progress, leave=False)
-    last = float("nan")
-    for epoch in range(epochs):
+    last, start = float("nan"), 0
+    if checkpoint is not None:
+        start, last = resume_training(checkpoint, "SGD training", {"model": model, "optimizer": opt}, epochs, loader)
+    bar = tqdm(total=epochs * n, initial=start * n, desc=desc, disable=not progress, leave=False)
+    for epoch in range(start, epochs):
         for g in opt.param_groups:
             g["lr"] = lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs))
         if hasattr(model, "drop_path_prob"):
@@ -83,7 +91,26 @@ def train_epochs(
             bar.update(1)
             bar.set_postfix(loss=f"{total / seen:.3f}")
         last = total / max(seen, 1)
+        if checkpoint is not None:
+            checkpoint.save("SGD training", {"model": model, "optimizer": opt}, {"epoch": epoch, "epochs": epochs, "loss": last})
         if on_epoch is not None:
             on_epoch(epoch, last)
     bar.close()
     return last
+
+
+def resume_training(checkpoint: Any, kind: str, objects: dict[str, Any], epochs: int, loader: Any, rng: Any = None) -> tuple[int, float]:
+    """Restores ``objects`` from ``checkpoint`` when it holds a saved epoch of the same schedule.
+
+    Returns (first epoch to run, last epoch's loss). The loader's shuffling generator (and a
+    numpy ``rng`` the data draws augmentations from) are saved and restored with the rest.
+    """
+    gen = getattr(loader, "generator", None)
+    checkpoint.generators = [gen] if isinstance(gen, torch.Generator) else []
+    meta = checkpoint.restore(kind, objects, rng=rng)
+    if meta is None:
+        return 0, float("nan")
+    if meta.get("epochs") != epochs:
+        path = checkpoint.files[0]
+        raise ValueError(f"{path} was saved by a {meta.get('epochs')}-epoch training, not {epochs}; set the epochs back or delete it to restart that training")
+    return int(meta["epoch"]) + 1, float(meta["loss"])

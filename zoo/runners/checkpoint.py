@@ -1,4 +1,4 @@
-"""Epoch checkpoints of one-shot searches, so a killed DARTS / PC-DARTS / SPOS run resumes.
+"""Epoch checkpoints of one-shot searches and of final training, so a killed run resumes.
 
 After every supernet epoch the strategy saves its modules and optimizers (``state_dict``),
 the random-number states and its counters; ``resume=true`` restores them and continues with
@@ -10,6 +10,10 @@ Nothing is unpickled.
 
 The search log (``search_log.jsonl``) gets one line per finished epoch; on resume the lines
 of epochs after the checkpoint (written before a kill, redone now) are dropped.
+
+:class:`TrainingCheckpoints` gives each model a task trains after the search (the winner, a
+baseline) its own pair, ``retrain_<name>.json`` + ``.safetensors``, removed once the run's
+bundle is written.
 """
 from __future__ import annotations
 
@@ -68,50 +72,60 @@ class EpochCheckpoint:
     ``objects`` maps names to things with ``state_dict``/``load_state_dict`` (modules,
     optimizers); ``rng`` is the numpy generator the strategy draws from, if any; ``generators``
     are torch generators of the data loaders (their shuffling state), saved with every
-    checkpoint. ``kind`` names the strategy; a checkpoint of another kind is refused.
+    checkpoint. ``kind`` names the strategy; a checkpoint of another kind is refused. ``stem``
+    names the file pair (``<stem>.json`` + ``<stem>.safetensors``).
     Randomness elsewhere (e.g. a dataset's own augmentation generator) is not captured: such a
     resumed search continues correctly but not bit for bit.
     """
 
     def __init__(self, directory: str | Path, resume: bool, log_path: str | Path | None = None,
-                 generators: list[torch.Generator] | None = None) -> None:
+                 generators: list[torch.Generator] | None = None, stem: str = "oneshot_checkpoint") -> None:
         self.directory = Path(directory)
         self.resume = resume
         self.log_path = Path(log_path) if log_path is not None else None
         self.generators = list(generators or [])
+        self.state_name, self.tensors_name = f"{stem}.json", f"{stem}.safetensors"
+
+    @property
+    def files(self) -> tuple[Path, Path]:
+        return self.directory / self.state_name, self.directory / self.tensors_name
+
+    def remove(self) -> None:
+        for path in self.files:
+            path.unlink(missing_ok=True)
 
     def save(self, kind: str, objects: dict[str, Any], meta: dict[str, Any], rng: np.random.Generator | None = None) -> None:
         tensors: dict[str, torch.Tensor] = {"rng:torch": torch.get_rng_state()}
         tensors.update({f"rng:loader{i}": g.get_state() for i, g in enumerate(self.generators)})
         states = {name: _encode(obj.state_dict(), name, tensors) for name, obj in objects.items()}
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / f".{TENSORS}.{os.getpid()}"
+        state_path, tensor_path = self.files
+        tmp = self.directory / f".{self.tensors_name}.{os.getpid()}"
         save_file(tensors, str(tmp))
-        os.replace(tmp, self.directory / TENSORS)
+        os.replace(tmp, tensor_path)
         record = {
             "kind": kind,
             "meta": meta,
             "states": states,
             "numpy_rng": rng.bit_generator.state if rng is not None else None,
             "log_lines": self._log_lines(),
-            "tensors_sha256": _sha256(self.directory / TENSORS),
+            "tensors_sha256": _sha256(tensor_path),
         }
-        tmp = self.directory / f".{STATE}.{os.getpid()}"
+        tmp = self.directory / f".{self.state_name}.{os.getpid()}"
         tmp.write_text(json.dumps(record))
-        os.replace(tmp, self.directory / STATE)
+        os.replace(tmp, state_path)
 
     def restore(self, kind: str, objects: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any] | None:
         """Loads the last checkpoint into ``objects`` and returns its ``meta``; ``None`` when not
         resuming or nothing was saved yet (a fresh start)."""
-        path = self.directory / STATE
+        path, tensor_path = self.files
         if not self.resume or not path.is_file():
             return None
         record = json.loads(path.read_text())
         if record.get("kind") != kind:
-            raise ValueError(f"{path} is a checkpoint of search={record.get('kind')}, not search={kind}; use a new run directory")
-        tensor_path = self.directory / TENSORS
+            raise ValueError(f"{path} is a checkpoint of {record.get('kind')}, not of {kind}; use a new run directory")
         if not tensor_path.is_file() or _sha256(tensor_path) != record.get("tensors_sha256"):
-            raise ValueError(f"{tensor_path} does not match {path} (a save was interrupted); delete both to restart the search")
+            raise ValueError(f"{tensor_path} does not match {path} (a save was interrupted); delete both to restart")
         tensors = load_file(str(tensor_path))
         missing = sorted(set(objects) - set(record["states"]))
         if missing:
@@ -142,3 +156,22 @@ class EpochCheckpoint:
             tmp = self.log_path.with_name(f".{self.log_path.name}.{os.getpid()}")
             tmp.write_bytes(kept)
             os.replace(tmp, self.log_path)
+
+
+class TrainingCheckpoints:
+    """Epoch checkpoints of the models a task trains after the search, one pair per model name."""
+
+    def __init__(self, directory: str | Path, resume: bool) -> None:
+        self.directory = Path(directory)
+        self.resume = resume
+        self.made: dict[str, EpochCheckpoint] = {}
+
+    def for_model(self, name: str) -> EpochCheckpoint:
+        if name not in self.made:
+            self.made[name] = EpochCheckpoint(self.directory, self.resume, stem=f"retrain_{name}")
+        return self.made[name]
+
+    def remove(self) -> None:
+        """Deletes the pairs once the trained models are saved elsewhere (the run's bundle)."""
+        for ckpt in self.made.values():
+            ckpt.remove()

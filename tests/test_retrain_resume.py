@@ -1,0 +1,138 @@
+"""A run killed while it retrains the winner continues with resume=true and ends where an
+uninterrupted run does: per-model epoch checkpoints (safetensors + JSON), removed once the
+bundle is written."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from test_detection_e2e import _task as detection_task
+from test_detection_e2e import make_rectangles
+from test_oneshot_strategies import digits_task
+from zoo.runners.checkpoint import EpochCheckpoint, TrainingCheckpoints
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SMALL = ["task.model.init_channels=6", "task.model.layers=3", "trainer.epochs=3", "trainer.batch_size=64"]
+
+
+class Killed(Exception):
+    pass
+
+
+class KilledAfter(TrainingCheckpoints):
+    """Crashes the training right after epoch ``epoch`` of model ``name`` is saved."""
+
+    def __init__(self, directory: Path, name: str, epoch: int) -> None:
+        super().__init__(directory, resume=False)
+        self.name, self.epoch = name, epoch
+
+    def for_model(self, name: str) -> EpochCheckpoint:
+        ckpt = super().for_model(name)
+        if name == self.name:
+            save = ckpt.save
+
+            def save_then_die(kind: str, objects: dict[str, Any], meta: dict[str, Any], rng: Any = None) -> None:
+                save(kind, objects, meta, rng)
+                if meta["epoch"] == self.epoch:
+                    raise Killed
+
+            ckpt.save = save_then_die  # type: ignore[method-assign]
+        return ckpt
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_classification_retrain_resumes_to_the_uninterrupted_model(tmp_path: Path) -> None:
+    task, space = digits_task(SMALL)
+    genotype = space.sample(np.random.default_rng(3))
+    whole, whole_metrics = task.retrain(genotype, TrainingCheckpoints(tmp_path / "whole", resume=False))
+
+    with pytest.raises(Killed):
+        digits_task(SMALL)[0].retrain(genotype, KilledAfter(tmp_path / "killed", "searched", epoch=0))
+    saved = json.loads((tmp_path / "killed" / "retrain_searched.json").read_text())
+    assert (saved["kind"], saved["meta"]["epoch"], saved["meta"]["epochs"]) == ("SGD training", 0, 3)
+
+    fresh_task = digits_task(SMALL)[0]  # as a new process would: new task, data loaders, model
+    resumed, resumed_metrics = fresh_task.retrain(genotype, TrainingCheckpoints(tmp_path / "killed", resume=True))
+    assert same_weights(resumed, whole)
+    assert resumed_metrics == whole_metrics
+    assert whole_metrics["test_accuracy"] > 0.5  # it trained (chance 0.1)
+
+
+def test_a_checkpoint_of_another_schedule_is_refused_in_one_line(tmp_path: Path) -> None:
+    task, space = digits_task(SMALL)
+    genotype = space.sample(np.random.default_rng(0))
+    with pytest.raises(Killed):
+        task.retrain(genotype, KilledAfter(tmp_path, "searched", epoch=0))
+    longer = digits_task([*SMALL, "trainer.epochs=5"])[0]
+    with pytest.raises(ValueError, match=r"retrain_searched.json was saved by a 3-epoch training, not 5; set the epochs back or delete it"):
+        longer.retrain(genotype, TrainingCheckpoints(tmp_path, resume=True))
+
+
+@pytest.mark.slow
+def test_detection_retrain_and_baseline_resume_bit_exactly(tmp_path: Path) -> None:
+    """Both models of a detection run (the winner, then the baseline) resume; the tiles'
+    flip-augmentation generator is part of the checkpoint, so the result is bit-exact."""
+    root = make_rectangles(tmp_path / "data", n=12)
+    args = ["trainer.epochs=3", "trainer.batch_size=8", "task.model.init_channels=6", "task.model.neck_channels=8", "task.baseline.backbone=resnet18"]
+    from zoo.space.detection_space import DetectionGenotype
+
+    task, space = detection_task(root, args)
+    genotype = DetectionGenotype(space.fixed_backbone, space.fixed_neck)
+    whole, whole_metrics = task.retrain(genotype, TrainingCheckpoints(tmp_path / "whole", resume=False))
+    with pytest.raises(Killed):
+        detection_task(root, args)[0].retrain(genotype, KilledAfter(tmp_path / "killed", "baseline", epoch=1))
+    assert json.loads((tmp_path / "killed" / "retrain_searched.json").read_text())["meta"]["epoch"] == 2  # finished
+    assert json.loads((tmp_path / "killed" / "retrain_baseline.json").read_text())["meta"]["epoch"] == 1
+    resumed, resumed_metrics = detection_task(root, args)[0].retrain(genotype, TrainingCheckpoints(tmp_path / "killed", resume=True))
+    assert same_weights(resumed, whole)
+    drop = ("train_seconds",)
+    clean = lambda m: {k: ({kk: vv for kk, vv in v.items() if kk not in drop} if isinstance(v, dict) else v) for k, v in m.items() if k not in drop}  # noqa: E731
+    assert clean(resumed_metrics) == clean(whole_metrics)
+
+
+@pytest.mark.slow
+def test_cli_run_killed_during_retraining_resumes_to_the_same_bundle(tmp_path: Path, python: str, repo_root: Path) -> None:
+    """The real CLI, killed with SIGKILL once retraining has saved an epoch, then resumed."""
+    args = [python, "-m", "zoo", "search=fixed", "search.arch=darts_v2", "trainer.epochs=6", "task.model.init_channels=8",
+            "task.model.layers=4", "progress=false", "threads=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    whole = tmp_path / "whole"
+    done = subprocess.run([*args, f"hydra.run.dir={whole}"], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not list(whole.glob("retrain_*")), "checkpoints are removed once the bundle is written"
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*args, f"hydra.run.dir={killed}"], cwd=repo_root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = killed / "retrain_searched.json"
+    deadline = time.time() + 300
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed mid-retraining"
+    epoch = json.loads(state.read_text())["meta"]["epoch"]
+    assert epoch < 5 and not (killed / "metrics.json").exists()
+
+    again = subprocess.run([*args, f"hydra.run.dir={killed}", "resume=true"], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    from safetensors.torch import load_file
+
+    w_whole, w_killed = load_file(str(whole / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+    assert w_whole.keys() == w_killed.keys() and all(torch.equal(w_whole[k], w_killed[k]) for k in w_whole)
+    m_whole, m_killed = (json.loads((d / "metrics.json").read_text()) for d in (whole, killed))
+    assert m_killed["test_accuracy"] == m_whole["test_accuracy"] > 0.5
+    assert not list(killed.glob("retrain_*"))
