@@ -30,43 +30,59 @@ def plot_search_curve(rewards: Sequence[float], path: str | Path, xlabel: str = 
     plt.close(fig)
 
 
-def _bezier(p0: tuple[float, float], p2: tuple[float, float], bend: float) -> tuple[list[float], list[float]]:
-    """Quadratic Bezier from p0 to p2 bent sideways by ``bend`` times its length."""
+def _bezier(p0: tuple[float, float], p2: tuple[float, float], offset: float) -> tuple[list[float], list[float]]:
+    """Quadratic Bezier from p0 to p2 whose middle is pushed sideways by ``offset`` (data units)."""
     (x0, y0), (x2, y2) = p0, p2
-    cx, cy = (x0 + x2) / 2 - bend * (y2 - y0), (y0 + y2) / 2 + bend * (x2 - x0)
-    ts = [k / 40 for k in range(41)]
+    length = max(((x2 - x0) ** 2 + (y2 - y0) ** 2) ** 0.5, 1e-9)
+    # the control point sits 2x the wanted mid-curve offset from the chord's middle
+    cx, cy = (x0 + x2) / 2 - 2 * offset * (y2 - y0) / length, (y0 + y2) / 2 + 2 * offset * (x2 - x0) / length
+    ts = [k / 80 for k in range(81)]
     xs = [(1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t * t * x2 for t in ts]
     ys = [(1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t * t * y2 for t in ts]
     return xs, ys
 
 
+def _trim(xs: list[float], ys: list[float], r0: float, r1: float) -> tuple[list[float], list[float]]:
+    """Drops the points within ``r0`` of the start and ``r1`` of the end (the node markers)."""
+    keep = [k for k, (x, y) in enumerate(zip(xs, ys))
+            if ((x - xs[0]) ** 2 + (y - ys[0]) ** 2) ** 0.5 >= r0 and ((x - xs[-1]) ** 2 + (y - ys[-1]) ** 2) ** 0.5 >= r1]
+    return [xs[k] for k in keep], [ys[k] for k in keep]
+
+
 def _draw_cell(ax: Any, edges: Sequence[tuple[str, int]], concat: Sequence[int], title: str) -> None:
+    """A DARTS cell left to right: inputs, intermediate nodes on alternating rows, output.
+
+    Each edge ends with its arrow on the node's rim; its op label sits on the curve near the
+    node it feeds, the two inputs of a node bent to opposite sides so their labels separate.
+    """
     steps = len(edges) // 2
-    pos: dict[int, tuple[float, float]] = {0: (0.0, 1.4), 1: (0.0, 0.2)}
+    pos: dict[int, tuple[float, float]] = {0: (0.0, 1.5), 1: (0.0, 0.1)}
     for i in range(steps):
-        pos[i + 2] = (1.6 * (i + 1), 0.8 + (0.45 if i % 2 else -0.45))
-    out = (1.6 * (steps + 1), 0.8)
+        pos[i + 2] = (1.7 * (i + 1), 0.8 + (0.42 if i % 2 else -0.42))
+    out = (1.7 * (steps + 1), 0.8)
     ops = sorted({op for op, _ in edges})
     colors = {op: plt.get_cmap("tab10")(k % 10) for k, op in enumerate(ops)}
     for k, (op, src) in enumerate(edges):
         dst = k // 2 + 2
-        bend = 0.18 if k % 2 else -0.18
-        xs, ys = _bezier(pos[src], pos[dst], bend)
-        ax.plot(xs[2:-3], ys[2:-3], color=colors[op], lw=1.8, zorder=1)
-        ax.annotate("", xy=(xs[-3], ys[-3]), xytext=(xs[-5], ys[-5]),
-                    arrowprops=dict(arrowstyle="-|>", color=colors[op], lw=1.8), zorder=1)
-        ax.text(xs[20], ys[20], op, fontsize=7, color=colors[op], ha="center", va="center", zorder=3,
+        (x0, y0), (x1, y1) = pos[src], pos[dst]
+        side = 1.0 if (k % 2 == 0) == (y0 <= y1) else -1.0  # the two inputs of a node bend apart
+        xs, ys = _trim(*_bezier(pos[src], pos[dst], side * 0.22), 0.2 if src < 2 else 0.15, 0.17)
+        ax.plot(xs[:-1], ys[:-1], color=colors[op], lw=1.8, zorder=1, solid_capstyle="round")
+        ax.annotate("", xy=(xs[-1], ys[-1]), xytext=(xs[-4], ys[-4]),
+                    arrowprops=dict(arrowstyle="-|>,head_length=0.5,head_width=0.25", color=colors[op], lw=1.8), zorder=2)
+        at = max(0, len(xs) - 1 - int(min(0.55, 0.9 / max(abs(x1 - x0), 0.5)) * (len(xs) - 1)))  # ~0.9 units before the node
+        ax.text(xs[at], ys[at], op, fontsize=7, color=colors[op], ha="center", va="center", zorder=3,
                 bbox=dict(boxstyle="round,pad=0.12", fc="white", ec=colors[op], lw=0.6))
     for c in concat:
-        xs, ys = _bezier(pos[c], out, 0.0)
-        ax.plot(xs[2:-3], ys[2:-3], color="0.65", lw=0.9, ls="--", zorder=0)
+        xs, ys = _trim(*_bezier(pos[c], out, 0.0), 0.15, 0.2)
+        ax.plot(xs, ys, color="0.65", lw=0.9, ls="--", zorder=0)
     names = {0: "$c_{k-2}$", 1: "$c_{k-1}$"}
     for node, (x, y) in pos.items():
         ax.text(x, y, names.get(node, str(node - 2)), ha="center", va="center", fontsize=9, zorder=4,
                 bbox=dict(boxstyle="round" if node < 2 else "circle", fc="#cfe3f7" if node < 2 else "#fde9c9", ec="0.3"))
     ax.text(*out, "$c_{k}$", ha="center", va="center", fontsize=9, zorder=4, bbox=dict(boxstyle="round", fc="#d9f2d9", ec="0.3"))
     ax.set_xlim(-0.5, out[0] + 0.5)
-    ax.set_ylim(-0.3, 1.9)
+    ax.set_ylim(-0.45, 2.05)
     ax.set_title(title)
     ax.axis("off")
 
