@@ -66,3 +66,25 @@ def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "a" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match=r"broken.png: cannot read image"):
         load(OmegaConf.create({"name": "folder", "root": str(tmp_path)}))
+
+
+def _folder_task(root: Path):
+    from hydra import compose, initialize_config_dir
+
+    from tasks import TASKS
+    from zoo.__main__ import CONF_DIR
+    from zoo.space.darts_space import DartsSpace
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("config", overrides=["data=folder", f"data.root={root}"])
+    return TASKS.get("classification")(cfg.task, cfg.data, cfg.trainer, DartsSpace(), progress=False)
+
+
+def test_too_few_images_per_class_for_the_splits_is_one_line(tmp_path: Path) -> None:
+    _write_folder(tmp_path / "two", {"a": 2, "b": 2})
+    with pytest.raises(DataError, match=r"^data=folder has too few images for a search-valid split: class 'a' has 2; allowed: at least 3 images per class"):
+        _folder_task(tmp_path / "two").setup()
+    _write_folder(tmp_path / "three", {"a": 3, "b": 3})
+    task = _folder_task(tmp_path / "three")
+    task.setup()  # three per class is enough: one each for test, search-train and search-valid
+    assert {k: len(v[1]) for k, v in task.splits.items()} == {"search_train": 2, "search_valid": 2, "train": 4, "test": 2}

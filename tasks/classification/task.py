@@ -96,6 +96,12 @@ class Classification(Task):
             "train": (x_trainval, y_trainval),
             "test": (x_test, y_test),
         }
+        empty = [k for k, (_, y) in self.splits.items() if len(y) == 0]
+        if empty:
+            counts = np.bincount(data.y.numpy(), minlength=len(self.classes))
+            small = int(counts.argmin())
+            raise DataError(f"data={self.data_cfg.name} has too few images for a {empty[0].replace('_', '-')} split: class {self.classes[small]!r} has "
+                            f"{counts[small]}; allowed: at least 3 images per class (test, search-train and search-valid)")
 
     def describe_data(self) -> dict[str, Any]:
         return {
