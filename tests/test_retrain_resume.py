@@ -136,3 +136,9 @@ def test_cli_run_killed_during_retraining_resumes_to_the_same_bundle(tmp_path: P
     m_whole, m_killed = (json.loads((d / "metrics.json").read_text()) for d in (whole, killed))
     assert m_killed["test_accuracy"] == m_whole["test_accuracy"] > 0.5
     assert not list(killed.glob("retrain_*"))
+
+    # resume=true on the finished run does nothing; another config in the same directory does not count as finished
+    before = (killed / "metrics.json").stat().st_mtime_ns
+    noop = subprocess.run([*args, f"hydra.run.dir={killed}", "resume=true", "progress=true"], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+    assert noop.returncode == 0 and "already finished with this config; nothing to resume" in noop.stdout, noop.stderr[-2000:]
+    assert "test_accuracy" in noop.stdout and (killed / "metrics.json").stat().st_mtime_ns == before

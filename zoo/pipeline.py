@@ -209,14 +209,38 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
         metrics["objectives"] = list(run.strategy.objectives)
         final = run.estimator.final if run.estimator.tabular else None
         metrics["pareto_front"] = write_pareto(d, run.strategy.history, run.strategy.objectives, run.space.describe, final)
+    metrics["config_sha256"] = config_digest(run.cfg)
     save_json_atomic(d / "metrics.json", metrics)
     return metrics
 
 
-def summary(run: Run, genotype: Any, metrics: dict[str, Any]) -> str:
+RUN_CONTROL_KEYS = ("resume", "progress", "threads", "workers")  # how a run runs, not what it computes
+
+
+def config_digest(cfg: DictConfig) -> str:
+    """sha256 of the resolved config minus the keys that do not change a run's result."""
+    import hashlib
+
+    data = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in RUN_CONTROL_KEYS and k != "hydra"}  # type: ignore[union-attr]
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def finished_metrics(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The metrics of a run that already finished in ``run_dir`` with this config, else ``None``."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        metrics = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return metrics if metrics.get("config_sha256") == config_digest(cfg) else None
+
+
+def summary(run: Run, genotype: Any, metrics: dict[str, Any], header: str | None = None) -> str:
     lines = [
         "",
-        f"zoo run finished in {time.time() - run.started:.0f}s -> {run.run_dir}",
+        header or f"zoo run finished in {time.time() - run.started:.0f}s -> {run.run_dir}",
         f"  task      {metrics.get('task')}    search {metrics['search']}    space {metrics['space']}",
         f"  genotype  {run.space.describe(genotype)}",
     ]
@@ -242,6 +266,12 @@ def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if cfg.get("threads"):
             torch.set_num_threads(int(cfg.threads))
         return run_finetune(cfg, run_dir)
+    done = finished_metrics(cfg, run_dir) if cfg.resume else None
+    if done is not None:  # resume=true on a finished run: nothing left to do
+        run = build(cfg, run_dir, setup=False)
+        genotype = run.space.genotype_from_json(done["genotype"])
+        print(summary(run, genotype, done, f"zoo run had already finished with this config; nothing to resume -> {run_dir}"), file=sys.stdout, flush=True)
+        return done
     run = build(cfg, run_dir)
     torch.manual_seed(int(cfg.seed))
     if cfg.get("threads"):
