@@ -24,6 +24,20 @@ def test_fashion_mnist_from_the_debian_package() -> None:
     assert d.classes[9] == "ankle boot"
 
 
+def test_fashion_mnist_root_as_torchvision_lays_it_out(tmp_path: Path) -> None:
+    """data.root=DIR finds the IDX files where torchvision's download left them (DIR/FashionMNIST/raw)."""
+    import shutil
+
+    from tasks.classification.data import FASHION_MNIST_DIRS
+
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in Path(FASHION_MNIST_DIRS[0]).glob("*-ubyte.gz"):
+        shutil.copy(f, raw / f.name)
+    ours, debian = load_fashion_mnist(str(tmp_path), max_train=300, max_test=100), load_fashion_mnist(max_train=300, max_test=100)
+    assert ours.x.shape == (300, 1, 28, 28) and bool((ours.x == debian.x).all()) and bool((ours.y_test == debian.y_test).all())
+
+
 def test_fashion_mnist_missing_root_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="has no Fashion-MNIST IDX files"):
         load_fashion_mnist(str(tmp_path))

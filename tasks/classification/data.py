@@ -70,7 +70,8 @@ def _find_idx(root: Path, stem: str) -> Path | None:
 
 def load_fashion_mnist(root: str | None = None, download: bool = False, max_train: int | None = None, max_test: int | None = None) -> ImageData:
     """Fashion-MNIST (Xiao et al. 2017) from IDX files; ``root`` overrides the Debian path."""
-    roots = [Path(root)] if root else [Path(p) for p in FASHION_MNIST_DIRS]
+    # torchvision's download (data.download=true) puts the files under root/FashionMNIST/raw
+    roots = [Path(root), Path(root) / "FashionMNIST" / "raw"] if root else [Path(p) for p in FASHION_MNIST_DIRS]
     for r in roots:
         files = {s: _find_idx(r, s) for s in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
         if all(files.values()):
