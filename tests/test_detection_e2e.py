@@ -119,6 +119,10 @@ def test_cli_darts_on_coco_data_writes_metrics_bundle_and_drawings(tmp_path: Pat
     model, cfg = load_bundle(run)
     assert cfg["task"] == "detection" and cfg["labels"] == ["box"]
     assert model.predict(torch.rand(1, 3, 48, 48))[0]["boxes"].shape[1] == 4
+    # the saved bundle is the model that was scored: re-scored on the same held-out images, the same mAP
+    task, _ = _task(data, ["data.tile_size=48"])
+    again = task.test(model.eval(), "reloaded")
+    assert again["mAP50"] == pytest.approx(metrics["test_mAP50"], abs=1e-9) and again["mAP"] == pytest.approx(metrics["test_mAP"], abs=1e-9)
     assert len((run / "search_log.jsonl").read_text().splitlines()) == 2
 
 
@@ -156,5 +160,9 @@ def test_pc_darts_searches_backbone_and_neck(tmp_path: Path, one_thread: None) -
     net = problem.supernet  # the darts supernet stays untouched; pc_darts trained its own
     assert space.decode(space.encode(genotype)) == genotype and genotype.neck is not None
     assert [r["epoch"] for r in records] == [1, 2] and "backbone_alpha_normal" in records[-1] and "neck_op" in records[-1]
+    from test_oneshot_strategies import max_off_uniform
+
+    for key in ("backbone_alpha_normal", "backbone_alpha_reduce", "neck_op", "neck_in1"):  # backbone and neck alphas both moved
+        assert max_off_uniform(records[-1][key]) > 1e-4, (key, records[-1][key])
     pc = task.make_supernet("pc_darts", partial_channels=2)
     assert isinstance(pc.backbone, PCSuperNet) and len(pc.arch_parameters()) == len(net.arch_parameters()) + 2  # + beta normal/reduce

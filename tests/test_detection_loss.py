@@ -1,6 +1,7 @@
 """FCOS targets: level ranges, centre sampling, smallest box wins; decoding inverts the regression."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tasks.detection.loss import centerness, fcos_targets
@@ -32,7 +33,12 @@ def test_boxes_go_to_the_level_of_their_size_and_the_smallest_box_wins() -> None
     pos = cls >= 0
     centre = (target[pos, :2] + target[pos, 2:]) / 2
     assert ((points[pos] - centre).abs() < 1.5 * strides[pos, None]).all()
-    assert centerness(points[both], target[both]).max() <= 1.0
+    # FCOS centre-ness (Tian et al. 2019) by hand at a point of box 0: sqrt(min(l,r)/max(l,r) * min(t,b)/max(t,b))
+    p = torch.tensor([[108.0, 124.0]])
+    l, t, r, b = 108 - 100, 124 - 100, 130 - 108, 130 - 124
+    expected = ((min(l, r) / max(l, r)) * (min(t, b) / max(t, b))) ** 0.5
+    assert float(centerness(p, boxes[:1])) == pytest.approx(expected, rel=1e-6)
+    assert float(centerness(torch.tensor([[115.0, 115.0]]), boxes[:1])) == pytest.approx(1.0)  # the centre itself
 
 
 def test_decode_inverts_exact_distances() -> None:

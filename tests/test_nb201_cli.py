@@ -26,6 +26,17 @@ def test_cli_search_prints_the_200_epoch_accuracy(tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert 85 < metrics["test_acc_200ep"] <= 94.38 and metrics["val_acc_12ep"] == metrics["search_reward"]
     assert metrics["search_evaluations"] == 30 and metrics["genotype"]["arch"] in out
+    # the reported cell is one the search logged with the best reward, and its 200-epoch accuracy is the table's
+    from omegaconf import OmegaConf
+
+    from zoo.estimate.nb201 import NB201Estimator
+    from zoo.space.genotype import genotype_from_json
+
+    log = [json.loads(l) for l in (tmp_path / "run" / "search_log.jsonl").read_text().splitlines()]
+    top = max(r["result"]["reward"] for r in log)
+    assert metrics["search_reward"] == top and metrics["genotype"] in [r["genotype"] for r in log if r["result"]["reward"] == top]
+    est = NB201Estimator(OmegaConf.create({"root": str(TABLES)}))
+    assert metrics["test_acc_200ep"] == est.test_accuracy_200ep(genotype_from_json(metrics["genotype"]))
     for f in ("genotype.json", "genotype.png", "search_log.jsonl", "strategy_state.json", "search_curve.png"):
         assert (tmp_path / "run" / f).exists(), f
 

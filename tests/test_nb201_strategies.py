@@ -33,7 +33,7 @@ SEEDS = range(20)
 BUDGET = 100
 MUST_BEAT_RANDOM = ("evolution", "bo_gp", "bo_rf", "pnas")
 MARGIN = 0.3  # every other strategy: mean >= random's mean - MARGIN (percentage points)
-OURS = ("evolution", "ga", "es", "bo_gp", "bo_rf")  # strategies that never re-propose an evaluated cell
+MAY_REPEAT: tuple[str, ...] = ()  # strategies allowed to re-propose an evaluated cell (none: every query is new)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -107,7 +107,7 @@ def test_strategy_against_random_search(name: str) -> None:
         assert x.mean() >= r.mean() - MARGIN, f"{name} {x.mean():.3f} vs random {r.mean():.3f} (margin {MARGIN})"
 
 
-@pytest.mark.parametrize("name", [n for n in OURS if n in multi_trial()])
+@pytest.mark.parametrize("name", [n for n in multi_trial() if n not in MAY_REPEAT])
 def test_no_genotype_is_evaluated_twice(name: str) -> None:
     assert runs(name)[1] == [BUDGET] * len(SEEDS)
 
@@ -139,7 +139,7 @@ def test_batch_asks_are_distinct_and_new(name: str) -> None:
         assert len(batch) == 6
         keys = [genotype_key(g) for g in batch]
         told = {genotype_key(g) for g, _ in s.history}
-        if name in OURS:
+        if name not in MAY_REPEAT:
             assert len(set(keys)) == 6 and not set(keys) & told, name
         for g in reversed(batch):  # results may come back in any order
             s.tell(g, est(g))
@@ -174,8 +174,12 @@ def test_pareto_helpers() -> None:
     F = np.array([[3.0, -1.0], [2.0, -0.5], [1.0, -2.0], [3.0, -1.0], [2.5, -0.8]])
     rank = non_dominated_sort(F)
     assert list(rank) == [0, 0, 1, 0, 0]
-    cd = crowding_distance(F[rank == 0])
-    assert np.isinf(cd).sum() >= 2 and np.isfinite(cd).any()
+    # NSGA-II crowding distance (Deb et al. 2002) by hand for a front without ties: per objective,
+    # (next - previous) / span, summed; the boundary points get inf
+    front = np.array([[3.0, -1.0], [2.5, -0.8], [2.0, -0.5], [1.0, -0.2]])
+    assert list(non_dominated_sort(front)) == [0, 0, 0, 0]
+    cd = crowding_distance(front)
+    assert np.isinf(cd[[0, 3]]).all() and np.allclose(cd[1:3], [(3 - 2) / 2 + (-0.5 + 1) / 0.8, (2.5 - 1) / 2 + (-0.2 + 0.8) / 0.8])
 
 
 @pytest.mark.parametrize("name", ["random", "evolution", "ga", "bo_gp", "bo_rf"])
@@ -207,11 +211,13 @@ def test_multi_objective_bo_beats_random_on_hypervolume() -> None:
     objs = ["accuracy", "latency"]
     ref = float(est.tables.latency("gold_6240").max())
     hv: dict[str, list[float]] = {"random": [], "bo_gp": []}
-    for seed in range(6):
+    for seed in range(12):
         for name in hv:
             s = make(name, 60, seed, objectives=objs)
             while not s.done:
                 g = s.ask(1)[0]
                 s.tell(g, est(g))
             hv[name].append(hypervolume(pareto_front(s.history, objs), ref))
-    assert np.mean(hv["bo_gp"]) > np.mean(hv["random"]), hv
+    bo, rnd = np.array(hv["bo_gp"]), np.array(hv["random"])
+    # not by luck: bo_gp wins on at least 10 of the 12 paired seeds (measured 11) and by a one-sided Welch t > 1.7
+    assert (bo > rnd).sum() >= 10 and welch_t(bo, rnd) > 1.7, (welch_t(bo, rnd), hv)

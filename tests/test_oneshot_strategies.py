@@ -37,6 +37,13 @@ def digits_task(overrides: list[str]) -> tuple[Any, Any]:
 TINY = ["task.supernet.init_channels=4", "task.supernet.layers=3", "trainer.batch_size=32", "trainer.estimate_epochs=6"]
 
 
+def max_off_uniform(rows: list) -> float:
+    """The largest distance of any logged softmax weight from the uniform 1/len(row) (nested lists of rows)."""
+    if rows and isinstance(rows[0], (int, float)):
+        return max(abs(w - 1.0 / len(rows)) for w in rows)
+    return max(max_off_uniform(r) for r in rows)
+
+
 def test_registered_with_configs() -> None:
     for name in ("pc_darts", "spos"):
         assert issubclass(STRATEGIES.get(name), OneShotStrategy)
@@ -53,6 +60,7 @@ def test_pc_darts_finds_a_genotype_that_learns_digits() -> None:
     assert space.decode(space.encode(genotype)) == genotype
     assert [r["epoch"] for r in records] == [1, 2, 3] and all(0.0 <= r["reward"] <= 1.0 for r in records)
     assert records[-1]["reward"] > 0.4, records  # the PC supernet itself learns (chance is 0.1; measured 0.68)
+    assert max_off_uniform(records[-1]["alpha_normal"]) > 1e-3 and max_off_uniform(records[-1]["alpha_reduce"]) > 1e-3  # alpha moved
     assert all(torch.equal(a, b) for a, b in zip(alpha_before, problem.supernet.arch_parameters()))  # a PC supernet was trained, not the DARTS one
     result = task.estimate(genotype)  # the discrete network trained from scratch
     assert result["reward"] > 0.8, result  # measured 0.97
@@ -62,16 +70,20 @@ def test_spos_finds_a_genotype_that_learns_digits() -> None:
     task, space = digits_task(TINY)
     problem = task.one_shot_problem()
     records: list[dict[str, Any]] = []
-    strategy = STRATEGIES.get("spos")(epochs=3, lr=0.02, population_size=6, generations=3, parents=3, bn_batches=2, progress=False)
+    # 15 epochs: every batch trains one path, so each op gets a few percent of the steps (3 epochs left
+    # the supernet at chance, loss above ln 10)
+    strategy = STRATEGIES.get("spos")(epochs=15, lr=0.02, population_size=6, generations=3, parents=3, bn_batches=2, progress=False)
     genotype = strategy.search(problem, log=records.append)
     assert space.decode(space.encode(genotype)) == genotype
     supernet = [r for r in records if r["phase"] == "supernet"]
     evolution = [r for r in records if r["phase"] == "evolution"]
-    assert [r["epoch"] for r in supernet] == [1, 2, 3] and [r["generation"] for r in evolution] == [1, 2, 3]
+    assert [r["epoch"] for r in supernet] == list(range(1, 16)) and [r["generation"] for r in evolution] == [1, 2, 3]
     assert [r["evaluated"] for r in evolution] == [6, 12, 18]  # every generation brings new genotypes
     best = [r["reward"] for r in evolution]
     assert best == sorted(best) and best[0] >= evolution[0]["population_mean"]
-    assert evolution[-1]["genotype"] == genotype.to_json() and 0.0 <= best[-1] <= 1.0
+    assert evolution[-1]["genotype"] == genotype.to_json()
+    # the supernet was trained: random paths with inherited weights score far above chance (0.1)
+    assert evolution[0]["population_mean"] > 0.2, evolution[0]  # measured 0.29 (seed 0), 0.32 (seed 1)
     result = task.estimate(genotype)  # the discrete network trained from scratch
     assert result["reward"] > 0.8, result  # measured 0.98
 

@@ -37,4 +37,8 @@ def test_op_output_shape_and_gradient(name: str, stride: int, size: int) -> None
         assert float(x.grad.abs().sum()) == 0.0
     else:
         assert x.grad is not None and float(x.grad.abs().sum()) > 0
-    assert spec.parametric == any(p.requires_grad for p in op.parameters()) or not spec.parametric
+    has_weights = any(p.requires_grad for p in op.parameters())
+    if spec.parametric:
+        assert has_weights, f"{name} is declared parametric but has no trainable weights"
+    elif stride == 1:  # a strided parameter-free op may carry a FactorizedReduce
+        assert not has_weights, f"{name} is declared parameter-free but has trainable weights at stride 1"
