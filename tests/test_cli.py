@@ -117,6 +117,33 @@ def test_random_search_resumes_without_redoing_work(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_ctrl_c_says_how_to_resume_and_keeps_finished_trials(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) mid-search: exit 130 with one line naming the resume command, no traceback;
+    the trials finished before it are kept and the resumed search does not redo them."""
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    args = ["search=random", "search.budget=4", "trainer.estimate_epochs=2", "trainer.epochs=1", "task.model.layers=2", "threads=1"]
+    proc = subprocess.Popen([sys.executable, "-m", "zoo", *args, "progress=false", f"hydra.run.dir={run}"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = run / "search_log.jsonl"
+    deadline = time.time() + 300
+    while (not log.exists() or not log.read_text().strip()) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and f"hydra.run.dir={run} resume=true" in err.strip().splitlines()[-1]
+    kept = log.read_text().splitlines()
+    assert 1 <= len(kept) < 4
+    resumed = zoo(*args, "resume=true", run_dir=run)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after = log.read_text().splitlines()
+    assert after[: len(kept)] == kept and [json.loads(l)["trial"] for l in after] == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
 def test_fashion_mnist_and_second_order_darts(tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = zoo(

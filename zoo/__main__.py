@@ -71,10 +71,15 @@ def main() -> None:
         from zoo.pipeline import execute
         from zoo.registry import UnknownNameError
 
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            execute(cfg, Path(HydraConfig.get().runtime.output_dir))
+            execute(cfg, run_dir)
         except (ValueError, UnknownNameError, FileExistsError) as e:
             _die(str(e))
+        except KeyboardInterrupt:
+            print(f"\nzoo: interrupted; finished work is kept in {run_dir}. Continue with the same options and "
+                  f"hydra.run.dir={run_dir} resume=true", file=sys.stderr)
+            raise SystemExit(130) from None
 
     _run()
 
