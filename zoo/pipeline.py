@@ -92,6 +92,7 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
         if est_cls.tabular:
             raise ConfigError(f"search={cfg.search.name} is one-shot and trains a supernet; estimate={cfg.estimate.name} answers multi-trial strategies only")
         run.strategy = strategy_cls(seed=int(cfg.seed), progress=bool(cfg.progress), **hp)
+        run.strategy.check_space(run.space)
     else:
         budget = cfg.search.get("budget")
         if not (isinstance(budget, int) and budget > 0):

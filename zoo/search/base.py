@@ -129,6 +129,9 @@ class OneShotStrategy(ABC):
     def __init__(self, seed: int = 0, **hparams: Any) -> None:
         self.seed = seed
 
+    def check_space(self, space: SearchSpace) -> None:
+        """Raises a one-line error before any work when the strategy cannot serve ``space``."""
+
     @abstractmethod
     def search(self, problem: Any, log: Callable[[dict[str, Any]], None] | None = None) -> Any:
         """Runs the search on ``problem`` (a :class:`OneShotProblem`) and returns a genotype."""
