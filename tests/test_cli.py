@@ -115,6 +115,17 @@ def test_random_search_resumes_without_redoing_work(tmp_path: Path) -> None:
     assert after[:2] == before and len(after) == 4
     assert [json.loads(l)["trial"] for l in after] == [0, 1, 2, 3]
 
+    # another experiment never mixes into this directory, and a refused command leaves the run's files alone
+    hydra_cfg = (run / ".hydra" / "config.yaml").read_bytes()
+    for extra, line in [
+        (["data=fashion_mnist", "resume=true"], "resume=true: data.name='fashion_mnist' differs from the run in"),
+        (["seed=1", "resume=true"], "resume=true: seed=1 differs from the run in"),
+        (["data=fashion_mnist"], "holds a run already; pass resume=true to continue it or use a new hydra.run.dir"),
+    ]:
+        assert line in one_error_line(zoo(*args, "search.budget=4", *extra, run_dir=run)), extra
+    assert (run / ".hydra" / "config.yaml").read_bytes() == hydra_cfg
+    assert "resume=true needs hydra.run.dir=DIR" in one_error_line(zoo(*args, "resume=true"))
+
 
 @pytest.mark.slow
 def test_ctrl_c_says_how_to_resume_and_keeps_finished_trials(tmp_path: Path) -> None:

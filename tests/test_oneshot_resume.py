@@ -83,7 +83,7 @@ def test_cli_one_shot_run_refuses_to_overwrite_and_resumes(tmp_path: Path) -> No
     assert first.returncode == 0, first.stderr[-3000:]
     lines = (run / "search_log.jsonl").read_text().splitlines()
     assert "resume=true" in one_error_line(zoo(*args, run_dir=run))
-    again = zoo(*args, "resume=true", run_dir=run)  # the search is complete: only the retraining runs again
+    again = zoo(*args, "resume=true", run_dir=run)  # the run is complete: nothing runs again
     assert again.returncode == 0, again.stderr[-3000:]
     assert (run / "search_log.jsonl").read_text().splitlines() == lines
     assert json.loads((run / "genotype.json").read_text()) == json.loads((run / "metrics.json").read_text())["genotype"]

@@ -51,10 +51,16 @@ def precheck(argv: list[str]) -> None:
         except Exception as e:  # Hydra's own parse/compose errors are multi-line
             _die(str(e).strip().splitlines()[0])
     try:
-        from zoo.pipeline import build_checks
+        from zoo.pipeline import build_checks, check_run_dir
 
         build_checks(cfg)
-    except ValueError as e:
+        run_dirs = [a.partition("=")[2] for a in argv if a.startswith("hydra.run.dir=")]
+        if cfg.get("mode", "search") == "search":
+            if run_dirs:
+                check_run_dir(cfg, Path(run_dirs[-1]))
+            elif cfg.resume:
+                _die("resume=true needs hydra.run.dir=DIR, the directory of the run to continue")
+    except (ValueError, FileExistsError) as e:
         _die(str(e))
 
 

@@ -226,6 +226,53 @@ def config_digest(cfg: DictConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
+RESUME_MAY_CHANGE = ("search.budget",)  # a multi-trial search may be extended on resume
+RUN_CONFIG = "run_config.json"  # the config a run directory was started (or last resumed) with
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: data}
+
+
+def _comparable(cfg: DictConfig) -> dict[str, Any]:
+    data = OmegaConf.to_container(cfg, resolve=True)
+    flat = _flat({k: v for k, v in data.items() if k not in RUN_CONTROL_KEYS and k not in ("hydra", "finetune", "hub", "checkpoint")})  # type: ignore[union-attr]
+    return {k: v for k, v in flat.items() if k not in RESUME_MAY_CHANGE}
+
+
+def check_run_dir(cfg: DictConfig, run_dir: Path) -> None:
+    """Before Hydra writes anything into ``run_dir``: a run already there is continued only with
+    ``resume=true`` and the config it was started with (``search.budget`` may grow), so two
+    experiments never mix in one directory."""
+    started = run_dir / RUN_CONFIG
+    used = started.is_file() or (run_dir / "search_log.jsonl").is_file()
+    if not cfg.resume:
+        if used:
+            raise FileExistsError(f"{run_dir} holds a run already; pass resume=true to continue it or use a new hydra.run.dir")
+        return
+    if not started.is_file():
+        return  # nothing recorded (a fresh directory, or a run from before run_config.json): nothing to compare
+    try:
+        before = json.loads(started.read_text())
+    except ValueError:
+        raise ValueError(f"{started} is not valid JSON; delete it to resume without the config check") from None
+    now = _comparable(cfg)
+    for key in sorted(set(before) | set(now), key=lambda k: (not k.endswith(".name"), k)):  # a changed group option first
+        if before.get(key, "<absent>") != now.get(key, "<absent>"):
+            raise ValueError(f"resume=true: {key}={now.get(key, '<absent>')!r} differs from the run in {run_dir} ({before.get(key, '<absent>')!r}); "
+                             "resume with that run's options or use a new hydra.run.dir")
+
+
+def write_run_config(cfg: DictConfig, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_json_atomic(run_dir / RUN_CONFIG, _comparable(cfg))
+
+
 def finished_metrics(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     """The metrics of a run that already finished in ``run_dir`` with this config, else ``None``."""
     path = run_dir / "metrics.json"
@@ -274,6 +321,7 @@ def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         print(summary(run, genotype, done, f"zoo run had already finished with this config; nothing to resume -> {run_dir}"), file=sys.stdout, flush=True)
         return done
     run = build(cfg, run_dir)
+    write_run_config(cfg, run_dir)
     torch.manual_seed(int(cfg.seed))
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
