@@ -151,3 +151,22 @@ def test_timm_create_model_loads_through_the_zoo_cache(tmp_path: Path) -> None:
     assert torch.equal(last(x)[0], ours[-1])
     with pytest.raises(HubError, match="architecture-only"):
         timm.create_model("zoo_darts_v2", pretrained=True)
+
+
+def test_bundle_files_get_the_mode_the_umask_allows(tmp_path: Path) -> None:
+    """Atomic writes go through mkstemp (mode 0600); renamed into place they must be readable like any file."""
+    import os
+
+    from zoo.hub.archive import pack
+    from zoo.hub.bundle import save_bundle
+    from zoo.models import create_model
+
+    old = os.umask(0o022)
+    try:
+        model = create_model("darts_v2", num_classes=3, init_channels=4, layers=2)
+        save_bundle(tmp_path / "b", model, {"task": "classification", "model": {"arch": "darts_v2", "num_classes": 3, "init_channels": 4, "layers": 2}})
+        out = pack(tmp_path / "b", tmp_path / "b.tar.gz")
+        for p in [*(tmp_path / "b").iterdir(), out]:
+            assert p.stat().st_mode & 0o777 == 0o644, (p.name, oct(p.stat().st_mode))
+    finally:
+        os.umask(old)

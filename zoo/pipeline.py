@@ -49,7 +49,7 @@ TRAINER_SPECS = {
     "drop_path_prob": Number(integer=False, low=0, high=1, high_open=True),
 }
 TOP_LEVEL_SPECS = {
-    "seed": Number(integer=True),
+    "seed": Number(integer=True, low=0),  # numpy generators take non-negative seeds
     "workers": POSITIVE_INT,
     "resume": Flag(),
     "progress": Flag(),

@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from zoo.space.genotype import save_json_atomic
+from zoo.space.genotype import as_umask_allows, save_json_atomic
 
 FORMAT_VERSION = 1
 
@@ -43,6 +43,7 @@ def save_bundle(directory: str | Path, model: nn.Module, config: dict[str, Any],
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".safetensors")
     os.close(fd)
     save_file(state, tmp, metadata={"format": "pt", "zoo_format_version": str(FORMAT_VERSION)})
+    as_umask_allows(tmp)
     os.replace(tmp, directory / "model.safetensors")
     config = complete_config(directory, config)
     save_json_atomic(directory / "config.json", {"format_version": FORMAT_VERSION, **config})

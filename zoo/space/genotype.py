@@ -71,6 +71,16 @@ def load_genotype(path: str | Path) -> Any:
         raise GenotypeError(f"genotype file {path}: {e}") from None
 
 
+def as_umask_allows(path: str | Path) -> None:
+    """Gives a temporary file the mode a plainly created one would get (mkstemp makes it 0600,
+    which would leave bundles unreadable to other users once renamed into place)."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def save_json_atomic(path: str | Path, data: Any) -> None:
     """Writes JSON so that a crash leaves either the old or the new file, never half of one."""
     import os
@@ -82,6 +92,7 @@ def save_json_atomic(path: str | Path, data: Any) -> None:
         json.dump(data, f, indent=2, sort_keys=False)
         f.flush()
         os.fsync(f.fileno())
+    as_umask_allows(tmp)
     os.replace(tmp, path)
 
 
