@@ -75,11 +75,45 @@ def test_bad_image_folders(tmp_path: Path, layout, message: str) -> None:
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
-def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
-    _write_folder(tmp_path, {"a": 1, "b": 1})
+def test_unreadable_images_are_skipped_with_one_warning_naming_the_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write_folder(tmp_path, {"a": 2, "b": 2})
     (tmp_path / "a" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match=r"broken.png: cannot read image"):
+    (tmp_path / "b" / "empty.jpg").write_bytes(b"")
+    d = load(OmegaConf.create({"name": "folder", "root": str(tmp_path)}))
+    assert d.x.shape[0] == 4 and d.y.tolist() == [0, 0, 1, 1]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("zoo: warning: skipped 2 unreadable image(s) under") and "broken.png" in err[0]
+
+
+def test_a_folder_of_only_unreadable_images_is_one_line(tmp_path: Path) -> None:
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        (tmp_path / c / "x.png").write_bytes(b"junk")
+    with pytest.raises(DataError, match=r"has no readable images \(the first: .*x.png, UnidentifiedImageError\)"):
         load(OmegaConf.create({"name": "folder", "root": str(tmp_path)}))
+
+
+def test_hidden_files_and_macos_metadata_are_ignored(tmp_path: Path) -> None:
+    _write_folder(tmp_path, {"a": 2, "b": 2})
+    (tmp_path / "a" / "._0.png").write_bytes(b"AppleDouble metadata, not an image")
+    _write_folder(tmp_path / "a" / ".thumbs", {"x": 3})
+    _write_folder(tmp_path / "__MACOSX", {"a": 1})
+    d = load(OmegaConf.create({"name": "folder", "root": str(tmp_path)}))
+    assert d.classes == ["a", "b"] and d.x.shape[0] == 4
+
+
+def test_16_bit_and_float_images_keep_their_values(tmp_path: Path) -> None:
+    """PIL's convert('L') saturates 16-bit and float images; they are scaled by their range instead."""
+    for c in ("deep", "float"):
+        (tmp_path / c).mkdir()
+    Image.fromarray(np.full((6, 6), 40000, dtype=np.uint16)).save(tmp_path / "deep" / "a.png")
+    Image.fromarray(np.full((6, 6), 0.5, dtype=np.float32), mode="F").save(tmp_path / "float" / "a.tif")
+    d = load(OmegaConf.create({"name": "folder", "root": str(tmp_path), "image_size": 6, "grayscale": True}))
+    assert d.x.shape == (2, 1, 6, 6)
+    assert float(d.x[0].mean()) == pytest.approx(40000 / 65535, abs=1e-3)
+    assert float(d.x[1].mean()) == pytest.approx(0.5, abs=1e-3)
+    rgb = load(OmegaConf.create({"name": "folder", "root": str(tmp_path), "image_size": 6}))
+    assert rgb.x.shape == (2, 3, 6, 6) and float(rgb.x[0].mean()) == pytest.approx(40000 / 65535, abs=1e-3)
 
 
 def _folder_task(root: Path):

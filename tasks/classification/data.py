@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,9 +104,34 @@ def load_fashion_mnist(root: str | None = None, download: bool = False, max_trai
     return ImageData(to_x(xs), torch.tensor(ys.astype(np.int64)), list(FASHION_MNIST_CLASSES), to_x(xt), torch.tensor(yt.astype(np.int64)))
 
 
+def _visible(path: Path, root: Path) -> bool:
+    """False for anything under a hidden or macOS metadata folder, and for hidden files (``._x.png``)."""
+    return not any(part.startswith(".") or part == "__MACOSX" for part in path.relative_to(root).parts)
+
+
+def _read_image(path: Path, image_size: int, grayscale: bool) -> np.ndarray:
+    """(C, H, W) float32 in [0, 1]. 16-bit and 32-bit integer images are scaled by their type's
+    range and float images clipped to [0, 1] (PIL's ``convert`` would saturate them to white)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            arr = np.asarray(im, dtype=np.float32)
+            if im.mode != "F":
+                arr = arr / (65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) <= 65535 else 4294967295.0)
+            plane = Image.fromarray(np.clip(arr, 0.0, 1.0).astype(np.float32), mode="F").resize((image_size, image_size), Image.BILINEAR)
+            gray = np.asarray(plane, dtype=np.float32)
+            return gray[None] if grayscale else np.repeat(gray[None], 3, axis=0)
+        im = im.convert("L" if grayscale else "RGB").resize((image_size, image_size), Image.BILINEAR)
+        arr = np.asarray(im, dtype=np.float32) / 255.0
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
 def load_image_folder(root: str | None, image_size: int = 32, grayscale: bool = False, max_per_class: int | None = None) -> ImageData:
-    """An ImageFolder tree: ``root/<class>/<image>``; at least two classes with images."""
-    from PIL import Image, UnidentifiedImageError
+    """An ImageFolder tree: ``root/<class>/<image>`` (images may sit in sub-folders); at least two
+    classes with images. Hidden files and folders are ignored; unreadable images are skipped
+    with one warning line on stderr that counts them and names the first."""
+    from PIL import UnidentifiedImageError
 
     if not root:
         raise DataError("data.root is not set; data=folder needs data.root=DIR with one sub-directory per class")
@@ -114,28 +140,35 @@ def load_image_folder(root: str | None, image_size: int = 32, grayscale: bool = 
         raise DataError(f"data.root={root!r} does not exist")
     if not path.is_dir():
         raise DataError(f"data.root={root!r} is not a directory")
-    class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
-    per_class = {d.name: sorted(f for f in d.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) for d in class_dirs}
+    class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and _visible(d, path))
+    per_class = {d.name: sorted(f for f in d.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and _visible(f, d)) for d in class_dirs}
     per_class = {k: v for k, v in per_class.items() if v}
     if not per_class:
         raise DataError(f"data.root={root!r} is empty: expected sub-directories of images, one per class")
-    if len(per_class) < 2:
-        raise DataError(f"data.root={root!r} has one class ({next(iter(per_class))!r}); classification needs at least 2 class directories")
-    classes = sorted(per_class)
-    xs, ys = [], []
-    mode = "L" if grayscale else "RGB"
-    for label, name in enumerate(classes):
-        files = per_class[name][: max_per_class or None]
-        for f in files:
+    xs, ys, names, skipped = [], [], [], []
+    for name in sorted(per_class):
+        label = len(names)
+        kept = 0
+        for f in per_class[name]:
+            if max_per_class and kept >= max_per_class:
+                break
             try:
-                with Image.open(f) as im:
-                    im = im.convert(mode).resize((image_size, image_size), Image.BILINEAR)
-                    arr = np.asarray(im, dtype=np.float32) / 255.0
-            except (UnidentifiedImageError, OSError) as e:
-                raise DataError(f"{f}: cannot read image ({e.__class__.__name__})") from None
-            xs.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+                xs.append(_read_image(f, image_size, grayscale))
+            except (UnidentifiedImageError, OSError, ValueError) as e:
+                skipped.append((f, e.__class__.__name__))
+                continue
             ys.append(label)
-    return ImageData(torch.tensor(np.stack(xs)), torch.tensor(ys, dtype=torch.int64), classes)
+            kept += 1
+        if kept:
+            names.append(name)
+    if skipped:
+        f, why = skipped[0]
+        print(f"zoo: warning: skipped {len(skipped)} unreadable image(s) under {root}, the first: {f} ({why})", file=sys.stderr)
+    if not names:
+        raise DataError(f"data.root={root!r} has no readable images (the first: {skipped[0][0]}, {skipped[0][1]})")
+    if len(names) < 2:
+        raise DataError(f"data.root={root!r} has one class ({names[0]!r}); classification needs at least 2 class directories")
+    return ImageData(torch.tensor(np.stack(xs)), torch.tensor(ys, dtype=torch.int64), names)
 
 
 def load(data_cfg: Any) -> ImageData:
