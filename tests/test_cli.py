@@ -84,6 +84,8 @@ def test_default_darts_run_on_digits_end_to_end(tmp_path: Path) -> None:
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.6  # chance is 0.1
+    leftovers = [p.name for p in run.iterdir() if p.name.startswith(("oneshot_checkpoint", "retrain_")) or p.suffix == ".log"]
+    assert not leftovers, leftovers  # a complete run keeps no checkpoints and no empty log files
     assert "test_accuracy" in proc.stdout
     log = [json.loads(l) for l in (run / "search_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2]

@@ -36,6 +36,7 @@ class Run:
     estimator: Any = None
     strategy: Any = None
     started: float = field(default_factory=time.time)
+    search_checkpoint: Any = None  # one-shot epoch checkpoint, removed when the run is complete
 
 
 TRAINER_SPECS = {
@@ -149,6 +150,7 @@ def search(run: Run) -> Any:
         loaders = (problem.train_loader, problem.valid_loader)
         generators = [g for g in (getattr(l, "generator", None) for l in loaders) if isinstance(g, torch.Generator)]
         problem.checkpoint = EpochCheckpoint(run.run_dir, resume=bool(cfg.resume), log_path=log.path, generators=generators)
+        run.search_checkpoint = problem.checkpoint
         return run.strategy.search(problem, log=log.append)
     strategy = run_multi_trial(
         run.strategy, run.estimator, run.run_dir, resume=bool(cfg.resume), workers=int(cfg.workers), progress=bool(cfg.progress)
@@ -212,6 +214,8 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
         metrics["pareto_front"] = write_pareto(d, run.strategy.history, run.strategy.objectives, run.space.describe, final)
     metrics["config_sha256"] = config_digest(run.cfg)
     save_json_atomic(d / "metrics.json", metrics)
+    if run.search_checkpoint is not None:  # the run is complete: resume=true finds it finished by metrics.json
+        run.search_checkpoint.remove()
     return metrics
 
 
