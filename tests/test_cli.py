@@ -48,6 +48,7 @@ def _folder(root: Path, classes: dict[str, int]) -> Path:
 def test_clear_one_line_errors(tmp_path: Path) -> None:
     cases = [
         (["task=nope"], "task=nope is unknown; allowed task options: classification"),
+        (["data.root=/tmp"], "data has no key 'root'; allowed: name, test_fraction (data.root belongs to data=coco, fashion_mnist, folder, trees, voc: pick one with data=NAME)"),
         (["search=nope"], "search=nope is unknown; allowed search options:"),
         (["space.primitives=[none,warp_conv]"], "space.primitives has unknown op 'warp_conv'; allowed:"),
         (["nonsense=1"], "unknown option 'nonsense'"),

@@ -21,6 +21,17 @@ def _groups() -> dict[str, list[str]]:
     return {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in sorted(root.iterdir()) if d.is_dir()}
 
 
+def _other_options_hint(parts: list[str], i: int) -> str:
+    """For ``data.root`` under ``data=digits``: the options of that group that do have the key."""
+    from omegaconf import OmegaConf
+
+    if i != 1:
+        return ""
+    group, key = parts[0], parts[1]
+    having = [p.stem for p in sorted((Path(CONF_DIR) / group).glob("*.yaml")) if key in OmegaConf.load(p)]
+    return f" ({group}.{key} belongs to {group}={', '.join(having)}: pick one with {group}=NAME)" if having else ""
+
+
 def precheck(argv: list[str]) -> None:
     """Composes the config once with the user's overrides and turns failures into one line."""
     from hydra import compose, initialize_config_dir
@@ -44,7 +55,7 @@ def precheck(argv: list[str]) -> None:
                 if not OmegaConf.is_dict(node) or part not in node:
                     where = ".".join(parts[:i]) or "the top level"
                     allowed = ", ".join(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else "none (not a group)"
-                    _die(f"unknown option {key!r}: {where} has no key {part!r}; allowed: {allowed}")
+                    _die(f"unknown option {key!r}: {where} has no key {part!r}; allowed: {allowed}{_other_options_hint(parts, i)}")
                 node = node[part]
         try:
             cfg = compose("config", overrides=overrides)
