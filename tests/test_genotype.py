@@ -86,3 +86,23 @@ def test_genotype_with_unknown_op_or_bad_input_is_rejected(tmp_path) -> None:
         load_genotype(path)
     with pytest.raises(GenotypeError, match="does not exist"):
         load_genotype(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_drawn_cells_have_no_overlapping_op_labels(name: str, tmp_path) -> None:
+    """The labels of genotype.png are measured in the rendered figure: no two op labels overlap."""
+    import matplotlib.pyplot as plt
+
+    from zoo.plots import _draw_cell
+
+    g = PUBLISHED[name]
+    for edges, concat in ((g.normal, g.normal_concat), (g.reduce, g.reduce_concat)):
+        fig, ax = plt.subplots(figsize=(9, 3.5), dpi=110)
+        _draw_cell(ax, edges, concat, "cell")
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in ax.texts if t.get_text() in {op for op, _ in edges}]
+        plt.close(fig)
+        assert len(boxes) == len(edges)
+        overlaps = [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+        assert not overlaps, (name, [(edges[i][0], edges[j][0]) for i, j in overlaps])

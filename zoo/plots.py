@@ -49,6 +49,20 @@ def _trim(xs: list[float], ys: list[float], r0: float, r1: float) -> tuple[list[
     return [xs[k] for k in keep], [ys[k] for k in keep]
 
 
+def _free_spot(xs: list[float], ys: list[float], preferred: int, text: str, placed: list[tuple[float, float, float, float]]) -> int:
+    """The curve point nearest ``preferred`` where a label of ``text`` overlaps no placed box
+    (boxes are centre x, y and half-width, half-height in data units); the preferred one if none is free."""
+    half_w, half_h = 0.032 * len(text) + 0.05, 0.075
+    lo, hi = len(xs) // 8, len(xs) - 1 - len(xs) // 8
+    order = sorted(range(lo, hi + 1), key=lambda i: abs(i - preferred))
+    for i in order:
+        if all(abs(xs[i] - x) > half_w + w or abs(ys[i] - y) > half_h + h for x, y, w, h in placed):
+            placed.append((xs[i], ys[i], half_w, half_h))
+            return i
+    placed.append((xs[preferred], ys[preferred], half_w, half_h))
+    return preferred
+
+
 def _draw_cell(ax: Any, edges: Sequence[tuple[str, int]], concat: Sequence[int], title: str) -> None:
     """A DARTS cell left to right: inputs, intermediate nodes on alternating rows, output.
 
@@ -62,6 +76,7 @@ def _draw_cell(ax: Any, edges: Sequence[tuple[str, int]], concat: Sequence[int],
     out = (1.7 * (steps + 1), 0.8)
     ops = sorted({op for op, _ in edges})
     colors = {op: plt.get_cmap("tab10")(k % 10) for k, op in enumerate(ops)}
+    placed: list[tuple[float, float, float, float]] = [(x, y, 0.25, 0.16) for x, y in pos.values()]  # label boxes and nodes
     for k, (op, src) in enumerate(edges):
         dst = k // 2 + 2
         (x0, y0), (x1, y1) = pos[src], pos[dst]
@@ -70,7 +85,8 @@ def _draw_cell(ax: Any, edges: Sequence[tuple[str, int]], concat: Sequence[int],
         ax.plot(xs[:-1], ys[:-1], color=colors[op], lw=1.8, zorder=1, solid_capstyle="round")
         ax.annotate("", xy=(xs[-1], ys[-1]), xytext=(xs[-4], ys[-4]),
                     arrowprops=dict(arrowstyle="-|>,head_length=0.5,head_width=0.25", color=colors[op], lw=1.8), zorder=2)
-        at = max(0, len(xs) - 1 - int(min(0.55, 0.9 / max(abs(x1 - x0), 0.5)) * (len(xs) - 1)))  # ~0.9 units before the node
+        preferred = max(0, len(xs) - 1 - int(min(0.55, 0.9 / max(abs(x1 - x0), 0.5)) * (len(xs) - 1)))  # ~0.9 units before the node
+        at = _free_spot(xs, ys, preferred, op, placed)
         ax.text(xs[at], ys[at], op, fontsize=7, color=colors[op], ha="center", va="center", zorder=3,
                 bbox=dict(boxstyle="round,pad=0.12", fc="white", ec=colors[op], lw=0.6))
     for c in concat:
