@@ -128,11 +128,12 @@ def _folder_task(root: Path):
     return TASKS.get("classification")(cfg.task, cfg.data, cfg.trainer, DartsSpace(), progress=False)
 
 
-def test_too_few_images_per_class_for_the_splits_is_one_line(tmp_path: Path) -> None:
+def test_too_few_images_per_class_for_the_splits_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write_folder(tmp_path / "two", {"a": 2, "b": 2})
     with pytest.raises(DataError, match=r"^data=folder has too few images for a search-valid split: class 'a' has 2; allowed: at least 3 images per class"):
         _folder_task(tmp_path / "two").setup()
     _write_folder(tmp_path / "three", {"a": 3, "b": 3})
     task = _folder_task(tmp_path / "three")
     task.setup()  # three per class is enough: one each for test, search-train and search-valid
+    assert "zoo: warning: the test split has 2 images, so test accuracy moves in steps of 0.50" in capsys.readouterr().err
     assert {k: len(v[1]) for k, v in task.splits.items()} == {"search_train": 2, "search_valid": 2, "train": 4, "test": 2}

@@ -1,6 +1,7 @@
 """Image classification: stacked DARTS cells + a linear classifier, top-1 accuracy."""
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from zoo.space.pc_supernet import PCSuperNet
 from zoo.space.single_path import SinglePathSuperNet
 from zoo.space.supernet import SuperNet
 
+MIN_TEST = 20  # fewer held-out images than this make the reported test accuracy coarse: warn
 SUPERNET_KINDS: dict[str, type[nn.Module]] = {"darts": SuperNet, "pc_darts": PCSuperNet, "single_path": SinglePathSuperNet}
 
 
@@ -96,6 +98,9 @@ class Classification(Task):
             "train": (x_trainval, y_trainval),
             "test": (x_test, y_test),
         }
+        if 0 < len(y_test) < MIN_TEST:
+            print(f"zoo: warning: the test split has {len(y_test)} images, so test accuracy moves in steps of {1 / len(y_test):.2f}; "
+                  f"more images per class or a larger data.test_fraction make it meaningful", file=sys.stderr)
         empty = [k for k, (_, y) in self.splits.items() if len(y) == 0]
         if empty:
             counts = np.bincount(data.y.numpy(), minlength=len(self.classes))
