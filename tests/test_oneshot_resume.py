@@ -27,13 +27,12 @@ class Killed(Exception):
     pass
 
 
-def _search(name: str, run: Path, resume: bool, kill_after: int | None = None) -> tuple[Any, list[dict[str, Any]]]:
+def _search(name: str, run: Path, resume: bool, kill_after: int | None = None, make_task: Any = None) -> tuple[Any, list[dict[str, Any]]]:
     """One search as a fresh process would run it: new task, supernet, loaders and strategy."""
-    task, _ = digits_task(TINY)
+    task = make_task() if make_task is not None else digits_task(TINY)[0]
     problem = task.one_shot_problem()
     log = JsonlLog(run / "search_log.jsonl")
-    problem.checkpoint = EpochCheckpoint(run, resume=resume, log_path=log.path,
-                                         generators=[problem.train_loader.generator, problem.valid_loader.generator])
+    problem.checkpoint = EpochCheckpoint(run, resume=resume, log_path=log.path).track(problem.train_loader, problem.valid_loader)
     epochs_logged = 0
 
     def append(record: dict[str, Any]) -> None:
@@ -60,6 +59,22 @@ def test_killed_search_resumes_to_the_uninterrupted_result(tmp_path: Path, name:
     assert resumed == whole
     assert resumed_log == whole_log  # the line of the killed epoch was dropped and written again, identically
     assert [r["epoch"] for r in resumed_log if "epoch" in r] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_killed_detection_search_resumes_bit_exactly(tmp_path: Path) -> None:
+    """Detection tiles are flipped at random by their dataset's own generator; the checkpoint
+    carries it, so the resumed search logs exactly what the uninterrupted one does."""
+    from test_detection_e2e import _task as detection_task
+    from test_detection_e2e import make_rectangles
+
+    root = make_rectangles(tmp_path / "data", n=10, size=48)
+    make = lambda: detection_task(root, ["data.tile_size=48", "trainer.batch_size=4"])[0]  # noqa: E731
+    whole, whole_log = _search("darts", tmp_path / "whole", resume=False, make_task=make)
+    with pytest.raises(Killed):
+        _search("darts", tmp_path / "killed", resume=False, kill_after=2, make_task=make)
+    resumed, resumed_log = _search("darts", tmp_path / "killed", resume=True, make_task=make)
+    assert resumed == whole and resumed_log == whole_log
 
 
 def test_checkpoint_of_another_strategy_or_torn_pair_is_refused(tmp_path: Path) -> None:

@@ -147,9 +147,7 @@ def search(run: Run) -> Any:
         if not cfg.resume and log.path.exists() and log.path.stat().st_size:
             raise FileExistsError(f"{log.path} exists; pass resume=true to continue that search or use a new run directory")
         problem = run.task.one_shot_problem()
-        loaders = (problem.train_loader, problem.valid_loader)
-        generators = [g for g in (getattr(l, "generator", None) for l in loaders) if isinstance(g, torch.Generator)]
-        problem.checkpoint = EpochCheckpoint(run.run_dir, resume=bool(cfg.resume), log_path=log.path, generators=generators)
+        problem.checkpoint = EpochCheckpoint(run.run_dir, resume=bool(cfg.resume), log_path=log.path).track(problem.train_loader, problem.valid_loader)
         run.search_checkpoint = problem.checkpoint
         return run.strategy.search(problem, log=log.append)
     strategy = run_multi_trial(
@@ -222,14 +220,6 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
 RUN_CONTROL_KEYS = ("resume", "progress", "threads", "workers")  # how a run runs, not what it computes
 
 
-def config_digest(cfg: DictConfig) -> str:
-    """sha256 of the resolved config minus the keys that do not change a run's result."""
-    import hashlib
-
-    data = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in RUN_CONTROL_KEYS and k != "hydra"}  # type: ignore[union-attr]
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-
 RESUME_MAY_CHANGE = ("search.budget",)  # a multi-trial search may be extended on resume
 RUN_CONFIG = "run_config.json"  # the config a run directory was started (or last resumed) with
 
@@ -243,10 +233,21 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: data}
 
 
-def _comparable(cfg: DictConfig) -> dict[str, Any]:
+def _result_config(cfg: DictConfig) -> dict[str, Any]:
+    """The flattened options that decide a search run's result (not how it runs, not fine-tuning's)."""
     data = OmegaConf.to_container(cfg, resolve=True)
-    flat = _flat({k: v for k, v in data.items() if k not in RUN_CONTROL_KEYS and k not in ("hydra", "finetune", "hub", "checkpoint")})  # type: ignore[union-attr]
-    return {k: v for k, v in flat.items() if k not in RESUME_MAY_CHANGE}
+    return _flat({k: v for k, v in data.items() if k not in RUN_CONTROL_KEYS and k not in ("hydra", "finetune", "hub", "checkpoint")})  # type: ignore[union-attr]
+
+
+def config_digest(cfg: DictConfig) -> str:
+    """sha256 of :func:`_result_config`: equal digests, equal results."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(_result_config(cfg), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _comparable(cfg: DictConfig) -> dict[str, Any]:
+    return {k: v for k, v in _result_config(cfg).items() if k not in RESUME_MAY_CHANGE}
 
 
 def check_run_dir(cfg: DictConfig, run_dir: Path) -> None:

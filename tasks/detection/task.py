@@ -188,7 +188,7 @@ class Detection(Task):
         objects = {"model": model, "optimizer": opt, "schedule": sched}
         start, last = 0, float("nan")
         if checkpoint is not None:
-            start, last = resume_training(checkpoint, "AdamW training", objects, epochs, loader, rng=loader.dataset.rng)
+            start, last = resume_training(checkpoint, "AdamW training", objects, epochs, loader)
         bar = tqdm(total=total, initial=start * len(loader), desc=desc, disable=not self.progress, leave=False)
         model.train()
         for epoch in range(start, epochs):
@@ -206,7 +206,7 @@ class Detection(Task):
                 bar.set_postfix(loss=f"{running / seen:.3f}")
             last = running / max(seen, 1)
             if checkpoint is not None:
-                checkpoint.save("AdamW training", objects, {"epoch": epoch, "epochs": epochs, "loss": last}, rng=loader.dataset.rng)
+                checkpoint.save("AdamW training", objects, {"epoch": epoch, "epochs": epochs, "loss": last})
         bar.close()
         return last
 

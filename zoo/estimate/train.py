@@ -99,15 +99,13 @@ def train_epochs(
     return last
 
 
-def resume_training(checkpoint: Any, kind: str, objects: dict[str, Any], epochs: int, loader: Any, rng: Any = None) -> tuple[int, float]:
+def resume_training(checkpoint: Any, kind: str, objects: dict[str, Any], epochs: int, loader: Any) -> tuple[int, float]:
     """Restores ``objects`` from ``checkpoint`` when it holds a saved epoch of the same schedule.
 
-    Returns (first epoch to run, last epoch's loss). The loader's shuffling generator (and a
-    numpy ``rng`` the data draws augmentations from) are saved and restored with the rest.
+    Returns (first epoch to run, last epoch's loss). The loader's shuffling generator and its
+    dataset's augmentation generator are saved and restored with the rest (``checkpoint.track``).
     """
-    gen = getattr(loader, "generator", None)
-    checkpoint.generators = [gen] if isinstance(gen, torch.Generator) else []
-    meta = checkpoint.restore(kind, objects, rng=rng)
+    meta = checkpoint.track(loader).restore(kind, objects)
     if meta is None:
         return 0, float("nan")
     if meta.get("epochs") != epochs:

@@ -71,19 +71,20 @@ class EpochCheckpoint:
 
     ``objects`` maps names to things with ``state_dict``/``load_state_dict`` (modules,
     optimizers); ``rng`` is the numpy generator the strategy draws from, if any; ``generators``
-    are torch generators of the data loaders (their shuffling state), saved with every
-    checkpoint. ``kind`` names the strategy; a checkpoint of another kind is refused. ``stem``
-    names the file pair (``<stem>.json`` + ``<stem>.safetensors``).
-    Randomness elsewhere (e.g. a dataset's own augmentation generator) is not captured: such a
-    resumed search continues correctly but not bit for bit.
+    are torch generators of the data loaders (their shuffling state) and ``numpy_rngs`` the
+    datasets' own augmentation generators (:meth:`track` finds both), saved with
+    every checkpoint. ``kind`` names the strategy; a checkpoint of another kind is refused.
+    ``stem`` names the file pair (``<stem>.json`` + ``<stem>.safetensors``).
     """
 
     def __init__(self, directory: str | Path, resume: bool, log_path: str | Path | None = None,
-                 generators: list[torch.Generator] | None = None, stem: str = "oneshot_checkpoint") -> None:
+                 generators: list[torch.Generator] | None = None, stem: str = "oneshot_checkpoint",
+                 numpy_rngs: list[np.random.Generator] | None = None) -> None:
         self.directory = Path(directory)
         self.resume = resume
         self.log_path = Path(log_path) if log_path is not None else None
         self.generators = list(generators or [])
+        self.numpy_rngs = list(numpy_rngs or [])
         self.state_name, self.tensors_name = f"{stem}.json", f"{stem}.safetensors"
 
     @property
@@ -93,6 +94,14 @@ class EpochCheckpoint:
     def remove(self) -> None:
         for path in self.files:
             path.unlink(missing_ok=True)
+
+    def track(self, *loaders: Any) -> "EpochCheckpoint":
+        """Saves and restores the random state behind ``loaders`` from now on: their torch
+        shuffling generators, and the numpy generator ``rng`` of datasets that draw augmentations."""
+        self.generators = [g for g in (getattr(l, "generator", None) for l in loaders) if isinstance(g, torch.Generator)]
+        rngs = [r for r in (getattr(getattr(l, "dataset", None), "rng", None) for l in loaders) if isinstance(r, np.random.Generator)]
+        self.numpy_rngs = list({id(r): r for r in rngs}.values())
+        return self
 
     def save(self, kind: str, objects: dict[str, Any], meta: dict[str, Any], rng: np.random.Generator | None = None) -> None:
         tensors: dict[str, torch.Tensor] = {"rng:torch": torch.get_rng_state()}
@@ -108,6 +117,7 @@ class EpochCheckpoint:
             "meta": meta,
             "states": states,
             "numpy_rng": rng.bit_generator.state if rng is not None else None,
+            "data_rngs": [g.bit_generator.state for g in self.numpy_rngs],
             "log_lines": self._log_lines(),
             "tensors_sha256": _sha256(tensor_path),
         }
@@ -138,6 +148,8 @@ class EpochCheckpoint:
                 g.set_state(tensors[f"rng:loader{i}"])
         if rng is not None and record.get("numpy_rng") is not None:
             rng.bit_generator.state = record["numpy_rng"]
+        for g, state in zip(self.numpy_rngs, record.get("data_rngs", [])):
+            g.bit_generator.state = state
         self._truncate_log(int(record.get("log_lines", 0)))
         return dict(record["meta"])
 
