@@ -107,7 +107,11 @@ def _check_edges(field: str, edges: Any, steps: int | None = None) -> tuple[Edge
             raise GenotypeError(f"genotype field {field}[{k}] must be [op_name, input_index], got {e!r}")
         name, src = e
         if name not in OPS:
-            raise GenotypeError(f"genotype field {field}[{k}] has unknown op {name!r}; allowed: {', '.join(OPS.names())}")
+            by_domain = {}
+            for op_name, spec in OPS.items():
+                by_domain.setdefault(spec.domain, []).append(op_name)
+            allowed = "; ".join(f"{d} ops: {', '.join(sorted(names))}" for d, names in sorted(by_domain.items()))
+            raise GenotypeError(f"genotype field {field}[{k}] has unknown op {name!r}; allowed: {allowed}")
         node = k // 2
         if not 0 <= src < node + 2:
             raise GenotypeError(
