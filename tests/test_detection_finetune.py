@@ -67,7 +67,7 @@ def _body(state: dict[str, torch.Tensor]) -> list[str]:
 @pytest.mark.slow
 def test_cli_finetune_on_two_classes(parent: dict[str, Path], tmp_path: Path) -> None:
     run = tmp_path / "ft"
-    metrics = _finetune_cli(parent["bundle"], parent["colours"], run, "finetune.epochs=20", "finetune.freeze_epochs=5")
+    metrics = _finetune_cli(parent["bundle"], parent["colours"], run, "finetune.epochs=20", "finetune.freeze_epochs=5", "finetune.min_steps=0")
     assert metrics["head_replaced"] is True and (metrics["epochs"], metrics["freeze_epochs"]) == (20, 5)
 
     model = zoo.from_pretrained(str(run))
@@ -109,7 +109,7 @@ def test_frozen_body_keeps_parent_weights_and_statistics(parent: dict[str, Path]
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         cfg = compose("config", overrides=["task=detection", "mode=finetune", f"checkpoint={parent['bundle']}", "data=coco",
                                            f"data.root={parent['colours']}", "data.tile_size=64", "trainer.batch_size=8",
-                                           "finetune.epochs=2", "finetune.freeze_epochs=2", "progress=false"])
+                                           "finetune.epochs=2", "finetune.freeze_epochs=2", "finetune.min_steps=0", "progress=false"])
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     threads = torch.get_num_threads()
@@ -131,7 +131,7 @@ def test_frozen_body_keeps_parent_weights_and_statistics(parent: dict[str, Path]
 
 
 def test_same_classes_keep_the_head_and_score_it_first(parent: dict[str, Path], tmp_path: Path) -> None:
-    metrics = _finetune_cli(parent["bundle"], parent["rects"], tmp_path / "ft", "finetune.epochs=1", "finetune.freeze_epochs=0")
+    metrics = _finetune_cli(parent["bundle"], parent["rects"], tmp_path / "ft", "finetune.epochs=1", "finetune.freeze_epochs=0", "finetune.min_steps=0")
     assert metrics["head_replaced"] is False
     parent_metrics = json.loads((parent["bundle"] / "config.json").read_text())["metrics"]
     # same data, same held-out split, the parent's weights untouched: the parent's own test score

@@ -51,7 +51,7 @@ def test_finetune_served_entry_on_image_folder_with_other_classes(tmp_path: Path
         env.pop("ZOO_REGISTRY", None)
         cmd = [
             sys.executable, "-m", "zoo", "mode=finetune", "checkpoint=digits-served", "data=folder", f"data.root={folder}",
-            f"hub.registry={server.url}registry.json", "finetune.epochs=3", "finetune.freeze_epochs=1",
+            f"hub.registry={server.url}registry.json", "finetune.epochs=3", "finetune.freeze_epochs=1", "finetune.min_steps=0",
             "progress=false", "threads=1", f"hydra.run.dir={run_dir}",
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -82,7 +82,7 @@ def test_frozen_body_keeps_weights_and_statistics(tmp_path: Path, monkeypatch: p
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         cfg = compose("config", overrides=[
             "mode=finetune", f"checkpoint={parent_dir}", "data=folder", f"data.root={folder}",
-            "finetune.epochs=1", "finetune.freeze_epochs=1", "progress=false",
+            "finetune.epochs=1", "finetune.freeze_epochs=1", "finetune.min_steps=0", "progress=false",
         ])
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -113,3 +113,27 @@ def test_finetune_bad_input_is_one_line(overrides: list[str], message: str, caps
         precheck(["mode=finetune", *overrides])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.slow
+def test_defaults_learn_a_small_folder_by_stretching_epochs_to_min_steps(tmp_path: Path) -> None:
+    """150 noisy red/green/blue 32x32 images read at digits-darts' 1x8x8: six epochs are 12 steps
+    and stayed at chance (0.33); finetune.min_steps stretches the epochs until the head learns."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, colour in (("red", (220, 40, 40)), ("green", (40, 200, 60)), ("blue", (40, 60, 220))):
+        (tmp_path / "img" / name).mkdir(parents=True)
+        for i in range(50):
+            pixels = (rng.normal(0, 40, (32, 32, 3)) + np.array(colour)).clip(0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "img" / name / f"{i}.png")
+    run_dir = tmp_path / "ft"
+    env = {**os.environ, "ZOO_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "zoo", "mode=finetune", "checkpoint=digits-darts", "data=folder", f"data.root={tmp_path / 'img'}",
+           "progress=false", "threads=1", f"hydra.run.dir={run_dir}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    steps_per_epoch = 2  # 120 training images, batch 64
+    assert metrics["epochs"] % 6 == 0 and metrics["epochs"] * steps_per_epoch >= 300 and metrics["freeze_epochs"] == metrics["epochs"] // 3
+    assert metrics["test_accuracy"] > 0.9, metrics  # chance is 0.33

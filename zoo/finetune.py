@@ -40,7 +40,17 @@ class FinetuneJob:
 
 Finetuner = Callable[[FinetuneJob], tuple[nn.Module, dict[str, Any], dict[str, Any]]]
 FINETUNERS: dict[str, Finetuner] = {}
-FINETUNE_SPECS = {"epochs": POSITIVE_INT, "freeze_epochs": NON_NEGATIVE_INT, "lr": POSITIVE, "match_input": Flag()}
+FINETUNE_SPECS = {"epochs": POSITIVE_INT, "freeze_epochs": NON_NEGATIVE_INT, "lr": POSITIVE, "match_input": Flag(), "min_steps": NON_NEGATIVE_INT}
+
+
+def scaled_epochs(f: Any, steps_per_epoch: int) -> tuple[int, int]:
+    """(epochs, freeze_epochs) stretched by one integer factor until training takes at least
+    ``finetune.min_steps`` optimiser steps: six epochs of a 150-image folder are 18 steps, too
+    few to move a new head, while a large data set keeps the epochs it was given."""
+    epochs, frozen = int(f.epochs), int(f.freeze_epochs)
+    need = int(f.get("min_steps", 0) or 0)
+    factor = max(1, -(-need // max(1, epochs * steps_per_epoch)))
+    return epochs * factor, frozen * factor
 
 
 def finetuner(task: str) -> Callable[[Finetuner], Finetuner]:
@@ -249,13 +259,13 @@ def finetune_classification(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any]
         before = accuracy(model, task.loader("test", False))
     t = cfg.trainer
     common = dict(lr=float(f.lr), weight_decay=float(t.weight_decay), grad_clip=float(t.grad_clip), aux_weight=float(t.aux_weight), progress=bool(cfg.progress))
-    frozen = int(f.freeze_epochs)
+    epochs, frozen = scaled_epochs(f, len(task.loader("train", True)))
     if frozen:
         _freeze_body(model, True)
         train_epochs(model, task.loader("train", True), epochs=frozen, drop_path_prob=0.0, desc="finetune (head)", **common)  # type: ignore[arg-type]
         _freeze_body(model, False)
-    if int(f.epochs) > frozen:
-        train_epochs(model, task.loader("train", True), epochs=int(f.epochs) - frozen, drop_path_prob=float(t.drop_path_prob), desc="finetune", **common)  # type: ignore[arg-type]
+    if epochs > frozen:
+        train_epochs(model, task.loader("train", True), epochs=epochs - frozen, drop_path_prob=float(t.drop_path_prob), desc="finetune", **common)  # type: ignore[arg-type]
     model.eval()
     acc = accuracy(model, task.loader("test", False))
     metrics: dict[str, Any] = {
@@ -266,7 +276,7 @@ def finetune_classification(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any]
         "params": count_parameters(model),
         "head_replaced": head_replaced,
         "in_chans_adapted": chans_adapted,
-        "epochs": int(f.epochs),
+        "epochs": epochs,
         "freeze_epochs": frozen,
     }
     if before is not None:

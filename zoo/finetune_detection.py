@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from torch import nn
 
-from zoo.finetune import FinetuneJob, _freeze_body, adapt_state, bundle_config, finetuner, make_task
+from zoo.finetune import FinetuneJob, _freeze_body, adapt_state, bundle_config, finetuner, make_task, scaled_epochs
 from zoo.search.base import ConfigError
 
 CLASS_LOGITS = ("head.cls_logits.weight", "head.cls_logits.bias")
@@ -54,7 +54,7 @@ def finetune_detection(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dic
     model.load_state_dict(state, strict=False)
 
     before = task.test(model, "before") if not head_replaced else None
-    frozen, epochs = int(f.freeze_epochs), int(f.epochs)
+    epochs, frozen = scaled_epochs(f, len(task.loader("train", True)))
     loss = float("nan")
     if frozen:
         _freeze_body(model, True, is_head=_is_head)
