@@ -87,6 +87,14 @@ def _same_outputs(a: Path, b: Path) -> bool:
         return torch.equal(zoo.from_pretrained(str(a)).eval()(x), zoo.from_pretrained(str(b)).eval()(x))
 
 
+def one_line_error(r: subprocess.CompletedProcess) -> str:
+    """The stderr of a CLI run that failed as it should: exit status 2, one line."""
+    assert r.returncode == 2
+    err = r.stderr.strip()
+    assert "\n" not in err, err
+    return err
+
+
 @needs_hf
 def test_cli_downloads_a_revision_through_the_hub_and_hits_the_cache(hf: HfHub, one_thread: None) -> None:
     out = hf.tmp / "out"
@@ -138,9 +146,7 @@ def test_tampered_file_on_the_hub_is_refused_by_sha256(hf: HfHub) -> None:
     weights.write_bytes(bytes(data))
     out = hf.tmp / "out"
     r = hf.cli("download", "tiny-hf", "--dir", str(out), "--quiet")
-    assert r.returncode == 2
-    err = r.stderr.strip()
-    assert "\n" not in err, err
+    err = one_line_error(r)
     assert err.startswith("zoo.hub: error: tiny-hf/model.safetensors: sha256 mismatch from hf://zoo-org/tiny-hf/model.safetensors@v1"), err
     assert "deleted" in err
     assert not (out / "model.safetensors").exists() and not (out / "model.safetensors.part").exists()
@@ -151,18 +157,14 @@ def test_tampered_file_on_the_hub_is_refused_by_sha256(hf: HfHub) -> None:
 def test_unknown_revision_is_one_line_naming_it(hf: HfHub) -> None:
     hf.write_registry("@v9")
     r = hf.cli("download", "tiny-hf", "--quiet")
-    assert r.returncode == 2
-    err = r.stderr.strip()
-    assert "\n" not in err, err
+    err = one_line_error(r)
     assert "tiny-hf/config.json: download failed (hf://zoo-org/tiny-hf/config.json@v9" in err, err
     assert "Revision Not Found" in err and "/resolve/v9/config.json" in err, err
 
 
 def test_without_huggingface_hub_the_error_says_what_to_install(hf: HfHub) -> None:
     r = hf.cli("download", "tiny-hf", "--quiet", prelude="import sys; sys.modules['huggingface_hub'] = None")
-    assert r.returncode == 2
-    err = r.stderr.strip()
-    assert "\n" not in err, err
+    err = one_line_error(r)
     assert err.startswith("zoo.hub: error: tiny-hf/config.json: download failed (hf://zoo-org/tiny-hf/config.json@v1:"), err
     assert "pip install huggingface_hub" in err, err
     assert hf.server.log == []
@@ -173,9 +175,7 @@ def test_a_broken_mirror_is_one_line_and_the_next_url_is_tried(hf: HfHub) -> Non
     hf.server.loop_revisions.add("loop")  # HEAD redirects to itself until the client gives up
     hf.write_registry("@loop")
     r = hf.cli("download", "tiny-hf", "--quiet")
-    assert r.returncode == 2
-    err = r.stderr.strip()
-    assert "\n" not in err, err
+    err = one_line_error(r)
     assert "tiny-hf/config.json: download failed (hf://zoo-org/tiny-hf/config.json@loop: TooManyRedirects" in err, err
 
     registry = json.loads(hf.registry.read_text())
