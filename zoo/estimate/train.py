@@ -68,9 +68,10 @@ def train_epochs(
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     loss_fn = loss or (lambda m, b: classification_loss(m, b, aux_weight))
     n = len(loader)  # type: ignore[arg-type]
+    objects = {"model": model, "optimizer": opt}  # what a checkpoint saves and restores
     last, start = float("nan"), 0
     if checkpoint is not None:
-        start, last = resume_training(checkpoint, "SGD training", {"model": model, "optimizer": opt}, epochs, loader)
+        start, last = resume_training(checkpoint, "SGD training", objects, epochs, loader)
     bar = tqdm(total=epochs * n, initial=start * n, desc=desc, disable=not progress, leave=False)
     for epoch in range(start, epochs):
         for g in opt.param_groups:
@@ -92,7 +93,7 @@ def train_epochs(
             bar.set_postfix(loss=f"{total / seen:.3f}")
         last = total / max(seen, 1)
         if checkpoint is not None:
-            checkpoint.save("SGD training", {"model": model, "optimizer": opt}, {"epoch": epoch, "epochs": epochs, "loss": last})
+            checkpoint.save("SGD training", objects, {"epoch": epoch, "epochs": epochs, "loss": last})
         if on_epoch is not None:
             on_epoch(epoch, last)
     bar.close()
