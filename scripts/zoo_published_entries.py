@@ -1,6 +1,6 @@
 """Writes the architecture-only entries of the published genotypes into zoo/hub/registry.json.
 
-Run after changing zoo/space/published.py or zoo/hub/publish.py's PUBLISHED_INFO:
+Run after changing zoo/space/published.py or tasks/classification/published.py's PUBLISHED_INFO:
     .venv/bin/python scripts/zoo_published_entries.py
 Entries with weights (added by `python -m zoo.hub push`) are kept as they are.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from zoo.hub.publish import published_entries
+from tasks.classification.published import published_entries
 from zoo.hub.registry import BUILTIN_REGISTRY, write_registry
 
 

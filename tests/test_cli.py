@@ -172,12 +172,11 @@ def test_fashion_mnist_and_second_order_darts(tmp_path: Path) -> None:
 
 
 def test_run_directory_is_named_after_task_and_search_or_finetune() -> None:
-    from hydra import compose, initialize_config_dir
+    from zoo.__main__ import compose_config
 
     import zoo  # noqa: F401  (registers the run-name resolver)
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        search = compose("config", overrides=["search=random"], return_hydra_config=True)
-        tune = compose("config", overrides=["mode=finetune", "task=detection"], return_hydra_config=True)
+    search = compose_config(["search=random"], return_hydra_config=True)
+    tune = compose_config(["mode=finetune", "task=detection"], return_hydra_config=True)
     dirs = [str(c.hydra.run.dir).split("/")[1] for c in (search, tune)]
     assert dirs == ["classification-random", "detection-finetune"]

@@ -12,19 +12,16 @@ from typing import Any, Iterator
 import pytest
 from omegaconf import OmegaConf
 
-from tasks import TASKS
-from zoo.__main__ import CONF_DIR
+from zoo.__main__ import compose_config
 from zoo.config_values import ConfigError, Flag, Number, OneOf, Text, check_values
-from zoo.pipeline import TOP_LEVEL_SPECS, TRAINER_SPECS, build_checks
+from zoo.pipeline import TOP_LEVEL_SPECS, build_checks
+from zoo.task import TASKS
 
 TASK_DATA = [(t, d) for t in TASKS.names() for d in TASKS.get(t).data_specs]
 
 
 def compose(overrides: list[str]) -> Any:
-    from hydra import compose as hydra_compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-        return hydra_compose("config", overrides=overrides)
+    return compose_config(overrides)
 
 
 def leaves(node: Any, prefix: str = "") -> Iterator[str]:
@@ -71,10 +68,15 @@ def test_every_data_key_has_a_spec(task: str, data: str) -> None:
     assert declared <= set(leaves(cfg.data)), f"data={data}: specs for keys the conf does not have: {declared - set(leaves(cfg.data))}"
 
 
-def test_every_trainer_and_top_level_key_has_a_spec() -> None:
-    for overrides in ([], ["task=detection"]):
-        cfg = compose(overrides)
-        assert set(leaves(cfg.trainer)) == set(TRAINER_SPECS)
+@pytest.mark.parametrize("task", TASKS.names())
+def test_every_trainer_key_is_one_the_task_reads(task: str) -> None:
+    """A task's trainer conf holds exactly the keys its training reads (``Task.trainer_specs``)."""
+    cfg = compose([f"task={task}"])
+    assert set(leaves(cfg.trainer)) == set(TASKS.get(task).trainer_specs)
+
+
+def test_every_top_level_key_has_a_spec() -> None:
+    cfg = compose([])
     top = [k for k, v in cfg.items() if not OmegaConf.is_dict(v) and k not in ("mode", "checkpoint")]
     assert set(top) == set(TOP_LEVEL_SPECS)
 
@@ -84,7 +86,7 @@ def test_bad_values_fail_in_one_line_naming_the_field(task: str, data: str) -> N
     """Each declared field, set to a value its spec rejects, fails the pre-run checks with its name."""
     cls = TASKS.get(task)
     fields = [("task", k, s) for k, s in cls.config_specs.items()] + [("data", k, s) for k, s in cls.data_specs[data].items()]
-    fields += [("trainer", k, s) for k, s in TRAINER_SPECS.items()]
+    fields += [("trainer", k, s) for k, s in cls.trainer_specs.items()]
     for group, key, spec in fields:
         cfg = compose([f"task={task}", f"data={data}"])
         OmegaConf.update(cfg, f"{group}.{key}", bad_value(spec), force_add=False)
@@ -100,7 +102,7 @@ def test_default_values_pass_their_specs(task: str, data: str) -> None:
     cls = TASKS.get(task)
     check_values(cfg.task, cls.config_specs, "task")
     check_values(cfg.data, cls.data_specs[data], "data")
-    check_values(cfg.trainer, TRAINER_SPECS, "trainer")
+    check_values(cfg.trainer, cls.trainer_specs, "trainer")
 
 
 def test_data_of_another_task_is_refused() -> None:

@@ -12,8 +12,9 @@ import zoo
 from zoo.hub.__main__ import main
 
 
+@pytest.mark.requires("onnx", "onnxruntime")
 def test_onnx_export_matches_pytorch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
     d = tiny_bundle(tmp_path / "b")
     out = tmp_path / "m.onnx"
     assert main(["export", str(d), "--format", "onnx", "--out", str(out)]) == 0

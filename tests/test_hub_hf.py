@@ -25,7 +25,7 @@ import zoo
 from zoo.hub.download import sha256_file
 from zoo.hub.publish import push
 
-needs_hf = pytest.mark.skipif(importlib.util.find_spec("huggingface_hub") is None, reason="needs huggingface_hub (the test extra)")
+needs_hf = pytest.mark.requires("huggingface_hub")
 
 REPO = "zoo-org/tiny-hf"
 FILES = ("config.json", "model.safetensors", "README.md")

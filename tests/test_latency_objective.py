@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from tasks import TASKS
+from zoo.task import TASKS
 from zoo.estimate.base import TrainEstimator
 from zoo.estimate.latency import measure_latency_ms
 from zoo.space.darts_space import DartsSpace
@@ -24,10 +24,9 @@ def _cell(op: str) -> list[tuple[str, int]]:
 
 
 def test_timing_orders_heavy_and_light_cells_on_digits() -> None:
-    from hydra import compose, initialize_config_dir
+    from zoo.__main__ import compose_config
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=["estimate.latency_repeats=15"])
+    cfg = compose_config(["estimate.latency_repeats=15"])
     task = TASKS.get("classification")(cfg.task, cfg.data, cfg.trainer, DartsSpace(), seed=0, progress=False)
     task.setup()
     assert tuple(task.example_input().shape) == (1, 1, 8, 8)

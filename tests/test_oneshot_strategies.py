@@ -20,12 +20,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def digits_task(overrides: list[str]) -> tuple[Any, Any]:
-    from hydra import compose, initialize_config_dir
+    from zoo.__main__ import compose_config
 
-    from tasks import TASKS
+    from zoo.task import TASKS
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=["task=classification", "data=digits", *overrides])
+    cfg = compose_config(["task=classification", "data=digits", *overrides])
     space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
     space = SPACES.get(space_cfg.pop("name"))(**space_cfg)  # type: ignore[union-attr]
     task = TASKS.get("classification")(cfg.task, cfg.data, cfg.trainer, space, seed=0, progress=False)
@@ -47,7 +46,7 @@ def max_off_uniform(rows: list) -> float:
 def test_registered_with_configs() -> None:
     for name in ("pc_darts", "spos"):
         assert issubclass(STRATEGIES.get(name), OneShotStrategy)
-        assert (ROOT / "conf" / "search" / f"{name}.yaml").is_file()
+        assert (ROOT / "zoo" / "conf" / "search" / f"{name}.yaml").is_file()
 
 
 def test_pc_darts_finds_a_genotype_that_learns_digits() -> None:

@@ -88,7 +88,7 @@ def test_detection_retrain_and_baseline_resume_bit_exactly(tmp_path: Path) -> No
     flip-augmentation generator is part of the checkpoint, so the result is bit-exact."""
     root = make_rectangles(tmp_path / "data", n=12)
     args = ["trainer.epochs=3", "trainer.batch_size=8", "task.model.init_channels=6", "task.model.neck_channels=8", "task.baseline.backbone=resnet18"]
-    from zoo.space.detection_space import DetectionGenotype
+    from tasks.detection.space import DetectionGenotype
 
     task, space = detection_task(root, args)
     genotype = DetectionGenotype(space.fixed_backbone, space.fixed_neck)

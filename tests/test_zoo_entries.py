@@ -8,7 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 import zoo
-from tasks import TASKS
+from zoo.task import TASKS
 from zoo.hub.registry import load_entries
 from zoo.space.base import SPACES
 
@@ -16,10 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _task(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
+    from zoo.__main__ import compose_config
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose_config(overrides)
     space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
     space = SPACES.get(space_cfg.pop("name"))(**space_cfg)
     task = TASKS.get(cfg.task.name)(cfg.task, cfg.data, cfg.trainer, space, seed=0, progress=False)
@@ -45,7 +44,7 @@ def test_trees_detection_entry_reproduces_its_map() -> None:
 
 
 def test_digits_entry_reproduces_its_accuracy() -> None:
-    from zoo.estimate.train import accuracy
+    from tasks.classification.metrics import accuracy
 
     entry = load_entries()["digits-darts"]
     model = zoo.create_model("digits-darts", pretrained=True).eval()

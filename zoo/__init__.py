@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from zoo.models import list_models
 from zoo.space.genotype import Genotype
 
-__version__ = "0.1.0"
+from zoo.version import __version__
 
 # the run directory's name (conf/config.yaml, hydra.run.dir): TASK-SEARCH, or TASK-finetune
 OmegaConf.register_new_resolver(
@@ -35,10 +35,12 @@ def from_pretrained(path_or_name: str, **kwargs: Any) -> Any:
 
 
 def register_timm(registry: Any = None) -> list[str]:
-    """Registers the zoo's classification entries with timm as ``zoo_NAME``; returns those names."""
-    from zoo.hub.timm_adapter import register_timm as _register
+    """Registers the zoo entries timm can serve as ``zoo_NAME``; returns those names.
 
-    return _register(registry)
+    The bridge is the one a task registered under ``timm`` (:data:`zoo.hub.facts.BRIDGES`)."""
+    from zoo.hub.facts import BRIDGES
+
+    return BRIDGES.get("timm")(registry)
 
 
 __all__ = ["create_model", "list_models", "from_pretrained", "register_timm", "Genotype", "__version__"]

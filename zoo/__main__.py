@@ -7,8 +7,32 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # the core groups; tasks add theirs (conf_roots)
+
+
+def conf_roots() -> list[Path]:
+    """The core config folder, then each task package's ``conf/`` (:func:`zoo.plugins.conf_dirs`)."""
+    from zoo.plugins import conf_dirs
+
+    return [Path(CONF_DIR), *conf_dirs()]
+
+
+def search_path_override() -> str:
+    """The ``hydra.searchpath`` override that adds the task packages' config folders."""
+    from zoo.plugins import conf_dirs
+
+    quoted = ["'file://" + str(d).replace("\\", "\\\\").replace("'", "\\'") + "'" for d in conf_dirs()]
+    return f"hydra.searchpath=[{','.join(quoted)}]"
+
+
+def compose_config(overrides: list[str], return_hydra_config: bool = False) -> Any:
+    """The composed config for ``overrides``, with the task packages on the search path (tests, pre-check)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        return compose("config", overrides=[*overrides, search_path_override()], return_hydra_config=return_hydra_config)
 
 
 def _die(msg: str) -> None:
@@ -17,8 +41,16 @@ def _die(msg: str) -> None:
 
 
 def _groups() -> dict[str, list[str]]:
-    root = Path(CONF_DIR)
-    return {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in sorted(root.iterdir()) if d.is_dir()}
+    groups: dict[str, set[str]] = {}
+    for root in conf_roots():
+        for d in sorted(root.iterdir()):
+            if d.is_dir():
+                groups.setdefault(d.name, set()).update(p.stem for p in d.glob("*.yaml"))
+    return {name: sorted(options) for name, options in sorted(groups.items())}
+
+
+def _group_files(group: str) -> list[Path]:
+    return sorted((p for root in conf_roots() for p in (root / group).glob("*.yaml")), key=lambda p: p.stem)
 
 
 def _other_options_hint(parts: list[str], i: int) -> str:
@@ -28,7 +60,7 @@ def _other_options_hint(parts: list[str], i: int) -> str:
     if i != 1:
         return ""
     group, key = parts[0], parts[1]
-    having = [p.stem for p in sorted((Path(CONF_DIR) / group).glob("*.yaml")) if key in OmegaConf.load(p)]
+    having = [p.stem for p in _group_files(group) if key in OmegaConf.load(p)]
     return f" ({group}.{key} belongs to {group}={', '.join(having)}: pick one with {group}=NAME)" if having else ""
 
 
@@ -44,8 +76,9 @@ def precheck(argv: list[str]) -> None:
         key = key.lstrip("+~")
         if key in groups and value not in groups[key]:
             _die(f"{key}={value} is unknown; allowed {key} options: {', '.join(groups[key])}")
+    searchpath = search_path_override()
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-        base = compose("config", overrides=[o for o in overrides if o.partition("=")[0] in groups])
+        base = compose("config", overrides=[*(o for o in overrides if o.partition("=")[0] in groups), searchpath])
         for o in overrides:
             key = o.partition("=")[0]
             if key.startswith(("+", "~")) or key in groups:
@@ -58,11 +91,12 @@ def precheck(argv: list[str]) -> None:
                     _die(f"unknown option {key!r}: {where} has no key {part!r}; allowed: {allowed}{_other_options_hint(parts, i)}")
                 node = node[part]
         try:
-            cfg = compose("config", overrides=overrides)
+            cfg = compose("config", overrides=[*overrides, searchpath])
         except Exception as e:  # Hydra's own parse/compose errors are multi-line
             _die(str(e).strip().splitlines()[0])
     try:
-        from zoo.pipeline import build_checks, check_run_dir
+        from zoo.pipeline import build_checks
+        from zoo.rundir import check_run_dir
 
         build_checks(cfg)
         run_dirs = [a.partition("=")[2] for a in argv if a.startswith("hydra.run.dir=")]
@@ -75,13 +109,28 @@ def precheck(argv: list[str]) -> None:
         _die(str(e))
 
 
+def print_help(argv: list[str]) -> None:
+    """Hydra's ``--help`` lists only the primary folder's groups; this lists the tasks' too."""
+    from omegaconf import OmegaConf
+
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
+    help_cfg = compose_config(overrides, return_hydra_config=True).hydra.help
+    cfg = compose_config(overrides)
+    groups = "\n".join(f"{name}: {', '.join(options)}" for name, options in _groups().items())
+    print(f"{help_cfg.header.rstrip()}\n\n== Configuration groups ==\nCompose your configuration from those groups (group=option)\n\n"
+          f"{groups}\n\n== Config ==\nOverride anything in the config (foo.bar=value)\n\n{OmegaConf.to_yaml(cfg)}\n{help_cfg.footer.rstrip()}")
+
+
 def main() -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig
 
-    if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") or a.startswith("--info") for a in sys.argv[1:]):
+    if any(a in ("--help", "-h") for a in sys.argv[1:]):
+        return print_help(sys.argv[1:])
+    if not any(a in ("--hydra-help", "--info", "--cfg", "-c") or a.startswith("--info") for a in sys.argv[1:]):
         precheck(sys.argv[1:])
+    sys.argv.append(search_path_override())  # the task packages' groups, for Hydra's own composition and --help
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
     def _run(cfg: DictConfig) -> None:

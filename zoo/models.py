@@ -1,20 +1,26 @@
-"""timm-style model factory: ``create_model(name_or_genotype, num_classes=..., ...)``."""
+"""timm-style model factory: ``create_model(name_or_genotype, num_classes=..., ...)``.
+
+The core builds the stacked-cell network (:class:`CellNetwork`); a task that builds other
+models (a detector, a segmenter) registers its builder in :data:`MODEL_BUILDERS` under its
+task name. A bundle's ``config.json`` records its ``task``, so loading picks the builder by
+task; a bare genotype whose class names a ``task`` (the genotype classes tasks define)
+picks that task's builder.
+"""
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
 import torch
 from torch import nn
 
+from zoo.registry import Registry
 from zoo.space.genotype import Genotype, GenotypeError, genotype_from_json
 from zoo.space.network import CellNetwork
 from zoo.space.published import PUBLISHED
 
-
-# genotypes of other spaces build other models (imported on use): space name -> "module:function"
-MODEL_BUILDERS: dict[str, str] = {"detection": "zoo.detection:create_detector"}
+# task name -> builder(genotype, **model args) -> nn.Module; a task without one gets the cell network
+MODEL_BUILDERS: Registry[Any] = Registry("model builder", plugins=True)
 
 
 def list_models() -> list[str]:
@@ -40,6 +46,14 @@ def resolve_genotype(arch: Any) -> Any:
     raise GenotypeError(f"cannot build a model from {type(arch).__name__}")
 
 
+def builder_for(task: str | None, genotype: Any = None) -> Any:
+    """The registered builder of ``task`` (or of the genotype's own task), else ``None`` (cell network)."""
+    task = task or getattr(genotype, "task", None)
+    if task is not None and task in MODEL_BUILDERS:
+        return MODEL_BUILDERS.get(task)
+    return None
+
+
 def create_model(
     arch: Any,
     num_classes: int = 10,
@@ -51,18 +65,19 @@ def create_model(
     drop_path_prob: float = 0.0,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    task: str | None = None,
     **kwargs: Any,
 ) -> nn.Module:
-    """Builds the discrete cell network for a published name or a genotype.
+    """Builds the model of a published name or a genotype.
 
-    ``mean``/``std``, when given, put a normalisation layer in front so the model takes
-    images in [0, 1] (how the project's checkpoints are saved).
+    ``task`` (a bundle's recorded task) picks a task's registered builder; without one the
+    result is the discrete cell network. ``mean``/``std``, when given, put a normalisation
+    layer in front so the model takes images in [0, 1] (how the project's checkpoints are saved).
     """
     genotype = resolve_genotype(arch)
-    builder = MODEL_BUILDERS.get(getattr(genotype, "space", "darts"))
+    builder = builder_for(task, genotype)
     if builder is not None:
-        module, _, fn = builder.partition(":")
-        return getattr(importlib.import_module(module), fn)(
+        return builder(
             genotype, num_classes=num_classes, init_channels=init_channels, layers=layers, in_chans=in_chans, mean=mean, std=std,
             drop_path_prob=drop_path_prob, **kwargs,
         )

@@ -17,11 +17,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.config_values import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Flag, Number, check_values
+from zoo.build import make_space, make_task, task_class
+from zoo.config_values import POSITIVE_INT, Flag, Number, check_values
 from zoo.estimate.base import ESTIMATORS
+from zoo.rundir import config_digest, finished_metrics, write_run_config
 from zoo.runners.local import JsonlLog, read_log, run_multi_trial
 from zoo.search.base import STRATEGIES, ConfigError, OneShotStrategy
-from zoo.space.base import SPACES
 from zoo.space.genotype import save_json_atomic
 
 RESERVED_SEARCH_KEYS = {"name", "budget", "target"}  # target: what task=detection searches (read by space=detection)
@@ -39,16 +40,6 @@ class Run:
     search_checkpoint: Any = None  # one-shot epoch checkpoint, removed when the run is complete
 
 
-TRAINER_SPECS = {
-    "batch_size": POSITIVE_INT,
-    "epochs": POSITIVE_INT,
-    "estimate_epochs": POSITIVE_INT,
-    "lr": POSITIVE,
-    "weight_decay": NON_NEGATIVE,
-    "grad_clip": NON_NEGATIVE,
-    "aux_weight": NON_NEGATIVE,
-    "drop_path_prob": Number(integer=False, low=0, high=1, high_open=True),
-}
 TOP_LEVEL_SPECS = {
     "seed": Number(integer=True, low=0),  # numpy generators take non-negative seeds
     "workers": POSITIVE_INT,
@@ -56,10 +47,6 @@ TOP_LEVEL_SPECS = {
     "progress": Flag(),
     "threads": Number(integer=True, low=1, null=True),
 }
-
-
-def check_trainer(t: Any) -> None:
-    check_values(t, TRAINER_SPECS, "trainer")
 
 
 def check_top_level(cfg: Any) -> None:
@@ -80,12 +67,9 @@ def strategy_kwargs(cls: type, search_cfg: Any) -> dict[str, Any]:
 
 def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
     """Builds and validates everything; raises one-line errors before any training."""
-    from tasks import TASKS
-
     run = Run(cfg, run_dir or Path("."))
     check_top_level(cfg)
-    space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
-    run.space = SPACES.get(space_cfg.pop("name"))(**space_cfg)  # type: ignore[union-attr]
+    run.space = make_space(cfg)
     strategy_cls = STRATEGIES.get(cfg.search.name)
     est_cls = ESTIMATORS.get(cfg.estimate.name)
     hp = strategy_kwargs(strategy_cls, cfg.search)
@@ -100,15 +84,13 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
             raise ConfigError(f"search.budget={budget!r} is invalid; allowed: a positive integer")
         run.strategy = strategy_cls(run.space, budget=budget, seed=int(cfg.seed), **hp)
     if est_cls.needs_task or issubclass(strategy_cls, OneShotStrategy):
-        check_trainer(cfg.trainer)
-        task_cls = TASKS.get(cfg.task.name)
+        task_cls = task_class(cfg)
         kind = getattr(strategy_cls, "supernet_kind", None)
         if issubclass(strategy_cls, OneShotStrategy) and strategy_cls.needs_problem and kind not in task_cls.supernet_kinds:
             takes = [n for n in STRATEGIES.names() if issubclass(c := STRATEGIES.get(n), OneShotStrategy) and c.needs_problem and c.supernet_kind in task_cls.supernet_kinds]
             raise ConfigError(f"search={cfg.search.name} trains a {kind!r} supernet, which task={cfg.task.name} does not build; "
                               f"allowed one-shot searches for it: {', '.join(takes)} (or any multi-trial strategy)")
-        task_cls.check_config(cfg.task, cfg.data)
-        run.task = task_cls(cfg.task, cfg.data, cfg.trainer, run.space, seed=int(cfg.seed), progress=bool(cfg.progress))
+        run.task = make_task(cfg, space=run.space)
         if setup:
             run.task.setup()
     est_space = getattr(est_cls, "space", None)
@@ -215,79 +197,6 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
     if run.search_checkpoint is not None:  # the run is complete: resume=true finds it finished by metrics.json
         run.search_checkpoint.remove()
     return metrics
-
-
-RUN_CONTROL_KEYS = ("resume", "progress", "threads", "workers")  # how a run runs, not what it computes
-
-
-RESUME_MAY_CHANGE = ("search.budget",)  # a multi-trial search may be extended on resume
-RUN_CONFIG = "run_config.json"  # the config a run directory was started (or last resumed) with
-
-
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for k, v in data.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: data}
-
-
-def _result_config(cfg: DictConfig) -> dict[str, Any]:
-    """The flattened options that decide a search run's result (not how it runs, not fine-tuning's)."""
-    data = OmegaConf.to_container(cfg, resolve=True)
-    return _flat({k: v for k, v in data.items() if k not in RUN_CONTROL_KEYS and k not in ("hydra", "finetune", "hub", "checkpoint")})  # type: ignore[union-attr]
-
-
-def config_digest(cfg: DictConfig) -> str:
-    """sha256 of :func:`_result_config`: equal digests, equal results."""
-    import hashlib
-
-    return hashlib.sha256(json.dumps(_result_config(cfg), sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _comparable(cfg: DictConfig) -> dict[str, Any]:
-    return {k: v for k, v in _result_config(cfg).items() if k not in RESUME_MAY_CHANGE}
-
-
-def check_run_dir(cfg: DictConfig, run_dir: Path) -> None:
-    """Before Hydra writes anything into ``run_dir``: a run already there is continued only with
-    ``resume=true`` and the config it was started with (``search.budget`` may grow), so two
-    experiments never mix in one directory."""
-    started = run_dir / RUN_CONFIG
-    used = started.is_file() or (run_dir / "search_log.jsonl").is_file()
-    if not cfg.resume:
-        if used:
-            raise FileExistsError(f"{run_dir} holds a run already; pass resume=true to continue it or use a new hydra.run.dir")
-        return
-    if not started.is_file():
-        return  # nothing recorded (a fresh directory, or a run from before run_config.json): nothing to compare
-    try:
-        before = json.loads(started.read_text())
-    except ValueError:
-        raise ValueError(f"{started} is not valid JSON; delete it to resume without the config check") from None
-    now = _comparable(cfg)
-    for key in sorted(set(before) | set(now), key=lambda k: (not k.endswith(".name"), k)):  # a changed group option first
-        if before.get(key, "<absent>") != now.get(key, "<absent>"):
-            raise ValueError(f"resume=true: {key}={now.get(key, '<absent>')!r} differs from the run in {run_dir} ({before.get(key, '<absent>')!r}); "
-                             "resume with that run's options or use a new hydra.run.dir")
-
-
-def write_run_config(cfg: DictConfig, run_dir: Path) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_json_atomic(run_dir / RUN_CONFIG, _comparable(cfg))
-
-
-def finished_metrics(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
-    """The metrics of a run that already finished in ``run_dir`` with this config, else ``None``."""
-    path = run_dir / "metrics.json"
-    if not path.is_file():
-        return None
-    try:
-        metrics = json.loads(path.read_text())
-    except ValueError:
-        return None
-    return metrics if metrics.get("config_sha256") == config_digest(cfg) else None
 
 
 def summary(run: Run, genotype: Any, metrics: dict[str, Any], header: str | None = None) -> str:

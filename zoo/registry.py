@@ -1,7 +1,10 @@
-"""One small registry class, instantiated once per kind (ops, spaces, strategies, tasks).
+"""One small registry class, instantiated once per kind (ops, spaces, strategies, tasks,
+model builders, fine-tuners, hub facts, ecosystem bridges).
 
 Adding an entry is one decorated definition in one file; the registry imports every
-module of its package on first lookup, so no central list has to be edited.
+module of its package on first lookup, so no central list has to be edited. Registries
+that tasks fill (``plugins=True``) also load the task packages (:mod:`zoo.plugins`) first,
+so a registry spans the core and the tasks without the core naming a task.
 """
 from __future__ import annotations
 
@@ -23,14 +26,15 @@ class Registry(Generic[T]):
     """Maps names to objects of one kind.
 
     `package`, when given, is imported module by module before the first lookup so
-    that every entry defined in it registers itself.
+    that every entry defined in it registers itself; `plugins` adds the task packages.
     """
 
-    def __init__(self, kind: str, package: str | None = None) -> None:
+    def __init__(self, kind: str, package: str | None = None, plugins: bool = False) -> None:
         self.kind = kind
         self.package = package
+        self.plugins = plugins
         self._entries: dict[str, T] = {}
-        self._loaded = package is None
+        self._loaded = package is None and not plugins
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -48,10 +52,15 @@ class Registry(Generic[T]):
         if self._loaded:
             return
         self._loaded = True
-        pkg = importlib.import_module(self.package)  # type: ignore[arg-type]
-        for mod in pkgutil.iter_modules(pkg.__path__):
-            if not mod.name.startswith("_"):
-                importlib.import_module(f"{self.package}.{mod.name}")
+        if self.package is not None:
+            pkg = importlib.import_module(self.package)
+            for mod in pkgutil.iter_modules(pkg.__path__):
+                if not mod.name.startswith("_"):
+                    importlib.import_module(f"{self.package}.{mod.name}")
+        if self.plugins:
+            from zoo.plugins import load_plugins
+
+            load_plugins()
 
     def get(self, name: str) -> T:
         self._load()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tasks.base import DataError
+from zoo.task import DataError
 
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
 FASHION_MNIST_CLASSES = [

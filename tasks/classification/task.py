@@ -9,12 +9,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from tasks.base import TASKS, DataError, Task
-from zoo.config_values import OPEN_FRACTION, ConfigError, POSITIVE_INT, Flag, Number, OneOf, Text
+from zoo.config_values import NON_NEGATIVE, OPEN_FRACTION, POSITIVE_INT, ConfigError, Flag, Number, OneOf, Text
+from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, Task
 from tasks.classification.data import ImageData, load
+from tasks.classification.metrics import accuracy, classification_loss
 from zoo.estimate.problem import OneShotProblem
 from zoo.models import Normalize, create_model
-from zoo.estimate.train import accuracy, classification_loss, train_epochs
+from zoo.fit import cosine_per_epoch, fit, sgd
 from zoo.space.network import count_parameters
 from zoo.space.pc_supernet import PCSuperNet
 from zoo.space.single_path import SinglePathSuperNet
@@ -42,6 +43,11 @@ class Classification(Task):
     name = "classification"
     metric = "accuracy"
     supernet_kinds = tuple(SUPERNET_KINDS)
+    trainer_specs = {
+        **COMMON_TRAINER_SPECS,
+        "aux_weight": NON_NEGATIVE,  # the auxiliary head's loss weight (DARTS evaluation protocol)
+        "drop_path_prob": Number(integer=False, low=0, high=1, high_open=True),
+    }
     config_specs = {
         "stem": OneOf(("cifar", "imagenet")),
         "model.init_channels": POSITIVE_INT,
@@ -178,17 +184,28 @@ class Classification(Task):
         )
 
     # ---- estimation and retraining
-    def _train(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> None:
+    def fit(self, model: nn.Module, split: str, epochs: int, desc: str, lr: float | None = None, drop_path_prob: float | None = None,
+            checkpoint: Any = None) -> float:
+        """SGD with a per-epoch cosine rate, the auxiliary-head loss and drop-path growing linearly over
+        the epochs (the DARTS evaluation protocol); ``lr``/``drop_path_prob`` default to ``trainer.*``."""
         t = self.trainer_cfg
-        train_epochs(
+        drop = float(t.drop_path_prob) if drop_path_prob is None else drop_path_prob
+
+        def grow_drop_path(epoch: int) -> None:
+            if hasattr(model, "drop_path_prob"):
+                model.drop_path_prob = drop * epoch / epochs
+
+        aux = float(t.aux_weight)
+        return fit(
             model,
             self.loader(split, True),
-            epochs=epochs,
-            lr=float(t.lr),
-            weight_decay=float(t.weight_decay),
+            epochs,
+            loss=lambda m, b: classification_loss(m, b, aux),
+            optimizer=sgd(float(t.lr) if lr is None else lr, weight_decay=float(t.weight_decay)),
+            schedule=cosine_per_epoch(),
             grad_clip=float(t.grad_clip),
-            aux_weight=float(t.aux_weight),
-            drop_path_prob=float(t.drop_path_prob),
+            device=self.device,
+            before_epoch=grow_drop_path,
             desc=desc,
             progress=self.progress,
             checkpoint=checkpoint,
@@ -196,14 +213,14 @@ class Classification(Task):
 
     def estimate(self, genotype: Any) -> dict[str, Any]:
         model = self.build_model(genotype, final=False)
-        self._train(model, "search_train", int(self.trainer_cfg.estimate_epochs), "estimate")
+        self.fit(model, "search_train", int(self.trainer_cfg.estimate_epochs), "estimate")
         acc = accuracy(model, self.loader("search_valid", False))
         return {"reward": acc, "valid_accuracy": acc, "params": sum(p.numel() for p in model.parameters())}
 
     def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
         model = self.build_model(genotype, final=True)
         ckpt = checkpoints.for_model("searched") if checkpoints is not None else None
-        self._train(model, "train", int(self.trainer_cfg.epochs), "retrain", checkpoint=ckpt)
+        self.fit(model, "train", int(self.trainer_cfg.epochs), "retrain", checkpoint=ckpt)
         model.eval()
         acc = accuracy(model, self.loader("test", False))
         return model, {"test_accuracy": acc, "score": acc, "params": count_parameters(model)}

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tasks.base import DataError
+from zoo.task import DataError
 
 TREES_TEST_IMAGE = "OSBS_029"
 DATA_SETS = ("trees", "coco", "voc")

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
-from zoo.detection import HeadOutput, distances_to_boxes
+from tasks.detection.model import HeadOutput, distances_to_boxes
 
 
 @torch.no_grad()

@@ -9,8 +9,8 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from zoo.detection import Detector, HeadOutput
-from zoo.space.detection_space import DetectionGenotype, DetectionSpace
+from tasks.detection.model import Detector, HeadOutput
+from tasks.detection.space import DetectionGenotype, DetectionSpace
 from zoo.space.fpn import MixedNeck, Neck
 from zoo.space.network import CellNetwork
 from zoo.space.pc_supernet import PCSuperNet

@@ -8,14 +8,13 @@ safetensors only.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
 from torch import nn
 
-from zoo.hub.archive import unpack
-from zoo.hub.download import HubError, fetch_file, file_lock, sha256_file, zoo_home
+from zoo.hub.archive import unpack, unpack_cached
+from zoo.hub.download import HubError, fetch_file, file_lock, zoo_home
 from zoo.hub.registry import Entry, get_entry
 
 Registries = str | Iterable[str] | None
@@ -28,9 +27,11 @@ def entry_dir(entry: Entry, root: Path | None = None) -> Path:
 def fetch_entry(entry: Entry, dest: str | Path | None = None, progress: bool = True) -> Path:
     """Fetches (or finds in the cache) every file of ``entry``; returns the bundle directory.
 
-    ``dest`` puts the bundle in that directory instead of the cache.
+    ``dest`` puts the bundle in that directory instead of the cache. A benchmark entry's
+    files (tables, not a model) are fetched the same way; its directory holds no config.json.
     """
-    if not entry.has_weights:
+    benchmark = entry.kind == "benchmark"
+    if not benchmark and not entry.has_weights:
         raise HubError(
             f"{entry.name} is architecture-only: no weights are published; build it untrained with zoo.create_model({entry.name!r})"
         )
@@ -43,24 +44,8 @@ def fetch_entry(entry: Entry, dest: str | Path | None = None, progress: bool = T
                 if not (marker.is_file() and marker.read_text() == f.sha256):
                     unpack(path, d)
                     marker.write_text(f.sha256)
-    if not (d / "config.json").is_file():
+    if not benchmark and not (d / "config.json").is_file():
         raise HubError(f"{entry.name}: the fetched files hold no config.json")
-    return d
-
-
-def unpack_cached(archive: str | Path) -> Path:
-    """Unpacks a bundle archive once into ``$ZOO_HOME/archives/SHA256/`` and returns that directory."""
-    archive = Path(archive)
-    digest = sha256_file(archive)
-    d = zoo_home() / "archives" / digest[:16]
-    with file_lock(zoo_home() / "archives" / f".{digest[:16]}.lock"):
-        if not (d / "config.json").is_file():
-            if d.exists():
-                shutil.rmtree(d)
-            tmp = d.with_name(d.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            unpack(archive, tmp)
-            tmp.rename(d)
     return d
 
 
@@ -106,7 +91,7 @@ def create_model(name: Any, pretrained: bool = False, registry: Registries = Non
         return build(name, **kwargs)
     entry = get_entry(name, registry)
     if not pretrained:
-        return build(**{**entry.model, **kwargs})
+        return build(**{"task": entry.task, **entry.model, **kwargs})
     from zoo.hub.bundle import load_bundle
 
     num_classes = kwargs.pop("num_classes", None)
@@ -124,5 +109,5 @@ def create_model(name: Any, pretrained: bool = False, registry: Registries = Non
 
 
 def download(name: str, dest: str | Path | None = None, registry: Registries = None, progress: bool = True) -> Path:
-    """Fetches an entry's bundle into ``dest`` (default: the cache) and returns its directory."""
-    return fetch_entry(get_entry(name, registry), dest, progress)
+    """Fetches an entry's files (a bundle, or a benchmark's tables) into ``dest`` (default: the cache); returns the directory."""
+    return fetch_entry(get_entry(name, registry, kind=None), dest, progress)

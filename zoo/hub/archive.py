@@ -13,7 +13,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from zoo.hub.download import HubError
+from zoo.hub.download import HubError, file_lock, sha256_file, zoo_home
 
 BUNDLE_FILES = ("config.json", "model.safetensors", "README.md")
 
@@ -111,3 +111,19 @@ def unpack(archive: str | Path, dest: str | Path) -> Path:
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return dest
+
+
+def unpack_cached(archive: str | Path) -> Path:
+    """Unpacks a bundle archive once into ``$ZOO_HOME/archives/SHA256/`` and returns that directory."""
+    archive = Path(archive)
+    digest = sha256_file(archive)
+    d = zoo_home() / "archives" / digest[:16]
+    with file_lock(zoo_home() / "archives" / f".{digest[:16]}.lock"):
+        if not (d / "config.json").is_file():
+            if d.exists():
+                shutil.rmtree(d)
+            tmp = d.with_name(d.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            unpack(archive, tmp)
+            tmp.rename(d)
+    return d

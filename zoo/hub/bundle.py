@@ -54,12 +54,12 @@ def save_bundle(directory: str | Path, model: nn.Module, config: dict[str, Any],
 
 def complete_config(directory: Path, config: dict[str, Any], stamp: bool = True) -> dict[str, Any]:
     """``config`` plus derived fields it lacks; ``stamp`` adds this code's version and commit."""
-    from zoo import __version__
-    from zoo.hub.adapters import hub_task
+    from zoo.version import __version__
+    from zoo.hub.facts import hub_facts
 
     config = dict(config)
     if not config.get("preprocessing"):
-        pre = hub_task(str(config.get("task"))).preprocessing(config)
+        pre = hub_facts(str(config.get("task"))).preprocessing(config)
         if pre:
             config["preprocessing"] = pre
     if not config.get("command"):
@@ -153,11 +153,11 @@ def load_bundle(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 
     directory = Path(directory)
     if directory.is_file():
-        from zoo.hub.api import unpack_cached
+        from zoo.hub.archive import unpack_cached
 
         directory = unpack_cached(directory)
     cfg = read_config(directory)
-    model = create_model(**cfg["model"])
+    model = create_model(task=cfg.get("task"), **cfg["model"])
     load_state(model, Path(directory) / "model.safetensors")
     model.eval()
     return model, cfg

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from zoo.hub.adapters import hub_task
+from zoo.hub.facts import hub_facts
 
 
 def _fmt(v: Any) -> str:
@@ -108,7 +108,7 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
     if margs:
         lines += ["Network: " + ", ".join(f"`{k}={v}`" for k, v in margs.items()) + ".", ""]
 
-    pre = config.get("preprocessing") or hub_task(task).preprocessing(config)
+    pre = config.get("preprocessing") or hub_facts(task).preprocessing(config)
     if pre:
         lines += ["## Preprocessing", ""] + [f"- {k}: {v}" for k, v in pre.items() if v is not None] + [""]
 
@@ -125,18 +125,8 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
         "Nothing is unpickled.",
         "",
     ]
-    if task == "detection":
-        lines += ["Fine-tune on your own boxes (COCO json: `annotations.json` + `images/`; or `data=voc`):", "", "```bash",
-                  f"python -m zoo task=detection mode=finetune checkpoint={ref} data=coco data.root=/path/to/data", "```", "",
-                  "Export to ONNX or TorchScript: the graph returns `boxes` (N, P, 4) and per-class `scores` (N, P, K) for every "
-                  "location, before the score threshold and NMS (run those yourself, see Preprocessing), and takes one fixed "
-                  "H x W (`--input-size H W`; default the training crop size):", "", "```bash",
-                  f"python -m zoo.hub export {ref} --format onnx", "```", ""]
-    else:
-        lines += ["Fine-tune on your own images (one sub-directory per class) and export:", "", "```bash",
-                  f"python -m zoo mode=finetune checkpoint={ref} data=folder data.root=/path/to/images",
-                  f"python -m zoo.hub export {ref} --format onnx", "```", ""]
-    if hub_task(task).timm and name:
+    lines += hub_facts(task).card_usage(ref)
+    if hub_facts(task).timm and name:
         lines += ["With timm: `import zoo, timm; zoo.register_timm(); timm.create_model(" f'"{"zoo_" + name.replace("-", "_").replace(".", "_")}", pretrained=True)`.', ""]
     command = config.get("command")
     if command:

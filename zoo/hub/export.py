@@ -8,7 +8,7 @@ of different sizes and every output is compared with PyTorch's. TorchScript is
 
 Detection models export as ``(boxes, scores)``: boxes (N, P, 4) xyxy pixels clipped to
 the image and per-class scores (N, P, K) for every location P of every level, i.e. all of
-:func:`zoo.detection.decode` before its score threshold and NMS, which the consumer runs.
+:func:`tasks.detection.model.decode` before its score threshold and NMS, which the consumer runs.
 Their graphs take one fixed spatial size (the neck's resampling to each level's size and
 the head's point grid are traced for it); ``input_size`` picks another at export time.
 """
@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from zoo.hub.adapters import hub_task
+from zoo.hub.facts import hub_facts
 from zoo.hub.download import HubError
 
 FORMATS = ("onnx", "torchscript")
@@ -33,7 +33,7 @@ def _tensors(out: Any) -> tuple[torch.Tensor, ...]:
         return (out,)
     if isinstance(out, (tuple, list)) and all(isinstance(t, torch.Tensor) for t in out):
         return tuple(out)
-    raise HubError(f"the model returns {type(out).__name__}, not tensors; its task has no export adapter (zoo.hub.adapters.HUB_TASKS)")
+    raise HubError(f"the model returns {type(out).__name__}, not tensors; its task has no export adapter (zoo.hub.facts.HUB_FACTS)")
 
 
 def _max_diff(got: Any, ref: tuple[torch.Tensor, ...], names: list[str], out: Path, atol: float, rtol: float) -> tuple[float, bool]:
@@ -68,7 +68,7 @@ def export_model(
     """Writes ``out`` and returns a report: format, path, input shape, output shapes and the
     max abs difference over every output (if checked).
 
-    What is exported is the task adapter's :meth:`~zoo.hub.adapters.HubTask.export_module`
+    What is exported is the task adapter's :meth:`~zoo.hub.facts.HubFacts.export_module`
     (a detector becomes ``(boxes, scores)``). The batch axis is dynamic; the spatial size is
     the one recorded in ``config`` (or ``input_size``, (H, W)) and, for detection, fixed.
     The check runs the file on the export batch and on a batch of another size.
@@ -77,7 +77,7 @@ def export_model(
         raise HubError(f"--format {fmt} is unknown; allowed: {', '.join(FORMATS)}")
     if input_size is not None and (len(input_size) != 2 or any(int(v) < 1 for v in input_size)):
         raise HubError(f"--input-size {' '.join(map(str, input_size))} is invalid; allowed: two positive integers H W")
-    adapter = hub_task(str(config.get("task")))
+    adapter = hub_facts(str(config.get("task")))
     module = adapter.export_module(model.eval()).eval()
     x = adapter.example_input(config, size=input_size)
     x2 = adapter.example_input(config, batch=3, seed=1, size=input_size)  # another batch size: the batch axis is dynamic

@@ -97,4 +97,4 @@ class SearchSpace(ABC):
         return str(genotype)
 
 
-SPACES: Registry[type[SearchSpace]] = Registry("space", "zoo.space")
+SPACES: Registry[type[SearchSpace]] = Registry("space", "zoo.space", plugins=True)

@@ -46,7 +46,7 @@ def genotype_from_json(data: dict[str, Any]) -> Any:
     space = data.get("space", "darts")
     if space not in _GENOTYPE_CLASSES:
         # spaces defined in other modules register their genotype class on import
-        from zoo.space import SPACES
+        from zoo.space.base import SPACES
 
         SPACES.names()
     if space not in _GENOTYPE_CLASSES:

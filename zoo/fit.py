@@ -1,0 +1,180 @@
+"""One training loop (:func:`fit`) that every task's training, estimation and fine-tuning share.
+
+A task chooses the optimiser and the learning-rate schedule through small factories and
+passes its loss; :func:`fit` does the rest the same way for all: batches of any structure
+(tensors, dicts, sequences, dataclasses) moved to the device in one place, gradient
+clipping, a progress bar with the running loss, and an epoch checkpoint
+(:class:`zoo.runners.checkpoint.EpochCheckpoint`) of the model, optimiser, stateful schedule
+and random states after every epoch, so a killed training resumes and ends where an
+uninterrupted one would.
+
+Schedules: :func:`cosine_per_epoch`, SGD with momentum and a cosine rate set at each epoch
+(Loshchilov & Hutter, SGDR, ICLR 2017), the DARTS evaluation protocol (Liu et al., ICLR
+2019); :func:`warmup_cosine_per_step`, a linear warm-up over the first epoch and a cosine decay
+per step, for AdamW (Loshchilov & Hutter, ICLR 2019), which trains detectors much further than
+SGD on the few hundred steps a CPU budget allows.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Iterable, Protocol
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+def sgd(lr: float, momentum: float = 0.9, weight_decay: float = 3e-4) -> OptimizerFactory:
+    return lambda params: torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def adamw(lr: float, weight_decay: float = 1e-4) -> OptimizerFactory:
+    return lambda params: torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+class Schedule(Protocol):
+    """Sets the learning rate; ``state`` is what a checkpoint must keep (``None``: a function of the epoch)."""
+
+    state: Any
+
+    def start_epoch(self, epoch: int) -> None: ...
+
+    def after_step(self) -> None: ...
+
+
+ScheduleFactory = Callable[[torch.optim.Optimizer, int, int], Schedule]  # (optimizer, epochs, steps per epoch)
+
+
+class _CosinePerEpoch:
+    state = None
+
+    def __init__(self, opt: torch.optim.Optimizer, epochs: int, lr_min: float) -> None:
+        self.opt, self.epochs, self.lr_min = opt, epochs, lr_min
+        self.lr = [g["lr"] for g in opt.param_groups]
+
+    def start_epoch(self, epoch: int) -> None:
+        for g, lr in zip(self.opt.param_groups, self.lr):
+            g["lr"] = self.lr_min + 0.5 * (lr - self.lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
+
+    def after_step(self) -> None:
+        pass
+
+
+class _WarmupCosinePerStep:
+    def __init__(self, opt: torch.optim.Optimizer, epochs: int, steps: int) -> None:
+        total = max(1, epochs * steps)
+        warm = min(steps, total // 4) or 1
+        self.state = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+
+    def start_epoch(self, epoch: int) -> None:
+        pass
+
+    def after_step(self) -> None:
+        self.state.step()
+
+
+def cosine_per_epoch(lr_min: float = 0.0) -> ScheduleFactory:
+    return lambda opt, epochs, steps: _CosinePerEpoch(opt, epochs, lr_min)
+
+
+def warmup_cosine_per_step() -> ScheduleFactory:
+    return lambda opt, epochs, steps: _WarmupCosinePerStep(opt, epochs, steps)
+
+
+def to_device(batch: Any, device: torch.device | str) -> Any:
+    """``batch`` with every tensor in it on ``device`` (tensors, dicts, lists, tuples, dataclasses)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        moved = [to_device(v, device) for v in batch]
+        return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return dataclasses.replace(batch, **{f.name: to_device(getattr(batch, f.name), device) for f in dataclasses.fields(batch)})
+    return batch
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def fit(
+    model: nn.Module,
+    loader: Any,
+    epochs: int,
+    loss: Callable[[nn.Module, Any], torch.Tensor],
+    optimizer: OptimizerFactory,
+    schedule: ScheduleFactory,
+    grad_clip: float = 5.0,
+    device: torch.device | str | None = None,
+    before_epoch: Callable[[int], None] | None = None,
+    desc: str = "train",
+    progress: bool = True,
+    checkpoint: Any = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> float:
+    """Trains ``model`` in place for ``epochs`` over ``loader``; returns the last epoch's mean loss.
+
+    ``loss(model, batch)`` gets the batch already on ``device`` (default: where the model's
+    parameters are). ``before_epoch(epoch)`` runs after the rate is set (e.g. drop-path
+    growth). ``checkpoint`` (an :class:`~zoo.runners.checkpoint.EpochCheckpoint`) is saved after
+    every epoch and, when resuming, training continues after the last saved epoch.
+    """
+    device = torch.device(device) if device is not None else model_device(model)
+    model.to(device)
+    opt = optimizer(model.parameters())
+    n = len(loader)
+    sched = schedule(opt, epochs, n)
+    kind = f"{type(opt).__name__} training"
+    objects: dict[str, Any] = {"model": model, "optimizer": opt}  # what a checkpoint saves and restores
+    if sched.state is not None:
+        objects["schedule"] = sched.state
+    last, start = float("nan"), 0
+    if checkpoint is not None:
+        start, last = resume_training(checkpoint, kind, objects, epochs, loader)
+    bar = tqdm(total=epochs * n, initial=start * n, desc=desc, disable=not progress, leave=False)
+    for epoch in range(start, epochs):
+        sched.start_epoch(epoch)
+        if before_epoch is not None:
+            before_epoch(epoch)
+        model.train()
+        total, seen = 0.0, 0
+        for batch in loader:
+            batch = to_device(batch, device)
+            opt.zero_grad(set_to_none=True)
+            value = loss(model, batch)
+            value.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+            sched.after_step()
+            total += float(value.detach())
+            seen += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / seen:.3f}")
+        last = total / max(seen, 1)
+        if checkpoint is not None:
+            checkpoint.save(kind, objects, {"epoch": epoch, "epochs": epochs, "loss": last})
+        if on_epoch is not None:
+            on_epoch(epoch, last)
+    bar.close()
+    return last
+
+
+def resume_training(checkpoint: Any, kind: str, objects: dict[str, Any], epochs: int, loader: Any) -> tuple[int, float]:
+    """Restores ``objects`` from ``checkpoint`` when it holds a saved epoch of the same schedule.
+
+    Returns (first epoch to run, last epoch's loss). The loader's shuffling generator and its
+    dataset's augmentation generator are saved and restored with the rest (``checkpoint.track``).
+    """
+    meta = checkpoint.track(loader).restore(kind, objects)
+    if meta is None:
+        return 0, float("nan")
+    if meta.get("epochs") != epochs:
+        path = checkpoint.files[0]
+        raise ValueError(f"{path} was saved by a {meta.get('epochs')}-epoch training, not {epochs}; set the epochs back or delete it to restart that training")
+    return int(meta["epoch"]) + 1, float(meta["loss"])

@@ -1,0 +1,68 @@
+"""What the hub needs to know per task, keyed by the bundle's ``task`` name.
+
+A task plugs into the hub with one :class:`HubFacts` subclass registered in :data:`HUB_FACTS`
+under its task name (``@HUB_FACTS.register("name")`` in ``tasks/<name>/hub.py``): how its
+inputs are prepared (written into ``config.json`` and the model card), an example input for
+export and parity checks, the module that is exported with its output names, the headline
+metric of ``python -m zoo.hub list``, the usage section of its model card, and whether the
+timm registry can serve it. A bundle of a task without facts still saves, loads and gets a card.
+
+:data:`BRIDGES` holds the ecosystem bridges tasks register by library name (``timm``, ...),
+so ``zoo.register_timm()`` reaches classification's bridge without the core importing it.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from zoo.registry import Registry
+
+
+class HubFacts:
+    """Defaults for a task with image input; subclasses override what differs."""
+
+    name = "abstract"
+    timm = False  # served by timm.create_model("zoo_NAME")
+    export_rtol = 0.0  # export check tolerance: atol + export_rtol * (each output's largest magnitude)
+
+    def preprocessing(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def input_shape(self, config: dict[str, Any]) -> tuple[int, ...]:
+        raise NotImplementedError(f"task {self.name!r} does not describe its input for export yet")
+
+    def example_input(self, config: dict[str, Any], batch: int = 2, seed: int = 0, size: Sequence[int] | None = None) -> torch.Tensor:
+        """A random batch in [0, 1]; ``size`` (H, W) replaces the recorded spatial size."""
+        shape = self.input_shape(config)
+        if size is not None:
+            shape = (*shape[:-2], *(int(v) for v in size))
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand((batch, *shape), generator=g)
+
+    def export_module(self, model: nn.Module) -> nn.Module:
+        """What is exported: the model itself unless its forward returns more than plain tensors."""
+        return model
+
+    def output_names(self) -> list[str]:
+        return ["output"]
+
+    def headline(self, metrics: dict[str, Any]) -> str | None:
+        """The one metric ``python -m zoo.hub list`` shows for an entry, or ``None`` (the first number is shown)."""
+        return None
+
+    def card_usage(self, ref: str) -> list[str]:
+        """Markdown lines of the model card's fine-tune / export instructions for the bundle ``ref``."""
+        return ["Export:", "", "```bash", f"python -m zoo.hub export {ref} --format onnx", "```", ""]
+
+
+HUB_FACTS: Registry[type[HubFacts]] = Registry("hub facts", plugins=True)
+BRIDGES: Registry[Any] = Registry("ecosystem bridge", plugins=True)  # library name -> register function
+
+
+def hub_facts(name: str | None) -> HubFacts:
+    """The hub facts of a task; unknown tasks get the generic ones (bundles still save/load)."""
+    if name and name in HUB_FACTS:
+        return HUB_FACTS.get(name)()
+    return HubFacts()
