@@ -11,6 +11,8 @@ seeds) as a plot, and the strategy's own time per ask+tell with 100 observations
     python bench/nb201_strategies.py --write bench/RESULTS_strategies.md
 
 Hyper-parameters are each strategy's conf/search/NAME.yaml defaults. One process, one thread.
+The tables are the zoo's ``nb201`` entry (shipped with the package, fetched into the zoo cache on
+first use), or ``--root DIR``.
 """
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ def multi_trial_names() -> list[str]:
 
 
 def hparams(name: str) -> dict[str, Any]:
-    path = REPO / "conf" / "search" / f"{name}.yaml"
+    path = REPO / "zoo" / "conf" / "search" / f"{name}.yaml"
     if not path.exists():
         return {}
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--strategies", default="all", help="comma-separated names, or 'all' multi-trial strategies")
-    ap.add_argument("--root", default=None, help="NAS-Bench-201 tables (default: estimate=nb201's search)")
+    ap.add_argument("--root", default=None, help="NAS-Bench-201 tables (default: as estimate=nb201, $ZOO_NB201_ROOT or the zoo's nb201 entry in the cache)")
     ap.add_argument("--plot", default=str(REPO / "bench" / "nb201_anytime.png"))
     ap.add_argument("--write", default=None, help="also write the markdown table to this file")
     ap.add_argument("--no-progress", action="store_true")

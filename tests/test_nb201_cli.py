@@ -1,26 +1,33 @@
-"""``python -m zoo space=nb201 estimate=nb201 ...`` end to end (table look-ups, seconds)."""
+"""``python -m zoo space=nb201 estimate=nb201 ...`` end to end (table look-ups, seconds), with
+the tables of the zoo's nb201 entry fetched into the zoo cache on first use."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ROOT.parent / "shared" / "benchmarks" / "nb201"
 
 
-def zoo(*args: str, run_dir: Path) -> subprocess.CompletedProcess:
-    assert (TABLES / "minibench_12ep").is_dir(), f"NAS-Bench-201 tables missing at {TABLES} (CI provides ../shared/benchmarks)"
+def zoo(*args: str, run_dir: Path, home: Path | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ZOO_HOME": str(home)} if home is not None else None
     cmd = [sys.executable, "-m", "zoo", "space=nb201", "estimate=nb201", *args, "progress=false", f"hydra.run.dir={run_dir}"]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_cli_search_prints_the_200_epoch_accuracy(tmp_path: Path) -> None:
-    proc = zoo("search=evolution", "search.budget=30", run_dir=tmp_path / "run")
+    # a fresh, empty zoo cache and a working directory outside the repository: the first run
+    # fetches the nb201 entry (shipped in the package) into $ZOO_HOME/hub/nb201/REVISION/
+    home = tmp_path / "home"
+    proc = zoo("search=evolution", "search.budget=30", run_dir=tmp_path / "run", home=home, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    cached = sorted(p.name for p in (home / "hub" / "nb201").glob("*/*.xz"))
+    assert cached == ["mini-bench-arch-cell-accs.csv.xz", "nats_bench.csv.xz", "nb201_latency_ms_help.csv.xz"]
     out = proc.stdout
     assert "test_acc_200ep" in out and "val_acc_12ep" in out and "best reward" in out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -35,7 +42,7 @@ def test_cli_search_prints_the_200_epoch_accuracy(tmp_path: Path) -> None:
     log = [json.loads(l) for l in (tmp_path / "run" / "search_log.jsonl").read_text().splitlines()]
     top = max(r["result"]["reward"] for r in log)
     assert metrics["search_reward"] == top and metrics["genotype"] in [r["genotype"] for r in log if r["result"]["reward"] == top]
-    est = NB201Estimator(OmegaConf.create({"root": str(TABLES)}))
+    est = NB201Estimator(OmegaConf.create({}))  # the same tables, through the test ZOO_HOME
     assert metrics["test_acc_200ep"] == est.test_accuracy_200ep(genotype_from_json(metrics["genotype"]))
     for f in ("genotype.json", "genotype.png", "search_log.jsonl", "strategy_state.json", "search_curve.png"):
         assert (tmp_path / "run" / f).exists(), f

@@ -1,4 +1,4 @@
-"""Every multi-trial strategy in the registry, on the NAS-Bench-201 tables (../shared/benchmarks):
+"""Every multi-trial strategy in the registry, on the NAS-Bench-201 tables (the zoo's nb201 entry):
 
 * statistical comparison with random search over a fixed set of 20 seeds at 100 queries
   (the result of a run = 200-epoch CIFAR-10 test accuracy of the returned cell);
@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
 from omegaconf import OmegaConf
 
+from zoo.__main__ import CONF_DIR  # the core config groups (conf/search/NAME.yaml)
 from zoo.estimate.nb201 import NB201Estimator
 from zoo.runners.local import read_log, run_multi_trial
 from zoo.search.base import STRATEGIES, ConfigError, Strategy
@@ -28,7 +30,6 @@ from zoo.space.genotype import genotype_key
 from zoo.space.nb201 import NB201Space
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ROOT.parent / "shared" / "benchmarks" / "nb201"
 SEEDS = range(20)
 BUDGET = 100
 MUST_BEAT_RANDOM = ("evolution", "bo_gp", "bo_rf", "pnas")
@@ -53,12 +54,12 @@ def multi_trial() -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def estimator() -> NB201Estimator:
-    assert (TABLES / "minibench_12ep").is_dir(), f"NAS-Bench-201 tables missing at {TABLES} (CI provides ../shared/benchmarks)"
-    return NB201Estimator(OmegaConf.create({"root": str(TABLES), "dataset": "cifar10", "latency_device": "gold_6240"}))
+    """The tables of the zoo's nb201 entry, fetched into the test ZOO_HOME on first use (estimate.root unset)."""
+    return NB201Estimator(OmegaConf.create({"dataset": "cifar10", "latency_device": "gold_6240"}))
 
 
 def hparams(name: str) -> dict[str, Any]:
-    path = ROOT / "conf" / "search" / f"{name}.yaml"
+    path = Path(CONF_DIR) / "search" / f"{name}.yaml"
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True) if path.exists() else {}
     return {k: v for k, v in cfg.items() if k not in ("name", "budget", "objectives")}  # type: ignore[union-attr]
 

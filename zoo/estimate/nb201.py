@@ -8,24 +8,30 @@
   (``help_latency``, from HELP, Lee et al., NeurIPS 2021 / HW-NAS-Bench, Li et al., ICLR 2021),
 * ``params``: parameters of :class:`zoo.space.nb201.NB201Network`, counted exactly.
 
-The tables are not part of the package (their licences are the data owners'); the loader
-reads them from ``estimate.root``, the ``ZOO_NB201_ROOT`` environment variable, or the first
-``shared/benchmarks/nb201`` folder found above the working directory or the installed
-package. They are parsed with :mod:`csv` once per process and cached.
+The tables ship with zoo as the hub entry ``nb201`` (kind ``benchmark``: the CSVs compressed
+with xz in ``zoo/hub/releases/nb201/``, with their provenance and licences in its README.md).
+Unless ``estimate.root`` or the ``ZOO_NB201_ROOT`` environment variable names a folder of
+tables, the first use fetches the entry into the zoo cache (``$ZOO_HOME/hub/nb201/REVISION/``,
+sha256-checked, like a checkpoint) and reads the compressed files from there. A folder may
+hold the tables in the benchmark's own layout (``minibench_12ep/...csv``) or flat, each plain,
+``.xz`` or ``.gz``. They are parsed with :mod:`csv` once per process and cached.
 """
 from __future__ import annotations
 
 import csv
+import gzip
+import lzma
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
 from zoo.estimate.base import ESTIMATORS, Estimator
 
 ENV_VAR = "ZOO_NB201_ROOT"
+ENTRY = "nb201"  # the hub entry (kind benchmark) that ships the tables
 MINI_12EP = "minibench_12ep/mini-bench-arch-cell-accs.csv"
 NATS_200EP = "nats_tss_200ep/nats_bench.csv"
 HELP_LATENCY = "help_latency/nb201_latency_ms_help.csv"
@@ -42,55 +48,79 @@ class BenchmarkNotFoundError(ValueError):
     """The benchmark tables are not where the loader looked; the message says how to point at them."""
 
 
+def table_path(root: Path, rel: str) -> Path | None:
+    """Where the table ``rel`` (e.g. ``minibench_12ep/....csv``) lies under ``root``: in the
+    benchmark's layout or flat (as the hub entry stores it), plain or compressed; None if absent."""
+    for base in (root / rel, root / Path(rel).name):
+        for suffix in ("", ".xz", ".gz"):
+            cand = base.with_name(base.name + suffix)
+            if cand.is_file():
+                return cand
+    return None
+
+
+def _open_text(path: Path) -> TextIO:
+    """A table for reading as text: xz and gzip files are decompressed as they are read."""
+    if path.suffix == ".xz":
+        return lzma.open(path, "rt", encoding="utf-8", newline="")
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
 def _as_nb201_dir(p: Path) -> Path | None:
-    for cand in (p, p / "nb201", p / "benchmarks" / "nb201", p / "shared" / "benchmarks" / "nb201"):
-        if (cand / MINI_12EP).is_file():
+    for cand in (p, p / "nb201", p / "benchmarks" / "nb201"):
+        if table_path(cand, MINI_12EP) is not None:
             return cand
     return None
 
 
+def fetch_tables(progress: bool = False) -> Path:
+    """The hub entry ``nb201`` fetched into the zoo cache (a no-op once there); returns its directory."""
+    from zoo.hub.api import fetch_entry
+    from zoo.hub.download import HubError
+    from zoo.hub.registry import get_entry
+
+    try:
+        d = fetch_entry(get_entry(ENTRY, kind="benchmark"), progress=progress)
+    except HubError as e:
+        raise BenchmarkNotFoundError(
+            f"NAS-Bench-201 tables: {e}; set estimate.root=DIR or {ENV_VAR}=DIR to a folder holding minibench_12ep/, nats_tss_200ep/ and help_latency/"
+        ) from None
+    if _as_nb201_dir(d) is None:
+        raise BenchmarkNotFoundError(f"the zoo entry {ENTRY!r} fetched into {d} holds no {Path(MINI_12EP).name}[.xz|.gz]")
+    return d
+
+
 def find_root(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The folder holding ``minibench_12ep/``, ``nats_tss_200ep/`` and ``help_latency/``."""
-    looked: list[str] = []
+    """The folder holding the three tables: ``explicit`` (``estimate.root``), else ``$ZOO_NB201_ROOT``,
+    else the hub entry ``nb201`` fetched into the zoo cache."""
     if explicit:
         p = Path(explicit).expanduser()
         found = _as_nb201_dir(p)
         if found is None:
             raise BenchmarkNotFoundError(
-                f"estimate.root={str(explicit)!r} does not hold the NAS-Bench-201 tables ({MINI_12EP} not found there or under nb201/, benchmarks/nb201/)"
+                f"estimate.root={str(explicit)!r} does not hold the NAS-Bench-201 tables ({MINI_12EP}[.xz|.gz] not found there, flat or under nb201/, benchmarks/nb201/)"
             )
         return found.resolve()
     env = os.environ.get(ENV_VAR)
     if env:
         found = _as_nb201_dir(Path(env).expanduser())
         if found is None:
-            raise BenchmarkNotFoundError(f"{ENV_VAR}={env!r} does not hold the NAS-Bench-201 tables ({MINI_12EP} not found there)")
+            raise BenchmarkNotFoundError(f"{ENV_VAR}={env!r} does not hold the NAS-Bench-201 tables ({MINI_12EP}[.xz|.gz] not found there)")
         return found.resolve()
-    # The package's own location first: a checkout's sibling ../shared is the intended source, and a
-    # stray shared/ above the working directory (e.g. /tmp/shared) must not shadow it.
-    starts = [Path(__file__).resolve().parent, Path.cwd().resolve()]
-    seen: set[Path] = set()
-    for start in starts:
-        for d in (start, *start.parents):
-            if d in seen:
-                continue
-            seen.add(d)
-            cand = d / "shared" / "benchmarks" / "nb201"
-            if (cand / MINI_12EP).is_file():
-                return cand
-            looked.append(str(cand))
-    raise BenchmarkNotFoundError(
-        f"NAS-Bench-201 tables not found (looked for shared/benchmarks/nb201/{MINI_12EP} above the zoo package and above {starts[1]}); "
-        f"set estimate.root=DIR or {ENV_VAR}=DIR to the folder holding minibench_12ep/, nats_tss_200ep/ and help_latency/"
-    )
+    return fetch_tables().resolve()
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    if not path.is_file():
-        raise BenchmarkNotFoundError(f"NAS-Bench-201 table {path} is missing; the root folder must hold {MINI_12EP}, {NATS_200EP} and {HELP_LATENCY}")
-    with open(path, newline="") as f:
+def _read_csv(root: Path, rel: str) -> tuple[Path, list[str], list[list[str]]]:
+    path = table_path(root, rel)
+    if path is None:
+        raise BenchmarkNotFoundError(
+            f"NAS-Bench-201 table {root / rel} is missing; the root folder must hold {MINI_12EP}, {NATS_200EP} and {HELP_LATENCY} (or those files flat, plain, .xz or .gz)"
+        )
+    with _open_text(path) as f:
         rows = list(csv.reader(f))
-    return rows[0], rows[1:]
+    return path, rows[0], rows[1:]
 
 
 def _column(header: list[str], rows: list[list[str]], name: str, path: Path) -> list[str]:
@@ -102,10 +132,10 @@ def _column(header: list[str], rows: list[list[str]], name: str, path: Path) -> 
 
 def latency_devices(root: Path) -> list[str]:
     """Device columns of the HELP latency table (read from its header only)."""
-    path = root / HELP_LATENCY
-    if not path.is_file():
-        raise BenchmarkNotFoundError(f"NAS-Bench-201 latency table {path} is missing")
-    with open(path, newline="") as f:
+    path = table_path(root, HELP_LATENCY)
+    if path is None:
+        raise BenchmarkNotFoundError(f"NAS-Bench-201 latency table {root / HELP_LATENCY}[.xz|.gz] is missing")
+    with _open_text(path) as f:
         header = next(csv.reader(f))
     return [c for c in header if c not in ("arch_index", "arch_str")]
 
@@ -122,26 +152,25 @@ class NB201Tables:
 
     @classmethod
     def load(cls, root: Path) -> "NB201Tables":
-        header, rows = _read_csv(root / MINI_12EP)
-        arch = _column(header, rows, "cellstr", root / MINI_12EP)
+        path, header, rows = _read_csv(root, MINI_12EP)
+        arch = _column(header, rows, "cellstr", path)
         acc: dict[str, np.ndarray] = {}
         for spec in DATASETS.values():
             for col in (spec["val12"], spec["test12"]):
-                acc[col] = np.asarray(_column(header, rows, col, root / MINI_12EP), dtype=np.float64)
-        header2, rows2 = _read_csv(root / NATS_200EP)
-        arch2 = _column(header2, rows2, "ArchitectureString", root / NATS_200EP)
+                acc[col] = np.asarray(_column(header, rows, col, path), dtype=np.float64)
+        path2, header2, rows2 = _read_csv(root, NATS_200EP)
+        arch2 = _column(header2, rows2, "ArchitectureString", path2)
         if arch2 != arch:
-            raise BenchmarkNotFoundError(f"{root / NATS_200EP} and {root / MINI_12EP} list the cells in different orders")
+            raise BenchmarkNotFoundError(f"{path2} and {path} list the cells in different orders")
         for spec in DATASETS.values():
-            acc[spec["test200"]] = np.asarray(_column(header2, rows2, spec["test200"], root / NATS_200EP), dtype=np.float64)
+            acc[spec["test200"]] = np.asarray(_column(header2, rows2, spec["test200"], path2), dtype=np.float64)
         return cls(root, arch, {a: i for i, a in enumerate(arch)}, acc)
 
     def latency(self, device: str) -> np.ndarray:
         if not self._latency:
-            path = self.root / HELP_LATENCY
-            header, rows = _read_csv(path)
+            path, header, rows = _read_csv(self.root, HELP_LATENCY)
             if _column(header, rows, "arch_str", path) != self.arch:
-                raise BenchmarkNotFoundError(f"{path} lists the cells in a different order from {self.root / MINI_12EP}")
+                raise BenchmarkNotFoundError(f"{path} lists the cells in a different order from the 12-epoch table under {self.root}")
             for c in header:
                 if c not in ("arch_index", "arch_str"):
                     self._latency[c] = np.asarray(_column(header, rows, c, path), dtype=np.float64)
@@ -158,7 +187,7 @@ _CACHE: dict[Path, NB201Tables] = {}
 
 
 def load_tables(root: str | os.PathLike[str] | None = None) -> NB201Tables:
-    """The tables under ``root`` (or the default location), parsed once per process."""
+    """The tables under ``root`` (default: :func:`find_root`'s choice), parsed once per process."""
     r = find_root(root)
     if r not in _CACHE:
         _CACHE[r] = NB201Tables.load(r)

@@ -1,4 +1,5 @@
-"""``python -m zoo.hub``: list, inspect, download, publish and export zoo checkpoints.
+"""``python -m zoo.hub``: list, inspect, download, publish and export zoo checkpoints (and
+download the benchmark tables the zoo ships, e.g. ``nb201``).
 
     python -m zoo.hub list [--task T]
     python -m zoo.hub info NAME [--json]
@@ -55,7 +56,7 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 def cmd_list(args: argparse.Namespace) -> None:
     from zoo.hub.registry import load_entries
 
-    entries = [e for e in load_entries(args.registry).values() if not args.task or e.task == args.task]
+    entries = [e for e in load_entries(args.registry, kind=None).values() if not args.task or e.task == args.task]
     if args.json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
         return
@@ -63,30 +64,44 @@ def cmd_list(args: argparse.Namespace) -> None:
         print(f"no zoo entries{' for task ' + args.task if args.task else ''}")
         return
     rows = []
-    for e in sorted(entries, key=lambda e: (e.task, not e.has_weights, e.name)):
+    models = [e for e in entries if e.kind == "model"]
+    for e in sorted(models, key=lambda e: (e.task, not e.has_weights, e.name)):
         weights = _size(sum(f.size or 0 for f in e.files)) if e.has_weights else "arch only"
         params = e.data.get("params")
         rows.append([e.name, e.task, e.dataset.split(" ")[0], _main_metric(e.metrics), f"{params / 1e6:.2f}M" if params else "-", weights])
-    print(table(rows, ["NAME", "TASK", "DATASET", "METRIC", "PARAMS", "WEIGHTS"]))
+    out = [table(rows, ["NAME", "TASK", "DATASET", "METRIC", "PARAMS", "WEIGHTS"])] if rows else []
+    # benchmarks (tables for tabular search) are data, not models: no metric, params or weights
+    bench = [[e.name, e.task, e.dataset, _size(sum(f.size or 0 for f in e.files)), str(e.data.get("usage") or "-")]
+             for e in sorted(entries, key=lambda e: e.name) if e.kind == "benchmark"]
+    if bench:
+        out.append(table(bench, ["BENCHMARK", "TASK", "DATASET", "FILES", "USE"]))
+    print("\n\n".join(out))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
     from zoo.hub.api import entry_dir
     from zoo.hub.registry import get_entry
 
-    e = get_entry(args.name, args.registry)
+    e = get_entry(args.name, args.registry, kind=None)
     if args.json:
         print(json.dumps(e.to_json(), indent=2))
         return
     d = e.data
+    benchmark = e.kind == "benchmark"
     lines = [
         f"{e.name}: {d.get('description', '')}",
+        f"  kind        {e.kind}" + (" (tables for tabular search, not a model: no weights, no params)" if benchmark else ""),
         f"  task        {e.task}",
         f"  dataset     {e.dataset}",
-        f"  strategy    {d.get('strategy', '-')} (space {d.get('space', '-')})",
-        f"  params      {d.get('params', '-'):,}" if isinstance(d.get("params"), int) else "  params      -",
-        f"  licence     {d.get('license', '-')}",
     ]
+    if benchmark:
+        lines += [f"  space       {d.get('space', '-')}", f"  use         {d.get('usage', '-')}"]
+    else:
+        lines += [
+            f"  strategy    {d.get('strategy', '-')} (space {d.get('space', '-')})",
+            f"  params      {d.get('params', '-'):,}" if isinstance(d.get("params"), int) else "  params      -",
+        ]
+    lines.append(f"  licence     {d.get('license', '-')}")
     for k, v in e.metrics.items():
         lines.append(f"  {k:<14} {v:.4f}" if isinstance(v, float) else f"  {k:<14} {v}")
     if d.get("labels"):
@@ -97,10 +112,12 @@ def cmd_info(args: argparse.Namespace) -> None:
         lines.append(f"  reproduce   {d['reproduce']}")
     if e.files:
         lines.append("  files")
+        width = max(18, *(len(f.name) for f in e.files))
         for f in e.files:
-            lines.append(f"    {f.name:<18} {_size(f.size):>9}  sha256 {f.sha256[:16]}...  {f.urls[0] if f.urls else ''}")
+            lines.append(f"    {f.name:<{width}} {_size(f.size):>9}  sha256 {f.sha256[:16]}...  {f.urls[0] if f.urls else ''}")
         cached = entry_dir(e)
-        lines.append(f"  cache       {cached}{'' if (cached / 'config.json').is_file() else ' (not downloaded)'}")
+        done = all((cached / f.name).is_file() for f in e.files) if benchmark else (cached / "config.json").is_file()
+        lines.append(f"  cache       {cached}{'' if done else ' (not downloaded)'}")
     else:
         lines.append("  files       none (architecture only: zoo.create_model(" + repr(e.name) + "))")
     lines.append(f"  registry    {e.source}")
@@ -148,9 +165,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_info)
-    s = sub.add_parser("download", help="fetch an entry into the cache (or --dir)")
+    s = sub.add_parser("download", help="fetch an entry (a checkpoint or a benchmark's tables) into the cache (or --dir)")
     s.add_argument("name")
-    s.add_argument("--dir", help="put the bundle files here instead of the cache")
+    s.add_argument("--dir", help="put the entry's files here instead of the cache")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=cmd_download)
     s = sub.add_parser("push", help="publish a run directory as a zoo entry")

@@ -10,7 +10,12 @@ A registry file is ``{"schema_version": 1, "entries": [ENTRY, ...]}``; an entry 
      "files": [{"name": "model.safetensors", "sha256": "...", "size": 2641234,
                 "urls": ["digits-darts/model.safetensors", "https://...", "hf://owner/repo/model.safetensors"]}]}
 
-``files`` is empty for an architecture-only entry. A URL may be relative: it is resolved
+``files`` is empty for an architecture-only entry. ``"kind"`` says what an entry is: ``"model"``
+(the default: a checkpoint or an architecture) or ``"benchmark"`` (data for tabular search, such
+as ``nb201``'s NAS-Bench-201 tables; it needs no ``model``, and its files are fetched into the
+cache like a checkpoint's but never loaded as a model). :func:`load_entries` and :func:`get_entry`
+serve models unless asked for another kind, so ``create_model``, ``from_pretrained``, fine-tuning
+and timm never see a benchmark, and name one in a one-line refusal. A URL may be relative: it is resolved
 against the registry file's own location (a directory or an http(s) URL), so a registry
 and its release files move together. The package ships ``zoo/hub/registry.json``; users
 add theirs with ``ZOO_REGISTRY`` (comma-separated paths or URLs), ``hub.registry=`` in the
@@ -36,6 +41,8 @@ BUILTIN_REGISTRY = Path(__file__).resolve().parent / "registry.json"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 REQUIRED = ("name", "task", "model", "files")
+KINDS = ("model", "benchmark")
+REQUIRED_BY_KIND = {"model": REQUIRED, "benchmark": ("name", "task", "files")}
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,13 @@ class Entry:
     data: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def kind(self) -> str:
+        """``model`` (a checkpoint or an architecture) or ``benchmark`` (tables, not a model)."""
+        return str(self.data.get("kind") or "model")
+
+    @property
     def has_weights(self) -> bool:
-        return any(f.name == "model.safetensors" or f.is_archive for f in self.files)
+        return self.kind == "model" and any(f.name == "model.safetensors" or f.is_archive for f in self.files)
 
     @property
     def dataset(self) -> str:
@@ -156,7 +168,10 @@ def parse_registry(data: Any, source: str) -> list[Entry]:
         where = f"registry {source} entry {i}"
         if not isinstance(raw, dict):
             raise HubError(f"{where} is not an object")
-        for key in REQUIRED:
+        kind = raw.get("kind", "model")
+        if kind not in KINDS:
+            raise HubError(f"{where} ({raw.get('name', '?')}) has kind={kind!r}; allowed: {', '.join(KINDS)}")
+        for key in REQUIRED_BY_KIND[kind]:
             if key not in raw:
                 raise HubError(f"{where} ({raw.get('name', '?')}) lacks the field {key!r}")
         name = raw["name"]
@@ -175,26 +190,34 @@ def parse_registry(data: Any, source: str) -> list[Entry]:
                 raise HubError(f"{where} ({name}): file {f['name']} has sha256={f['sha256']!r}; allowed: 64 lower-case hex digits")
             files.append(FileRef(f["name"], f["sha256"], f.get("size"), tuple(resolve_url(u, source) for u in f["urls"])))
         rest = {k: v for k, v in raw.items() if k not in ("name", "task", "model", "files", "source")}
-        entries.append(Entry(name, raw["task"], dict(raw["model"]), files, source, rest))
+        entries.append(Entry(name, raw["task"], dict(raw.get("model") or {}), files, source, rest))
     return entries
 
 
-def load_entries(extra: str | Iterable[str] | None = None) -> dict[str, Entry]:
-    """All entries of all registries, by name (later registries override earlier ones)."""
+def load_entries(extra: str | Iterable[str] | None = None, kind: str | None = "model") -> dict[str, Entry]:
+    """The entries of one ``kind`` (default: models; ``None``: every kind) of all registries,
+    by name (later registries override earlier ones)."""
     out: dict[str, Entry] = {}
     for source in registry_sources(extra):
         for e in parse_registry(_read_source(source), source):
             out[e.name] = e
-    return out
+    return {n: e for n, e in out.items() if kind is None or e.kind == kind}
 
 
-def get_entry(name: str, extra: str | Iterable[str] | None = None) -> Entry:
-    entries = load_entries(extra)
+def get_entry(name: str, extra: str | Iterable[str] | None = None, kind: str | None = "model") -> Entry:
+    """The entry ``name``; one that is not of ``kind`` (default: a model; ``None``: any) is refused in one line."""
+    entries = load_entries(extra, kind=None)
     if name not in entries:
         close = [n for n in entries if name.lower().replace("-", "_") == n.replace("-", "_")]
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise HubError(f"unknown zoo entry {name!r}{hint} (python -m zoo.hub list shows them; allowed: {', '.join(sorted(entries))})")
-    return entries[name]
+    e = entries[name]
+    if kind is not None and e.kind != kind:
+        if e.kind == "benchmark":
+            use = f"use it with `{e.data['usage']}`; " if e.data.get("usage") else ""
+            raise HubError(f"{name} is a benchmark, not a model: it has no weights to load, build or fine-tune ({use}`python -m zoo.hub download {name}` fetches its files)")
+        raise HubError(f"{name} is a {e.kind}, not a {kind}")
+    return e
 
 
 def write_registry(path: Path, entries: list[dict[str, Any]]) -> None:
