@@ -107,12 +107,15 @@ class Classification(Task):
         if 0 < len(y_test) < MIN_TEST:
             print(f"zoo: warning: the test split has {len(y_test)} images, so test accuracy moves in steps of {1 / len(y_test):.2f}; "
                   f"more images per class or a larger data.test_fraction make it meaningful", file=sys.stderr)
-        empty = [k for k, (_, y) in self.splits.items() if len(y) == 0]
-        if empty:
-            counts = np.bincount(data.y.numpy(), minlength=len(self.classes))
-            small = int(counts.argmin())
-            raise DataError(f"data={self.data_cfg.name} has too few images for a {empty[0].replace('_', '-')} split: class {self.classes[small]!r} has "
-                            f"{counts[small]}; allowed: at least 3 images per class (test, search-train and search-valid)")
+        # every class in every split (test only when it is cut from the same images): a class missing from
+        # search-valid is never scored by the search, one missing from the test split never tested
+        splits = [k for k in self.splits if k != "test" or data.x_test is None]
+        counts = np.bincount(data.y.numpy(), minlength=len(self.classes))
+        for c in np.argsort(counts, kind="stable"):
+            missing = next((k for k in splits if not bool((self.splits[k][1] == int(c)).any())), None)
+            if missing is not None:
+                raise DataError(f"data={self.data_cfg.name} has too few images for a {missing.replace('_', '-')} split: class {self.classes[c]!r} has "
+                                f"{counts[c]}; allowed: at least 3 images per class (test, search-train and search-valid)")
 
     def describe_data(self) -> dict[str, Any]:
         return {

@@ -135,3 +135,7 @@ def test_too_few_images_per_class_for_the_splits_is_one_line(tmp_path: Path, cap
     task.setup()  # three per class is enough: one each for test, search-train and search-valid
     assert "zoo: warning: the test split has 2 images, so test accuracy moves in steps of 0.50" in capsys.readouterr().err
     assert {k: len(v[1]) for k, v in task.splits.items()} == {"search_train": 2, "search_valid": 2, "train": 4, "test": 2}
+    # one small class among large ones is caught too (the splits are not empty, that class is missing from one)
+    _write_folder(tmp_path / "uneven", {"a": 2, "b": 10})
+    with pytest.raises(DataError, match=r"^data=folder has too few images for a search-valid split: class 'a' has 2; allowed: at least 3 images"):
+        _folder_task(tmp_path / "uneven").setup()
