@@ -31,14 +31,13 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
-def _main_metric(metrics: dict[str, Any]) -> str:
-    if "test_mAP50" in metrics and "test_mAP" in metrics:
-        return f"mAP@0.5 {metrics['test_mAP50']:.3f}, mAP {metrics['test_mAP']:.3f}"
-    for key in ("test_accuracy", "test_miou", "test_bleu", "mean_return"):
-        if key in metrics:
-            return f"{key.removeprefix('test_')} {metrics[key]:.4f}"
-    if "reported_cifar10_test_error_pct" in metrics:
-        return f"cifar10 error {metrics['reported_cifar10_test_error_pct']:.2f}% (paper)"
+def _main_metric(metrics: dict[str, Any], task: str | None = None) -> str:
+    """The task's headline metric (its hub facts), else the first number recorded."""
+    from zoo.hub.facts import hub_facts
+
+    headline = hub_facts(task).headline(metrics)
+    if headline:
+        return headline
     for k, v in metrics.items():
         if isinstance(v, (int, float)):
             return f"{k} {v:g}"
@@ -68,7 +67,7 @@ def cmd_list(args: argparse.Namespace) -> None:
     for e in sorted(models, key=lambda e: (e.task, not e.has_weights, e.name)):
         weights = _size(sum(f.size or 0 for f in e.files)) if e.has_weights else "arch only"
         params = e.data.get("params")
-        rows.append([e.name, e.task, e.dataset.split(" ")[0], _main_metric(e.metrics), f"{params / 1e6:.2f}M" if params else "-", weights])
+        rows.append([e.name, e.task, e.dataset.split(" ")[0], _main_metric(e.metrics, e.task), f"{params / 1e6:.2f}M" if params else "-", weights])
     out = [table(rows, ["NAME", "TASK", "DATASET", "METRIC", "PARAMS", "WEIGHTS"])] if rows else []
     # benchmarks (tables for tabular search) are data, not models: no metric, params or weights
     bench = [[e.name, e.task, e.dataset, _size(sum(f.size or 0 for f in e.files)), str(e.data.get("usage") or "-")]
@@ -158,7 +157,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", action="append", default=None, help="extra registry file, directory or URL (repeatable; also ZOO_REGISTRY)")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("list", help="a table of the zoo's entries")
-    s.add_argument("--task", help="only this task (classification, ...)")
+    s.add_argument("--task", help="only this task (the TASK column of the list)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_list)
     s = sub.add_parser("info", help="one entry in detail")
@@ -183,7 +182,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="output file (default NAME.onnx / NAME.pt)")
     s.add_argument("--opset", type=int, default=17)
     s.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
-                   help="spatial size of the exported graph (default: the bundle's; detection graphs take only this size)")
+                   help="spatial size of the exported graph (default: the bundle's; graphs of fixed-size tasks take only this size)")
     s.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_export)
