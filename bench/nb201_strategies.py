@@ -14,6 +14,7 @@ Hyper-parameters are each strategy's conf/search/NAME.yaml defaults. One process
 The tables are the zoo's ``nb201`` entry (shipped with the package, fetched into the zoo cache on
 first use), or ``--root DIR``.
 """
+
 from __future__ import annotations
 
 import os
@@ -108,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--strategies", default="all", help="comma-separated names, or 'all' multi-trial strategies")
-    ap.add_argument("--root", default=None, help="NAS-Bench-201 tables (default: as estimate=nb201, $ZOO_NB201_ROOT or the zoo's nb201 entry in the cache)")
+    ap.add_argument(
+        "--root",
+        default=None,
+        help="NAS-Bench-201 tables (default: as estimate=nb201, $ZOO_NB201_ROOT or the zoo's nb201 entry in the cache)",
+    )
     ap.add_argument("--plot", default=str(REPO / "bench" / "nb201_anytime.png"))
     ap.add_argument("--write", default=None, help="also write the markdown table to this file")
     ap.add_argument("--no-progress", action="store_true")
@@ -130,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         ov = overhead_ms(name, space, est)
         x = np.array(finals)
         rows.append((name, x.mean(), x.std(), np.median(x), ov, time.time() - t0))
-        print(f"{name:<12} {x.mean():.2f} +- {x.std():.2f}  (median {np.median(x):.2f})  overhead {ov:.2f} ms/ask  [{time.time() - t0:.0f}s]", flush=True)
+        print(
+            f"{name:<12} {x.mean():.2f} +- {x.std():.2f}  (median {np.median(x):.2f})  overhead {ov:.2f} ms/ask  [{time.time() - t0:.0f}s]",
+            flush=True,
+        )
 
     cmd = "python bench/nb201_strategies.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [

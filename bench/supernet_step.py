@@ -32,6 +32,7 @@ includes allocator overheads and cached memory.
     python bench/supernet_step.py                     # both configurations
     python bench/supernet_step.py --configs digits --reps 20 --rss
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -63,7 +65,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
 class Bench:
     def __init__(self, variant: str, cfg: dict[str, Any], batch: int | None = None, seed: int = 0) -> None:
         torch.manual_seed(seed)
-        kw = dict(num_classes=cfg["num_classes"], init_channels=cfg["init_channels"], layers=cfg["layers"], in_chans=cfg["in_chans"], primitives=DARTS_OPS)
+        kw = dict(
+            num_classes=cfg["num_classes"],
+            init_channels=cfg["init_channels"],
+            layers=cfg["layers"],
+            in_chans=cfg["in_chans"],
+            primitives=DARTS_OPS,
+        )
         if variant == "zoo":
             self.net = SuperNet(**kw)  # type: ignore[arg-type]
         else:
@@ -196,12 +204,13 @@ def run_config(name: str, reps: int, threads: int, rss: bool) -> dict[str, Any]:
 
 
 def report(res: dict[str, Any]) -> str:
-    t, z = res["textbook"], res["zoo"]
+    t = res["textbook"]
     lines = [
         f"== {res['config']}: C={res['init_channels']} layers={res['layers']} batch={res['batch']} "
         f"input {res['in_chans']}x{res['size']}x{res['size']}, {res['weight_params']} weights, "
         f"{res['threads']} thread(s), {res['reps']} interleaved reps",
-        f"{'':12}{'median step':>14}{'min step':>11}{'median CPU':>13}{'step peak':>12}{'total peak':>12}" + (f"{'RSS growth':>12}" if "rss_growth_MiB" in t else ""),
+        f"{'':12}{'median step':>14}{'min step':>11}{'median CPU':>13}{'step peak':>12}{'total peak':>12}"
+        + (f"{'RSS growth':>12}" if "rss_growth_MiB" in t else ""),
     ]
     for v in VARIANTS:
         r = res[v]

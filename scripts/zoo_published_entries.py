@@ -4,6 +4,7 @@ Run after changing zoo/space/published.py or tasks/classification/published.py's
     .venv/bin/python scripts/zoo_published_entries.py
 Entries with weights (added by `python -m zoo.hub push`) are kept as they are.
 """
+
 from __future__ import annotations
 
 import json

@@ -15,15 +15,17 @@ It serves ``ROOT/OWNER/REPO/REVISION/PATH`` at ``/{OWNER}/{REPO}/resolve/{REVISI
 
 Every request is logged (method, path, revision, file, Range) for the tests to check.
 """
+
 from __future__ import annotations
 
 import hashlib
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hub_server import send_file_headers
 
@@ -180,7 +182,7 @@ class HfServer:
             return
         _send_body(h, data, head, {"ETag": f'"{sha}"'})
 
-    def __enter__(self) -> "HfServer":
+    def __enter__(self) -> HfServer:
         for t in self.threads:
             t.start()
         return self

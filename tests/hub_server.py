@@ -4,6 +4,7 @@ It serves one directory, counts requests and body bytes per path, can slow each 
 down (so two downloads overlap) and can cut the next response of a path after N bytes
 (a dropped connection, for resume tests).
 """
+
 from __future__ import annotations
 
 import collections
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 
-def send_file_headers(handler: BaseHTTPRequestHandler, size: int, honour_range: bool = True,
-                      headers: dict[str, str] | None = None) -> int | None:
+def send_file_headers(
+    handler: BaseHTTPRequestHandler, size: int, honour_range: bool = True, headers: dict[str, str] | None = None
+) -> int | None:
     """Status and headers for a body of ``size`` bytes: 206 from a ``Range: bytes=N-`` start
     (when ``honour_range``), 416 past the end (then ``None``: nothing more to send), else 200.
     Returns the offset the body starts at."""
@@ -114,7 +116,7 @@ class HubServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/"
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:
         self.thread.start()
         return self
 

@@ -6,6 +6,7 @@ A test module uses it with ``from nb201_home import nb201_zoo_home  # noqa: F401
 module-scoped autouse fixture points ``ZOO_HOME`` at that cache (subprocesses inherit it) and
 clears ``ZOO_NB201_ROOT`` and ``ZOO_REGISTRY``, so the estimator's default look-up is tested.
 """
+
 from __future__ import annotations
 
 import atexit

@@ -1,4 +1,5 @@
 """The command line: one-line errors before work, --help, and real end-to-end runs on digits."""
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,10 @@ def _folder(root: Path, classes: dict[str, int]) -> Path:
 def test_clear_one_line_errors(tmp_path: Path) -> None:
     cases = [
         (["task=nope"], "task=nope is unknown; allowed task options: classification"),
-        (["data.root=/tmp"], "data has no key 'root'; allowed: name, test_fraction (data.root belongs to data=coco, fashion_mnist, folder, trees, voc: pick one with data=NAME)"),
+        (
+            ["data.root=/tmp"],
+            "data has no key 'root'; allowed: name, test_fraction (data.root belongs to data=coco, fashion_mnist, folder, trees, voc: pick one with data=NAME)",
+        ),
         (["search=nope"], "search=nope is unknown; allowed search options:"),
         (["space.primitives=[none,warp_conv]"], "space.primitives has unknown op 'warp_conv'; allowed:"),
         (["nonsense=1"], "unknown option 'nonsense'"),
@@ -68,7 +72,17 @@ def test_corrupted_genotype_json_is_one_line(tmp_path: Path) -> None:
     bad.write_text('{"space": "darts", "normal": [["sep_conv_3x3", 0]')
     line = one_error_line(zoo("search=fixed", f"search.arch={bad}", run_dir=tmp_path / "run"))
     assert f"genotype file {bad} is not valid JSON" in line
-    bad.write_text(json.dumps({"space": "darts", "normal": [["teleport", 0], ["skip_connect", 1]], "normal_concat": [2], "reduce": [["skip_connect", 0], ["skip_connect", 1]], "reduce_concat": [2]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "space": "darts",
+                "normal": [["teleport", 0], ["skip_connect", 1]],
+                "normal_concat": [2],
+                "reduce": [["skip_connect", 0], ["skip_connect", 1]],
+                "reduce_concat": [2],
+            }
+        )
+    )
     line = one_error_line(zoo("search=fixed", f"search.arch={bad}", run_dir=tmp_path / "run"))
     assert "unknown op 'teleport'" in line
 
@@ -77,11 +91,26 @@ def test_corrupted_genotype_json_is_one_line(tmp_path: Path) -> None:
 def test_default_darts_run_on_digits_end_to_end(tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = zoo(
-        "search.epochs=2", "search.warmup_epochs=0", "task.supernet.layers=3", "task.supernet.init_channels=6",
-        "trainer.epochs=4", "task.model.layers=3", "task.model.init_channels=12", run_dir=run,
+        "search.epochs=2",
+        "search.warmup_epochs=0",
+        "task.supernet.layers=3",
+        "task.supernet.init_channels=6",
+        "trainer.epochs=4",
+        "task.model.layers=3",
+        "task.model.init_channels=12",
+        run_dir=run,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("genotype.json", "search_log.jsonl", "model.safetensors", "config.json", "metrics.json", "search_curve.png", "genotype.png", ".hydra/config.yaml"):
+    for name in (
+        "genotype.json",
+        "search_log.jsonl",
+        "model.safetensors",
+        "config.json",
+        "metrics.json",
+        "search_curve.png",
+        "genotype.png",
+        ".hydra/config.yaml",
+    ):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.6  # chance is 0.1
@@ -139,8 +168,13 @@ def test_ctrl_c_says_how_to_resume_and_keeps_finished_trials(tmp_path: Path) -> 
 
     run = tmp_path / "run"
     args = ["search=random", "search.budget=4", "trainer.estimate_epochs=2", "trainer.epochs=1", "task.model.layers=2", "threads=1"]
-    proc = subprocess.Popen([sys.executable, "-m", "zoo", *args, "progress=false", f"hydra.run.dir={run}"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zoo", *args, "progress=false", f"hydra.run.dir={run}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     log = run / "search_log.jsonl"
     deadline = time.time() + 300
     while (not log.exists() or not log.read_text().strip()) and proc.poll() is None and time.time() < deadline:
@@ -161,8 +195,16 @@ def test_ctrl_c_says_how_to_resume_and_keeps_finished_trials(tmp_path: Path) -> 
 def test_fashion_mnist_and_second_order_darts(tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = zoo(
-        "data=fashion_mnist", "data.max_train=1000", "data.max_test=300", "search.order=2", "search.epochs=1",
-        "search.warmup_epochs=0", "trainer.epochs=5", "task.model.layers=3", "task.supernet.layers=2", run_dir=run,
+        "data=fashion_mnist",
+        "data.max_train=1000",
+        "data.max_test=300",
+        "search.order=2",
+        "search.epochs=1",
+        "search.warmup_epochs=0",
+        "trainer.epochs=5",
+        "task.model.layers=3",
+        "task.supernet.layers=2",
+        run_dir=run,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
@@ -172,9 +214,8 @@ def test_fashion_mnist_and_second_order_darts(tmp_path: Path) -> None:
 
 
 def test_run_directory_is_named_after_task_and_search_or_finetune() -> None:
-    from zoo.__main__ import compose_config
-
     import zoo  # noqa: F401  (registers the run-name resolver)
+    from zoo.__main__ import compose_config
 
     search = compose_config(["search=random"], return_hydra_config=True)
     tune = compose_config(["mode=finetune", "task=detection"], return_hydra_config=True)

@@ -3,11 +3,13 @@
 Parametrised over the task registry and the data options each task declares, so a new
 task or data set is covered as soon as it registers.
 """
+
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from omegaconf import OmegaConf
@@ -123,7 +125,13 @@ def test_spec_wording() -> None:
 def test_cli_reports_a_bad_value_before_work(tmp_path: Path, python: str, repo_root: Path) -> None:
     """Through the real CLI: exit 2, one stderr line, no run directory written."""
     run_dir = tmp_path / "run"
-    r = subprocess.run([python, "-m", "zoo", "data.test_fraction=1.5", f"hydra.run.dir={run_dir}"], cwd=repo_root, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [python, "-m", "zoo", "data.test_fraction=1.5", f"hydra.run.dir={run_dir}"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     assert r.stderr.strip() == "zoo: error: data.test_fraction=1.5 is invalid; allowed: a number with 0 < x < 1"
     assert not run_dir.exists()

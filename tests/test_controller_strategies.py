@@ -5,6 +5,7 @@ they run on the DARTS space too. The statistical comparison with random search o
 seeds lives in tests/test_nb201_strategies.py, which picks these strategies up from the
 registry.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("reinforce", "ppo", "pnas")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def estimator() -> NB201Estimator:
     """The tables of the zoo's nb201 entry, fetched into the test ZOO_HOME on first use (estimate.root unset)."""
     return NB201Estimator(OmegaConf.create({"dataset": "cifar10", "latency_device": "gold_6240"}))
@@ -200,9 +201,21 @@ def test_runs_on_the_darts_space(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_cli_runs_on_nb201_in_seconds(name: str, tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "zoo", "space=nb201", "estimate=nb201", f"search={name}", "search.budget=40",
-         "progress=false", f"hydra.run.dir={tmp_path}"],  # the tables: the nb201 entry in the test ZOO_HOME
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "zoo",
+            "space=nb201",
+            "estimate=nb201",
+            f"search={name}",
+            "search.budget=40",
+            "progress=false",
+            f"hydra.run.dir={tmp_path}",
+        ],  # the tables: the nb201 entry in the test ZOO_HOME
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "test_acc_200ep" in out.stdout

@@ -1,4 +1,5 @@
 """search=fixed takes every form of architecture the README names, and refuses the rest in one line."""
+
 from __future__ import annotations
 
 from pathlib import Path

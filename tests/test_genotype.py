@@ -1,4 +1,5 @@
 """Genotype round trips (JSON and the DARTS text form) and clear errors for bad files."""
+
 from __future__ import annotations
 
 import json
@@ -61,7 +62,7 @@ def test_text_form_is_parsed_without_evaluating_code() -> None:
         ("{not json", "not valid JSON"),
         ('{"space": "darts", "normal": []}', "missing field"),
         ('{"space": "nope"}', "field 'space' is 'nope'"),
-        ('[1, 2]', "must be an object"),
+        ("[1, 2]", "must be an object"),
     ],
 )
 def test_corrupted_genotype_json_is_one_clear_line(tmp_path, content: str, message: str) -> None:

@@ -1,4 +1,5 @@
 """Bundles: tensors checked by name, archives extracted safely, model cards, registry schema, timm."""
+
 from __future__ import annotations
 
 import io
@@ -146,7 +147,9 @@ def test_timm_create_model_loads_through_the_zoo_cache(tmp_path: Path) -> None:
     ours = plain.forward_features(x)  # normalisation included
     got = feats(x)
     assert len(got) == len(ours) == len(feats.feature_info.channels()) and all(torch.equal(a, b) for a, b in zip(got, ours))
-    assert feats.feature_info.channels() == [f.shape[1] for f in ours] and feats.feature_info.reduction() == [f["reduction"] for f in plain.feature_info]
+    assert feats.feature_info.channels() == [f.shape[1] for f in ours] and feats.feature_info.reduction() == [
+        f["reduction"] for f in plain.feature_info
+    ]
     last = timm.create_model("zoo_tiny_timm", pretrained=True, features_only=True, out_indices=(len(ours) - 1,)).eval()
     assert torch.equal(last(x)[0], ours[-1])
     with pytest.raises(HubError, match="architecture-only"):
@@ -164,7 +167,11 @@ def test_bundle_files_get_the_mode_the_umask_allows(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         model = create_model("darts_v2", num_classes=3, init_channels=4, layers=2)
-        save_bundle(tmp_path / "b", model, {"task": "classification", "model": {"arch": "darts_v2", "num_classes": 3, "init_channels": 4, "layers": 2}})
+        save_bundle(
+            tmp_path / "b",
+            model,
+            {"task": "classification", "model": {"arch": "darts_v2", "num_classes": 3, "init_channels": 4, "layers": 2}},
+        )
         out = pack(tmp_path / "b", tmp_path / "b.tar.gz")
         for p in [*(tmp_path / "b").iterdir(), out]:
             assert p.stat().st_mode & 0o777 == 0o644, (p.name, oct(p.stat().st_mode))

@@ -1,5 +1,6 @@
 """The hub against a real HTTP server on loopback: download, cache hit, resume, checksum,
 concurrent downloads, push over HTTP, and the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -25,15 +26,19 @@ def tiny_bundle(directory: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     args = {"arch": "darts_v2", "num_classes": 3, "init_channels": 4, "layers": 2, "in_chans": 1, "mean": [0.3], "std": [0.3]}
     model = zoo.create_model(**args)
-    return save_bundle(directory, model, {
-        "task": "classification",
-        "model": args,
-        "labels": ["a", "b", "c"],
-        "data": {"name": "digits", "image_size": 8, "in_chans": 1},
-        "metrics": {"test_accuracy": 0.5, "params": 1234},
-        "search": {"strategy": "darts", "space": "darts"},
-        "license": "Apache-2.0",
-    })
+    return save_bundle(
+        directory,
+        model,
+        {
+            "task": "classification",
+            "model": args,
+            "labels": ["a", "b", "c"],
+            "data": {"name": "digits", "image_size": 8, "in_chans": 1},
+            "metrics": {"test_accuracy": 0.5, "params": 1234},
+            "search": {"strategy": "darts", "space": "darts"},
+            "license": "Apache-2.0",
+        },
+    )
 
 
 @pytest.fixture
@@ -152,8 +157,13 @@ def test_cli_list_info_download(hub, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert err.count("\n") == 1 and "unknown zoo entry 'no_such_model'" in err
     # the real command line, in its own process, with the registry from the environment
     env = {**os.environ, "ZOO_REGISTRY": reg}
-    out = subprocess.run([sys.executable, "-m", "zoo.hub", "download", "tiny", "--dir", str(tmp_path / "mine"), "--quiet"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "zoo.hub", "download", "tiny", "--dir", str(tmp_path / "mine"), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()) == tmp_path / "mine" and (tmp_path / "mine" / "model.safetensors").is_file()
     assert server.requests["tiny/model.safetensors"] == 1

@@ -1,4 +1,5 @@
 """Export: ONNX outputs match PyTorch's under onnxruntime; TorchScript traces and matches."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,6 +16,7 @@ from zoo.hub.__main__ import main
 @pytest.mark.requires("onnx", "onnxruntime")
 def test_onnx_export_matches_pytorch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import onnxruntime as ort
+
     d = tiny_bundle(tmp_path / "b")
     out = tmp_path / "m.onnx"
     assert main(["export", str(d), "--format", "onnx", "--out", str(out)]) == 0

@@ -5,9 +5,9 @@ huggingface_hub reads ``HF_ENDPOINT`` / ``HF_HOME`` when it is imported, so ever
 runs ``python -m zoo.hub`` in a child process with those set (and ``HOME`` in the test's
 tmp directory: nothing of the user's caches or tokens is read or written).
 """
+
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil

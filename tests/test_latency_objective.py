@@ -1,4 +1,5 @@
 """Latency measured by timing the built model (``estimate=train``), and the accuracy/latency front it feeds."""
+
 from __future__ import annotations
 
 import json
@@ -6,15 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
+from test_cli import one_error_line, zoo
 
-from zoo.task import TASKS
 from zoo.estimate.base import TrainEstimator
 from zoo.estimate.latency import measure_latency_ms
 from zoo.space.darts_space import DartsSpace
 from zoo.space.genotype import Genotype
-
-from test_cli import one_error_line, zoo
+from zoo.task import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,8 +51,16 @@ def test_measure_latency_restores_mode_and_rejects_bad_repeats() -> None:
 
 def test_cli_accuracy_latency_front_with_measured_latency(tmp_path: Path) -> None:
     d = tmp_path / "mo"
-    args = ["search=random", "search.budget=6", "search.objectives=[accuracy,latency]", "trainer.estimate_epochs=1",
-            "trainer.epochs=1", "task.model.layers=2", "task.estimate_model.layers=2", "threads=1"]
+    args = [
+        "search=random",
+        "search.budget=6",
+        "search.objectives=[accuracy,latency]",
+        "trainer.estimate_epochs=1",
+        "trainer.epochs=1",
+        "task.model.layers=2",
+        "task.estimate_model.layers=2",
+        "threads=1",
+    ]
     proc = zoo(*args, run_dir=d)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = [json.loads(l) for l in (d / "search_log.jsonl").read_text().splitlines()]

@@ -5,6 +5,7 @@
   registries), and no code in ``zoo/`` names a task (docstrings and comments aside);
 * the import graph of ``zoo/`` (imports inside functions included) has no circle.
 """
+
 from __future__ import annotations
 
 import ast
@@ -118,7 +119,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(n)
         for m in sorted(graph.get(n, ())):
             if state.get(m) == 1:
-                return stack[stack.index(m):] + [m]
+                return stack[stack.index(m) :] + [m]
             if m not in state and (c := visit(m)):
                 return c
         stack.pop()

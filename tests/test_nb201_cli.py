@@ -1,5 +1,6 @@
 """``python -m zoo space=nb201 estimate=nb201 ...`` end to end (table look-ups, seconds), with
 the tables of the zoo's nb201 entry fetched into the zoo cache on first use."""
+
 from __future__ import annotations
 
 import json

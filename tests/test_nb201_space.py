@@ -1,6 +1,7 @@
 """NAS-Bench-201 space and tabular estimator: genotype text/JSON round trips, the trainable
 network, table look-ups checked against the facts in zoo/hub/releases/nb201/README.md, and the
 tables as the zoo's ``nb201`` benchmark entry (shipped compressed, fetched into the cache)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -224,8 +225,14 @@ def test_tables_ship_compressed_and_decompress_to_the_original_csv() -> None:
         data = lzma.decompress((RELEASE / (Path(rel).name + ".xz")).read_bytes())
         assert hashlib.sha256(data).hexdigest() == digest, rel  # byte-identical to the original CSV
         assert digest in readme and f"{len(data):,}" in readme
-    for fact in ("MIT licence, Copyright (c) 2021 BayesWatch", "MIT licence, Copyright (c) 2024 HayeonLee", "v-tao/nats-bench-landscape",
-                 "b307ae5fe6e8d7043cd4fe7d1c3532288271adb7", "8c63c49988579e55145c6d0c19ba9d2ef9eb0afe", "45f70eb92d0d735970a33b608d1544ad3c52f285"):
+    for fact in (
+        "MIT licence, Copyright (c) 2021 BayesWatch",
+        "MIT licence, Copyright (c) 2024 HayeonLee",
+        "v-tao/nats-bench-landscape",
+        "b307ae5fe6e8d7043cd4fe7d1c3532288271adb7",
+        "8c63c49988579e55145c6d0c19ba9d2ef9eb0afe",
+        "45f70eb92d0d735970a33b608d1544ad3c52f285",
+    ):
         assert fact in readme, fact
 
 
@@ -235,7 +242,11 @@ def test_the_tables_are_a_benchmark_entry_not_a_model(capsys: pytest.CaptureFixt
     entry = get_entry("nb201", kind="benchmark")
     assert entry.kind == "benchmark" and not entry.has_weights and entry.model == {}
     assert "nb201" not in load_entries() and "nb201" in load_entries(kind=None)  # model consumers (timm, ...) never see it
-    for load in (lambda: zoo.create_model("nb201"), lambda: zoo.create_model("nb201", pretrained=True), lambda: zoo.from_pretrained("nb201")):
+    for load in (
+        lambda: zoo.create_model("nb201"),
+        lambda: zoo.create_model("nb201", pretrained=True),
+        lambda: zoo.from_pretrained("nb201"),
+    ):
         with pytest.raises(HubError, match=r"^nb201 is a benchmark, not a model: it has no weights") as e:
             load()
         assert "\n" not in str(e.value)
@@ -250,7 +261,9 @@ def test_the_tables_are_a_benchmark_entry_not_a_model(capsys: pytest.CaptureFixt
     assert main(["download", "nb201", "--quiet"]) == 0
     d = Path(capsys.readouterr().out.strip())
     assert d == entry_dir(entry) and all(sha256_file(d / f.name) == f.sha256 for f in entry.files)
-    proc = subprocess.run([sys.executable, "-m", "zoo", "mode=finetune", "checkpoint=nb201"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "zoo", "mode=finetune", "checkpoint=nb201"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and "nb201 is a benchmark, not a model" in lines[0], proc.stderr
 

@@ -9,6 +9,7 @@
 
 New strategies are picked up from the registry with their conf/search/NAME.yaml defaults.
 """
+
 from __future__ import annotations
 
 import functools
@@ -52,7 +53,7 @@ def multi_trial() -> list[str]:
     return [n for n, c in STRATEGIES.items() if isinstance(c, type) and issubclass(c, Strategy)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def estimator() -> NB201Estimator:
     """The tables of the zoo's nb201 entry, fetched into the test ZOO_HOME on first use (estimate.root unset)."""
     return NB201Estimator(OmegaConf.create({"dataset": "cifar10", "latency_device": "gold_6240"}))
@@ -68,7 +69,7 @@ def make(name: str, budget: int, seed: int, **kw: Any) -> Strategy:
     return STRATEGIES.get(name)(NB201Space(), budget=budget, seed=seed, **{**hparams(name), **kw})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def runs(name: str) -> tuple[np.ndarray, list[int]]:
     """Per seed: 200-epoch test accuracy of the returned cell, and how many distinct cells were evaluated."""
     est = estimator()

@@ -1,4 +1,5 @@
 """Discrete networks, published parameter counts, and the DARTS supernet."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """A one-shot search killed mid-way and restarted with resume=true ends exactly where an
 uninterrupted one does: epoch checkpoints (safetensors + JSON), log lines of redone epochs dropped."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from test_cli import one_error_line, zoo
 from test_oneshot_strategies import TINY, digits_task
+
 from zoo.runners.checkpoint import STATE, TENSORS, EpochCheckpoint
 from zoo.runners.local import JsonlLog
 from zoo.search.base import STRATEGIES

@@ -1,4 +1,5 @@
 """One-shot strategies beyond DARTS (pc_darts, spos) on real digits data at tiny budgets."""
+
 from __future__ import annotations
 
 import subprocess
@@ -21,7 +22,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def digits_task(overrides: list[str]) -> tuple[Any, Any]:
     from zoo.__main__ import compose_config
-
     from zoo.task import TASKS
 
     cfg = compose_config(["task=classification", "data=digits", *overrides])
@@ -60,7 +60,9 @@ def test_pc_darts_finds_a_genotype_that_learns_digits() -> None:
     assert [r["epoch"] for r in records] == [1, 2, 3] and all(0.0 <= r["reward"] <= 1.0 for r in records)
     assert records[-1]["reward"] > 0.4, records  # the PC supernet itself learns (chance is 0.1; measured 0.68)
     assert max_off_uniform(records[-1]["alpha_normal"]) > 1e-3 and max_off_uniform(records[-1]["alpha_reduce"]) > 1e-3  # alpha moved
-    assert all(torch.equal(a, b) for a, b in zip(alpha_before, problem.supernet.arch_parameters()))  # a PC supernet was trained, not the DARTS one
+    assert all(
+        torch.equal(a, b) for a, b in zip(alpha_before, problem.supernet.arch_parameters())
+    )  # a PC supernet was trained, not the DARTS one
     result = task.estimate(genotype)  # the discrete network trained from scratch
     assert result["reward"] > 0.8, result  # measured 0.97
 
@@ -112,8 +114,13 @@ def test_partial_channels_must_divide_the_supernet_width_before_training() -> No
 
 
 def test_cli_rejects_bad_spos_value_in_one_line(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "zoo", "search=spos", "search.parents=99", f"hydra.run.dir={tmp_path}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "zoo", "search=spos", "search.parents=99", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode != 0
     lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "search.parents=99" in lines[0], out.stderr

@@ -1,4 +1,5 @@
 """Every registered op keeps channels and divides the resolution by its stride, on odd sizes too."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """A task from another package: registered through the ``zoo.plugins`` entry point, with its own
 conf folder on Hydra's search path, it runs through the CLI with no file of ``zoo/`` or ``tasks/``
 changed (the registries span packages; the core names no task)."""
+
 from __future__ import annotations
 
 import json
@@ -59,16 +60,29 @@ def test_a_task_from_another_package_runs_through_the_cli(tmp_path: Path) -> Non
 
     help_text = zoo("--help").stdout
     assert "task: classification, detection, toy" in help_text
-    r = zoo("task=toy", "search=random", "search.budget=2", "trainer.estimate_epochs=1", "trainer.epochs=1", "threads=1", "progress=false",
-            f"hydra.run.dir={run}")
+    r = zoo(
+        "task=toy",
+        "search=random",
+        "search.budget=2",
+        "trainer.estimate_epochs=1",
+        "trainer.epochs=1",
+        "threads=1",
+        "progress=false",
+        f"hydra.run.dir={run}",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["task"] == "toy" and metrics["search_evaluations"] == 2
     assert metrics["test_accuracy"] > 0.2  # ten digit classes: chance is 0.1
     assert json.loads((run / "config.json").read_text())["task"] == "toy"
     # the bundle loads where the plug-in is not installed: a task without a builder of its own gets the cell network
-    load = subprocess.run([sys.executable, "-c", f"import zoo; m = zoo.from_pretrained({str(run)!r}); print(type(m).__name__)"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    load = subprocess.run(
+        [sys.executable, "-c", f"import zoo; m = zoo.from_pretrained({str(run)!r}); print(type(m).__name__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert load.returncode == 0 and load.stdout.strip() == "NormalizedModel", load.stderr[-2000:]
     # without the plug-in the task is unknown, in one line naming the tasks there are
     env.pop("PYTHONPATH")

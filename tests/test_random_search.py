@@ -1,4 +1,5 @@
 """Random search: ask/tell, JSON state_dict, exact resume."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """A run killed while it retrains the winner continues with resume=true and ends where an
 uninterrupted run does: per-model epoch checkpoints (safetensors + JSON), removed once the
 bundle is written."""
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
 from test_detection_e2e import _task as detection_task
 from test_detection_e2e import make_rectangles
 from test_oneshot_strategies import digits_task
+
 from zoo.runners.checkpoint import EpochCheckpoint, TrainingCheckpoints
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -87,7 +88,13 @@ def test_detection_retrain_and_baseline_resume_bit_exactly(tmp_path: Path) -> No
     """Both models of a detection run (the winner, then the baseline) resume; the tiles'
     flip-augmentation generator is part of the checkpoint, so the result is bit-exact."""
     root = make_rectangles(tmp_path / "data", n=12)
-    args = ["trainer.epochs=3", "trainer.batch_size=8", "task.model.init_channels=6", "task.model.neck_channels=8", "task.baseline.backbone=resnet18"]
+    args = [
+        "trainer.epochs=3",
+        "trainer.batch_size=8",
+        "task.model.init_channels=6",
+        "task.model.neck_channels=8",
+        "task.baseline.backbone=resnet18",
+    ]
     from tasks.detection.space import DetectionGenotype
 
     task, space = detection_task(root, args)
@@ -100,15 +107,27 @@ def test_detection_retrain_and_baseline_resume_bit_exactly(tmp_path: Path) -> No
     resumed, resumed_metrics = detection_task(root, args)[0].retrain(genotype, TrainingCheckpoints(tmp_path / "killed", resume=True))
     assert same_weights(resumed, whole)
     drop = ("train_seconds",)
-    clean = lambda m: {k: ({kk: vv for kk, vv in v.items() if kk not in drop} if isinstance(v, dict) else v) for k, v in m.items() if k not in drop}  # noqa: E731
+    clean = lambda m: {
+        k: ({kk: vv for kk, vv in v.items() if kk not in drop} if isinstance(v, dict) else v) for k, v in m.items() if k not in drop
+    }  # noqa: E731
     assert clean(resumed_metrics) == clean(whole_metrics)
 
 
 @pytest.mark.slow
 def test_cli_run_killed_during_retraining_resumes_to_the_same_bundle(tmp_path: Path, python: str, repo_root: Path) -> None:
     """The real CLI, killed with SIGKILL once retraining has saved an epoch, then resumed."""
-    args = [python, "-m", "zoo", "search=fixed", "search.arch=darts_v2", "trainer.epochs=6", "task.model.init_channels=8",
-            "task.model.layers=4", "progress=false", "threads=1"]
+    args = [
+        python,
+        "-m",
+        "zoo",
+        "search=fixed",
+        "search.arch=darts_v2",
+        "trainer.epochs=6",
+        "task.model.init_channels=8",
+        "task.model.layers=4",
+        "progress=false",
+        "threads=1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     whole = tmp_path / "whole"
     done = subprocess.run([*args, f"hydra.run.dir={whole}"], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
@@ -116,7 +135,9 @@ def test_cli_run_killed_during_retraining_resumes_to_the_same_bundle(tmp_path: P
     assert not list(whole.glob("retrain_*")), "checkpoints are removed once the bundle is written"
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*args, f"hydra.run.dir={killed}"], cwd=repo_root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*args, f"hydra.run.dir={killed}"], cwd=repo_root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     state = killed / "retrain_searched.json"
     deadline = time.time() + 300
     while not state.exists() and proc.poll() is None and time.time() < deadline:
@@ -127,7 +148,9 @@ def test_cli_run_killed_during_retraining_resumes_to_the_same_bundle(tmp_path: P
     epoch = json.loads(state.read_text())["meta"]["epoch"]
     assert epoch < 5 and not (killed / "metrics.json").exists()
 
-    again = subprocess.run([*args, f"hydra.run.dir={killed}", "resume=true"], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        [*args, f"hydra.run.dir={killed}", "resume=true"], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     from safetensors.torch import load_file
 
@@ -139,6 +162,13 @@ def test_cli_run_killed_during_retraining_resumes_to_the_same_bundle(tmp_path: P
 
     # resume=true on the finished run does nothing; another config in the same directory does not count as finished
     before = (killed / "metrics.json").stat().st_mtime_ns
-    noop = subprocess.run([*args, f"hydra.run.dir={killed}", "resume=true", "progress=true"], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+    noop = subprocess.run(
+        [*args, f"hydra.run.dir={killed}", "resume=true", "progress=true"],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert noop.returncode == 0 and "already finished with this config; nothing to resume" in noop.stdout, noop.stderr[-2000:]
     assert "test_accuracy" in noop.stdout and (killed / "metrics.json").stat().st_mtime_ns == before

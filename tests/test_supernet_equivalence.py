@@ -5,10 +5,11 @@ statistics, on normal and reduction cells (including the FactorizedReduce prepro
 reduction), odd input sizes, training and eval mode, both depthwise code paths, ops outside the
 bundled DARTS set, and the APIs strategies rely on (second-order DARTS included).
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -27,7 +28,9 @@ DT = torch.float64
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def pair(primitives: tuple[str, ...] = DARTS_OPS, C: int = 4, layers: int = 4, stem: str = "cifar", in_chans: int = 3) -> tuple[SuperNet, SuperNet]:
+def pair(
+    primitives: tuple[str, ...] = DARTS_OPS, C: int = 4, layers: int = 4, stem: str = "cifar", in_chans: int = 3
+) -> tuple[SuperNet, SuperNet]:
     """(textbook, fast) supernets holding the same weights; layers=4 gives normal, reduction, reduction, normal cells."""
     kw = dict(num_classes=5, init_channels=C, layers=layers, in_chans=in_chans, primitives=primitives, stem=stem)
     torch.manual_seed(1)
@@ -198,9 +201,16 @@ def test_fused_functions_pass_gradcheck(training: bool) -> None:
     torch.manual_seed(0)
     E, M, C = 2, 7, 3
     specs = ((SHARED_NORM, (0,)), (PER_EDGE, (1, 2)), (SHARED_RAW, (3,)))
-    zs = [torch.randn(1, M, C, dtype=DT, requires_grad=True), torch.randn(2 * E, M, C, dtype=DT, requires_grad=True),
-          torch.randn(1, M, C, dtype=DT, requires_grad=True)]
-    running = [(torch.zeros(C, dtype=DT), torch.ones(C, dtype=DT)), (torch.zeros(2 * E * C, dtype=DT), torch.ones(2 * E * C, dtype=DT)), None]
+    zs = [
+        torch.randn(1, M, C, dtype=DT, requires_grad=True),
+        torch.randn(2 * E, M, C, dtype=DT, requires_grad=True),
+        torch.randn(1, M, C, dtype=DT, requires_grad=True),
+    ]
+    running = [
+        (torch.zeros(C, dtype=DT), torch.ones(C, dtype=DT)),
+        (torch.zeros(2 * E * C, dtype=DT), torch.ones(2 * E * C, dtype=DT)),
+        None,
+    ]
     w = torch.randn(E, 4, dtype=DT, requires_grad=True)
     assert torch.autograd.gradcheck(lambda w, *z: NormMix.apply(specs, running, training, w, *z), (w, *zs))
     z = torch.randn(3, M, C, dtype=DT, requires_grad=True)

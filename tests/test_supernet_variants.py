@@ -5,8 +5,8 @@ the rest, max-pooled on stride-2 edges, concat, channel shuffle, softmax(beta)-w
 gives the same outputs and gradients as the bundled PCSearchCell. Single path: one path of the
 supernet is exactly the discrete network of that genotype.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import pytest
@@ -49,7 +49,9 @@ class ReferencePCCell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, alpha_w: torch.Tensor, beta_w: torch.Tensor) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for i in range(self.steps):
-            states.append(sum(beta_w[edge_index(i, j)] * self.edge(edge_index(i, j), h, alpha_w[edge_index(i, j)]) for j, h in enumerate(states)))  # type: ignore[arg-type]
+            states.append(
+                sum(beta_w[edge_index(i, j)] * self.edge(edge_index(i, j), h, alpha_w[edge_index(i, j)]) for j, h in enumerate(states))
+            )  # type: ignore[arg-type]
         return torch.cat(states[2:], 1)
 
 
@@ -57,7 +59,9 @@ def node_softmax(beta: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.cat([torch.softmax(beta[edge_index(i, 0) : edge_index(i + 1, 0)], 0) for i in range(steps)])
 
 
-@pytest.mark.parametrize("reduction,reduction_prev,K,size", [(False, False, 2, 8), (True, False, 4, 9), (False, True, 2, 7), (True, True, 1, 8)])
+@pytest.mark.parametrize(
+    "reduction,reduction_prev,K,size", [(False, False, 2, 8), (True, False, 4, 9), (False, True, 2, 7), (True, True, 1, 8)]
+)
 def test_pc_cell_matches_the_per_edge_transcription(reduction: bool, reduction_prev: bool, K: int, size: int) -> None:
     torch.manual_seed(0)
     steps, C = 4, 8

@@ -7,6 +7,7 @@ path line to this interpreter's site-packages instead of reinstalling them. A pl
 not run that site-packages' own ``.pth`` files, so the editable install of the checkout stays out and
 ``zoo`` / ``tasks`` are imported from the wheel (asserted).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ NAMED_FILES = [
 ]
 # what the build copies from the checkout: everything but what .gitignore leaves out (a stale build/
 # would put deleted modules into the wheel, and builds would share it)
-NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", "*.egg-info", "build", "dist",
-                                    "outputs", "multirun", ".pytest_cache", ".cache")
+NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", "*.pyc", "*.egg-info", "build", "dist", "outputs", "multirun", ".pytest_cache", ".cache"
+)
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
@@ -56,20 +58,30 @@ def _expected_files() -> list[str]:
 def _group_options(help_text: str, group: str) -> set[str]:
     line = next((l for l in help_text.splitlines() if l.startswith(f"{group}: ")), None)
     assert line is not None, f"--help lists no group {group!r}:\n{help_text}"
-    return set(line[len(group) + 2:].split(", "))
+    return set(line[len(group) + 2 :].split(", "))
 
 
 @pytest.mark.slow
 def test_wheel_installs_a_working_cli(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "ZOO_REGISTRY")}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONNOUSERSITE="1", PIP_DISABLE_PIP_VERSION_CHECK="1",
-               PIP_NO_INPUT="1", ZOO_HOME=str(tmp_path / "zoo_home"))
+    env.update(
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONNOUSERSITE="1",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        ZOO_HOME=str(tmp_path / "zoo_home"),
+    )
 
     # 1. the wheel, built from a copy of the checkout with this interpreter's setuptools
     src, dist = tmp_path / "src", tmp_path / "dist"
     shutil.copytree(ROOT, src, ignore=NOT_COPIED)
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(src)],
-         cwd=tmp_path, env=env, timeout=300)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(src)],
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
     (wheel,) = dist.glob("zoo-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [f for f in _expected_files() if f not in names]
@@ -79,18 +91,27 @@ def test_wheel_installs_a_working_cli(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     _run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path, env=env, timeout=120)
     py = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", "--no-index", str(wheel)],
-         cwd=tmp_path, env=env, timeout=300)
-    site_dir = Path(_run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                         cwd=tmp_path, env=env, timeout=60).stdout.strip())
+    _run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    site_dir = Path(
+        _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path, env=env, timeout=60).stdout.strip()
+    )
     deps = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))  # this interpreter's site-packages
     (site_dir / "zoo_test_deps.pth").write_text("".join(f"{d}\n" for d in deps))
 
     # 3. from a directory outside the checkout
     work = tmp_path / "work"
     work.mkdir()
-    where = _run([str(py), "-c", "import zoo, tasks, torch; print(zoo.__file__); print(tasks.__file__); print(torch.__file__)"],
-                 cwd=work, env=env, timeout=120).stdout.split()
+    where = _run(
+        [str(py), "-c", "import zoo, tasks, torch; print(zoo.__file__); print(tasks.__file__); print(torch.__file__)"],
+        cwd=work,
+        env=env,
+        timeout=120,
+    ).stdout.split()
     assert all(Path(p).resolve().is_relative_to(venv.resolve()) for p in where[:2]), f"zoo/tasks not imported from the wheel: {where}"
     assert not Path(where[2]).resolve().is_relative_to(venv.resolve()), "torch was installed into the fresh venv"
 
@@ -108,8 +129,23 @@ def test_wheel_installs_a_working_cli(tmp_path: Path) -> None:
 
     # 4. a tiny real search + retrain on the bundled digits (seeds 0-2 reach 0.73-0.93; chance is 0.1)
     run = tmp_path / "run"
-    _run([str(py), "-m", "zoo", "search.epochs=2", "trainer.epochs=1", "task.model.layers=2", "task.supernet.layers=2",
-          "threads=1", "progress=false", f"hydra.run.dir={run}"], cwd=work, env=env, timeout=600)
+    _run(
+        [
+            str(py),
+            "-m",
+            "zoo",
+            "search.epochs=2",
+            "trainer.epochs=1",
+            "task.model.layers=2",
+            "task.supernet.layers=2",
+            "threads=1",
+            "progress=false",
+            f"hydra.run.dir={run}",
+        ],
+        cwd=work,
+        env=env,
+        timeout=600,
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["task"] == "classification" and metrics["search"] == "darts"
     assert metrics["test_accuracy"] > 0.3, metrics

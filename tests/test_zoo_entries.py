@@ -1,4 +1,5 @@
 """The zoo's own searched checkpoints: each loads by name and re-scores to the metrics its entry records."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,9 +9,9 @@ import torch
 from omegaconf import OmegaConf
 
 import zoo
-from zoo.task import TASKS
 from zoo.hub.registry import load_entries
 from zoo.space.base import SPACES
+from zoo.task import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 

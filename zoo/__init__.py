@@ -1,4 +1,5 @@
 """zoo: task-specific neural architecture search and a zoo of searched models."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +8,6 @@ from omegaconf import OmegaConf
 
 from zoo.models import list_models
 from zoo.space.genotype import Genotype
-
 from zoo.version import __version__
 
 # the run directory's name (conf/config.yaml, hydra.run.dir): TASK-SEARCH, or TASK-finetune

@@ -3,6 +3,7 @@
 Overrides are checked before Hydra starts the run: an unknown group option, an
 unknown key or a bad value ends with one line naming it and what is allowed.
 """
+
 from __future__ import annotations
 
 import sys
@@ -117,8 +118,10 @@ def print_help(argv: list[str]) -> None:
     help_cfg = compose_config(overrides, return_hydra_config=True).hydra.help
     cfg = compose_config(overrides)
     groups = "\n".join(f"{name}: {', '.join(options)}" for name, options in _groups().items())
-    print(f"{help_cfg.header.rstrip()}\n\n== Configuration groups ==\nCompose your configuration from those groups (group=option)\n\n"
-          f"{groups}\n\n== Config ==\nOverride anything in the config (foo.bar=value)\n\n{OmegaConf.to_yaml(cfg)}\n{help_cfg.footer.rstrip()}")
+    print(
+        f"{help_cfg.header.rstrip()}\n\n== Configuration groups ==\nCompose your configuration from those groups (group=option)\n\n"
+        f"{groups}\n\n== Config ==\nOverride anything in the config (foo.bar=value)\n\n{OmegaConf.to_yaml(cfg)}\n{help_cfg.footer.rstrip()}"
+    )
 
 
 def main() -> None:
@@ -143,8 +146,11 @@ def main() -> None:
         except (ValueError, UnknownNameError, FileExistsError) as e:
             _die(str(e))
         except KeyboardInterrupt:
-            print(f"\nzoo: interrupted; finished work is kept in {run_dir}. Continue with the same options and "
-                  f"hydra.run.dir={run_dir} resume=true", file=sys.stderr)
+            print(
+                f"\nzoo: interrupted; finished work is kept in {run_dir}. Continue with the same options and "
+                f"hydra.run.dir={run_dir} resume=true",
+                file=sys.stderr,
+            )
             raise SystemExit(130) from None
 
     _run()

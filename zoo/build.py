@@ -4,6 +4,7 @@ Constructors check their own arguments and ``Task.check_config`` / ``Task.check_
 values the task reads, so everything fails in one line before data is loaded
 (:meth:`zoo.task.Task.setup` loads it).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,10 +5,12 @@ bad *values* (a negative width, a fraction above one, a typo in a choice) and re
 in one line naming the field, the value and what is allowed. Tasks declare the specs of
 their ``task.*`` and ``data.*`` fields next to the code that reads them.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -99,7 +101,7 @@ class Text:
         return f"null or {what}" if self.null else what
 
 
-Spec = Union[Number, OneOf, Flag, Text]
+Spec = Number | OneOf | Flag | Text
 
 POSITIVE_INT = Number(integer=True, low=1)
 NON_NEGATIVE_INT = Number(integer=True, low=0)

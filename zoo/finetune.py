@@ -13,13 +13,15 @@ registered in :data:`FINETUNERS`); the task plug-in, built by :func:`zoo.build.m
 as for a search, provides the data. This module holds what every fine-tuner shares: the job,
 the epoch stretching, fitting a parent's tensors to the new model and freezing the body.
 """
+
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -43,7 +45,13 @@ class FinetuneJob:
 
 Finetuner = Callable[[FinetuneJob], tuple[nn.Module, dict[str, Any], dict[str, Any]]]
 FINETUNERS: Registry[Finetuner] = Registry("fine-tuner", plugins=True)
-FINETUNE_SPECS = {"epochs": POSITIVE_INT, "freeze_epochs": NON_NEGATIVE_INT, "lr": POSITIVE, "match_input": Flag(), "min_steps": NON_NEGATIVE_INT}
+FINETUNE_SPECS = {
+    "epochs": POSITIVE_INT,
+    "freeze_epochs": NON_NEGATIVE_INT,
+    "lr": POSITIVE,
+    "match_input": Flag(),
+    "min_steps": NON_NEGATIVE_INT,
+}
 
 
 def scaled_epochs(f: Any, steps_per_epoch: int) -> tuple[int, int]:
@@ -75,7 +83,9 @@ def checkpoint_task(cfg: DictConfig) -> str:
 
     ckpt = cfg.get("checkpoint")
     if not ckpt:
-        raise ConfigError("mode=finetune needs checkpoint=NAME_OR_PATH (a zoo name from `python -m zoo.hub list`, a bundle directory or archive)")
+        raise ConfigError(
+            "mode=finetune needs checkpoint=NAME_OR_PATH (a zoo name from `python -m zoo.hub list`, a bundle directory or archive)"
+        )
     p = Path(str(ckpt)).expanduser()
     if p.is_dir():
         return str(read_config(p).get("task"))
@@ -85,7 +95,9 @@ def checkpoint_task(cfg: DictConfig) -> str:
         raise ConfigError(f"checkpoint={ckpt} does not exist (expected a bundle directory, a .tar/.zip bundle or a zoo name)")
     entry = get_entry(str(ckpt), _registries(cfg))
     if not entry.has_weights:
-        raise ConfigError(f"checkpoint={ckpt} is architecture-only (no weights to fine-tune); train it with mode=search or pick an entry with weights")
+        raise ConfigError(
+            f"checkpoint={ckpt} is architecture-only (no weights to fine-tune); train it with mode=search or pick an entry with weights"
+        )
     return entry.task
 
 
@@ -111,7 +123,9 @@ def check_finetune(cfg: DictConfig) -> None:
     make_task(cfg, cfg.data)  # the task plug-in's own checks (e.g. detection data for task=detection); no data loaded
 
 
-def bundle_config(job: FinetuneJob, args: dict[str, Any], labels: list[str], data: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+def bundle_config(
+    job: FinetuneJob, args: dict[str, Any], labels: list[str], data: dict[str, Any], metrics: dict[str, Any]
+) -> dict[str, Any]:
     """The new bundle's ``config.json``: the fine-tuned model, its data and metrics, and where it came from."""
     parent = job.parent
     search = parent.get("search") or {}
@@ -201,4 +215,3 @@ def _sha(path: Path) -> str:
     from zoo.hub.download import sha256_file
 
     return sha256_file(path)
-

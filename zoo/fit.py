@@ -14,11 +14,13 @@ Schedules: :func:`cosine_per_epoch`, SGD with momentum and a cosine rate set at 
 per step, for AdamW (Loshchilov & Hutter, ICLR 2019), which trains detectors much further than
 SGD on the few hundred steps a CPU budget allows.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -68,7 +70,8 @@ class _WarmupCosinePerStep:
         total = max(1, epochs * steps)
         warm = min(steps, total // 4) or 1
         self.state = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+            opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm)))
+        )
 
     def start_epoch(self, epoch: int) -> None:
         pass
@@ -176,5 +179,7 @@ def resume_training(checkpoint: Any, kind: str, objects: dict[str, Any], epochs:
         return 0, float("nan")
     if meta.get("epochs") != epochs:
         path = checkpoint.files[0]
-        raise ValueError(f"{path} was saved by a {meta.get('epochs')}-epoch training, not {epochs}; set the epochs back or delete it to restart that training")
+        raise ValueError(
+            f"{path} was saved by a {meta.get('epochs')}-epoch training, not {epochs}; set the epochs back or delete it to restart that training"
+        )
     return int(meta["epoch"]) + 1, float(meta["loss"])

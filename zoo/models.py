@@ -6,6 +6,7 @@ task name. A bundle's ``config.json`` records its ``task``, so loading picks the
 task; a bare genotype whose class names a ``task`` (the genotype classes tasks define)
 picks that task's builder.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,8 +79,15 @@ def create_model(
     builder = builder_for(task, genotype)
     if builder is not None:
         return builder(
-            genotype, num_classes=num_classes, init_channels=init_channels, layers=layers, in_chans=in_chans, mean=mean, std=std,
-            drop_path_prob=drop_path_prob, **kwargs,
+            genotype,
+            num_classes=num_classes,
+            init_channels=init_channels,
+            layers=layers,
+            in_chans=in_chans,
+            mean=mean,
+            std=std,
+            drop_path_prob=drop_path_prob,
+            **kwargs,
         )
     net = CellNetwork(
         genotype,

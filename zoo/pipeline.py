@@ -4,10 +4,10 @@ retrain the winner, and write the run directory.
 Everything that can be checked is checked before work starts (names, hyper-parameters,
 data), so bad input costs one line and no compute.
 """
+
 from __future__ import annotations
 
 import inspect
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -75,7 +75,9 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
     hp = strategy_kwargs(strategy_cls, cfg.search)
     if issubclass(strategy_cls, OneShotStrategy):
         if est_cls.tabular:
-            raise ConfigError(f"search={cfg.search.name} is one-shot and trains a supernet; estimate={cfg.estimate.name} answers multi-trial strategies only")
+            raise ConfigError(
+                f"search={cfg.search.name} is one-shot and trains a supernet; estimate={cfg.estimate.name} answers multi-trial strategies only"
+            )
         run.strategy = strategy_cls(seed=int(cfg.seed), progress=bool(cfg.progress), **hp)
         run.strategy.check_space(run.space)
     else:
@@ -87,9 +89,15 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
         task_cls = task_class(cfg)
         kind = getattr(strategy_cls, "supernet_kind", None)
         if issubclass(strategy_cls, OneShotStrategy) and strategy_cls.needs_problem and kind not in task_cls.supernet_kinds:
-            takes = [n for n in STRATEGIES.names() if issubclass(c := STRATEGIES.get(n), OneShotStrategy) and c.needs_problem and c.supernet_kind in task_cls.supernet_kinds]
-            raise ConfigError(f"search={cfg.search.name} trains a {kind!r} supernet, which task={cfg.task.name} does not build; "
-                              f"allowed one-shot searches for it: {', '.join(takes)} (or any multi-trial strategy)")
+            takes = [
+                n
+                for n in STRATEGIES.names()
+                if issubclass(c := STRATEGIES.get(n), OneShotStrategy) and c.needs_problem and c.supernet_kind in task_cls.supernet_kinds
+            ]
+            raise ConfigError(
+                f"search={cfg.search.name} trains a {kind!r} supernet, which task={cfg.task.name} does not build; "
+                f"allowed one-shot searches for it: {', '.join(takes)} (or any multi-trial strategy)"
+            )
         run.task = make_task(cfg, space=run.space)
         if setup:
             run.task.setup()
@@ -101,7 +109,9 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
 
         check_estimator_objectives(run.strategy.objectives, cfg.search.name, est_cls, cfg.estimate.name)
         if "latency" in run.strategy.objectives and cfg.estimate.get("latency") is False:
-            raise ConfigError(f"search.objectives={list(run.strategy.objectives)!r} needs latency, but estimate.latency=false; allowed: estimate.latency=true")
+            raise ConfigError(
+                f"search.objectives={list(run.strategy.objectives)!r} needs latency, but estimate.latency=false; allowed: estimate.latency=true"
+            )
     run.estimator = est_cls(cfg.estimate, run.task)
     return run
 
@@ -129,7 +139,9 @@ def search(run: Run) -> Any:
         if not cfg.resume and log.path.exists() and log.path.stat().st_size:
             raise FileExistsError(f"{log.path} exists; pass resume=true to continue that search or use a new run directory")
         problem = run.task.one_shot_problem()
-        problem.checkpoint = EpochCheckpoint(run.run_dir, resume=bool(cfg.resume), log_path=log.path).track(problem.train_loader, problem.valid_loader)
+        problem.checkpoint = EpochCheckpoint(run.run_dir, resume=bool(cfg.resume), log_path=log.path).track(
+            problem.train_loader, problem.valid_loader
+        )
         run.search_checkpoint = problem.checkpoint
         return run.strategy.search(problem, log=log.append)
     strategy = run_multi_trial(
@@ -157,7 +169,9 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
         rewards = [r["result"]["reward"] if "result" in r else r["reward"] for r in records]
         metrics["search_reward"] = max(rewards)
         metrics["search_evaluations"] = len(rewards)
-        plot_search_curve(rewards, d / "search_curve.png", xlabel="trial" if "result" in records[0] else "epoch", title=f"{run.cfg.search.name} search")
+        plot_search_curve(
+            rewards, d / "search_curve.png", xlabel="trial" if "result" in records[0] else "epoch", title=f"{run.cfg.search.name} search"
+        )
     plot_genotype(genotype, d / "genotype.png")
     if run.estimator.tabular:
         metrics.update(run.estimator.final(genotype))
@@ -232,7 +246,11 @@ def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if done is not None:  # resume=true on a finished run: nothing left to do
         run = build(cfg, run_dir, setup=False)
         genotype = run.space.genotype_from_json(done["genotype"])
-        print(summary(run, genotype, done, f"zoo run had already finished with this config; nothing to resume -> {run_dir}"), file=sys.stdout, flush=True)
+        print(
+            summary(run, genotype, done, f"zoo run had already finished with this config; nothing to resume -> {run_dir}"),
+            file=sys.stdout,
+            flush=True,
+        )
         return done
     run = build(cfg, run_dir)
     write_run_config(cfg, run_dir)

@@ -1,8 +1,10 @@
 """Pictures people would rather look at than read: the search curve and the found cell."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -44,8 +46,11 @@ def _bezier(p0: tuple[float, float], p2: tuple[float, float], offset: float) -> 
 
 def _trim(xs: list[float], ys: list[float], r0: float, r1: float) -> tuple[list[float], list[float]]:
     """Drops the points within ``r0`` of the start and ``r1`` of the end (the node markers)."""
-    keep = [k for k, (x, y) in enumerate(zip(xs, ys))
-            if ((x - xs[0]) ** 2 + (y - ys[0]) ** 2) ** 0.5 >= r0 and ((x - xs[-1]) ** 2 + (y - ys[-1]) ** 2) ** 0.5 >= r1]
+    keep = [
+        k
+        for k, (x, y) in enumerate(zip(xs, ys))
+        if ((x - xs[0]) ** 2 + (y - ys[0]) ** 2) ** 0.5 >= r0 and ((x - xs[-1]) ** 2 + (y - ys[-1]) ** 2) ** 0.5 >= r1
+    ]
     return [xs[k] for k in keep], [ys[k] for k in keep]
 
 
@@ -83,19 +88,41 @@ def _draw_cell(ax: Any, edges: Sequence[tuple[str, int]], concat: Sequence[int],
         side = 1.0 if (k % 2 == 0) == (y0 <= y1) else -1.0  # the two inputs of a node bend apart
         xs, ys = _trim(*_bezier(pos[src], pos[dst], side * 0.22), 0.2 if src < 2 else 0.15, 0.17)
         ax.plot(xs[:-1], ys[:-1], color=colors[op], lw=1.8, zorder=1, solid_capstyle="round")
-        ax.annotate("", xy=(xs[-1], ys[-1]), xytext=(xs[-4], ys[-4]),
-                    arrowprops=dict(arrowstyle="-|>,head_length=0.5,head_width=0.25", color=colors[op], lw=1.8), zorder=2)
+        ax.annotate(
+            "",
+            xy=(xs[-1], ys[-1]),
+            xytext=(xs[-4], ys[-4]),
+            arrowprops=dict(arrowstyle="-|>,head_length=0.5,head_width=0.25", color=colors[op], lw=1.8),
+            zorder=2,
+        )
         preferred = max(0, len(xs) - 1 - int(min(0.55, 0.9 / max(abs(x1 - x0), 0.5)) * (len(xs) - 1)))  # ~0.9 units before the node
         at = _free_spot(xs, ys, preferred, op, placed)
-        ax.text(xs[at], ys[at], op, fontsize=7, color=colors[op], ha="center", va="center", zorder=3,
-                bbox=dict(boxstyle="round,pad=0.12", fc="white", ec=colors[op], lw=0.6))
+        ax.text(
+            xs[at],
+            ys[at],
+            op,
+            fontsize=7,
+            color=colors[op],
+            ha="center",
+            va="center",
+            zorder=3,
+            bbox=dict(boxstyle="round,pad=0.12", fc="white", ec=colors[op], lw=0.6),
+        )
     for c in concat:
         xs, ys = _trim(*_bezier(pos[c], out, 0.0), 0.15, 0.2)
         ax.plot(xs, ys, color="0.65", lw=0.9, ls="--", zorder=0)
     names = {0: "$c_{k-2}$", 1: "$c_{k-1}$"}
     for node, (x, y) in pos.items():
-        ax.text(x, y, names.get(node, str(node - 2)), ha="center", va="center", fontsize=9, zorder=4,
-                bbox=dict(boxstyle="round" if node < 2 else "circle", fc="#cfe3f7" if node < 2 else "#fde9c9", ec="0.3"))
+        ax.text(
+            x,
+            y,
+            names.get(node, str(node - 2)),
+            ha="center",
+            va="center",
+            fontsize=9,
+            zorder=4,
+            bbox=dict(boxstyle="round" if node < 2 else "circle", fc="#cfe3f7" if node < 2 else "#fde9c9", ec="0.3"),
+        )
     ax.text(*out, "$c_{k}$", ha="center", va="center", fontsize=9, zorder=4, bbox=dict(boxstyle="round", fc="#d9f2d9", ec="0.3"))
     ax.set_xlim(-0.5, out[0] + 0.5)
     ax.set_ylim(-0.45, 2.05)

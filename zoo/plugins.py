@@ -10,6 +10,7 @@ mmengine lets downstream packages fill its registries).
 
 This module is the one place in :mod:`zoo` that imports the task packages.
 """
+
 from __future__ import annotations
 
 import importlib

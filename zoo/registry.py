@@ -6,11 +6,13 @@ module of its package on first lookup, so no central list has to be edited. Regi
 that tasks fill (``plugins=True``) also load the task packages (:mod:`zoo.plugins`) first,
 so a registry spans the core and the tasks without the core naming a task.
 """
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -67,9 +69,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; allowed: {', '.join(self.names())}"
-            ) from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; allowed: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
         self._load()

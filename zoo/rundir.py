@@ -7,6 +7,7 @@ run there without ``resume=true`` and a resume whose options differ (other than
 ``search.budget``). ``metrics.json`` carries ``config_sha256`` (:func:`config_digest`), so
 ``resume=true`` on a finished run with the same config only prints its summary.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,8 +69,10 @@ def check_run_dir(cfg: DictConfig, run_dir: Path) -> None:
     now = _comparable(cfg)
     for key in sorted(set(before) | set(now), key=lambda k: (not k.endswith(".name"), k)):  # a changed group option first
         if before.get(key, "<absent>") != now.get(key, "<absent>"):
-            raise ValueError(f"resume=true: {key}={now.get(key, '<absent>')!r} differs from the run in {run_dir} ({before.get(key, '<absent>')!r}); "
-                             "resume with that run's options or use a new hydra.run.dir")
+            raise ValueError(
+                f"resume=true: {key}={now.get(key, '<absent>')!r} differs from the run in {run_dir} ({before.get(key, '<absent>')!r}); "
+                "resume with that run's options or use a new hydra.run.dir"
+            )
 
 
 def write_run_config(cfg: DictConfig, run_dir: Path) -> None:
@@ -87,5 +90,3 @@ def finished_metrics(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     except ValueError:
         return None
     return metrics if metrics.get("config_sha256") == config_digest(cfg) else None
-
-

@@ -8,10 +8,12 @@ genotype, never a strategy. A task is one package under ``tasks/`` (see
 fine-tuner (:data:`zoo.finetune.FINETUNERS`), hub facts (:data:`zoo.hub.facts.HUB_FACTS`) and
 ecosystem bridges (:data:`zoo.hub.facts.BRIDGES`); the core finds them through these registries.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -71,7 +73,9 @@ class Task(ABC):
         self.device = torch.device("cpu")
         if getattr(space, "name", None) not in self.spaces:
             hint = " (space=nb201 is searched against its tables: estimate=nb201)" if getattr(space, "name", None) == "nb201" else ""
-            raise ConfigError(f"space={getattr(space, 'name', space)} is invalid for task={self.name}; allowed: {', '.join(self.spaces)}{hint}")
+            raise ConfigError(
+                f"space={getattr(space, 'name', space)} is invalid for task={self.name}; allowed: {', '.join(self.spaces)}{hint}"
+            )
 
     @abstractmethod
     def setup(self) -> None:

@@ -5,6 +5,7 @@ download when online) and a user's ImageFolder directory.
 Every loader returns :class:`ImageData`: float tensors (N, C, H, W) scaled to [0, 1]
 before normalisation, int64 labels and the class names.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -21,7 +22,16 @@ from zoo.task import DataError
 
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
 FASHION_MNIST_CLASSES = [
-    "t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 ]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -69,12 +79,17 @@ def _find_idx(root: Path, stem: str) -> Path | None:
     return None
 
 
-def load_fashion_mnist(root: str | None = None, download: bool = False, max_train: int | None = None, max_test: int | None = None) -> ImageData:
+def load_fashion_mnist(
+    root: str | None = None, download: bool = False, max_train: int | None = None, max_test: int | None = None
+) -> ImageData:
     """Fashion-MNIST (Xiao et al. 2017) from IDX files; ``root`` overrides the Debian path."""
     # torchvision's download (data.download=true) puts the files under root/FashionMNIST/raw
     roots = [Path(root), Path(root) / "FashionMNIST" / "raw"] if root else [Path(p) for p in FASHION_MNIST_DIRS]
     for r in roots:
-        files = {s: _find_idx(r, s) for s in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+        files = {
+            s: _find_idx(r, s)
+            for s in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+        }
         if all(files.values()):
             xs = _read_idx(files["train-images-idx3-ubyte"])  # type: ignore[arg-type]
             ys = _read_idx(files["train-labels-idx1-ubyte"])  # type: ignore[arg-type]
@@ -141,7 +156,9 @@ def load_image_folder(root: str | None, image_size: int = 32, grayscale: bool = 
     if not path.is_dir():
         raise DataError(f"data.root={root!r} is not a directory")
     class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and _visible(d, path))
-    per_class = {d.name: sorted(f for f in d.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and _visible(f, d)) for d in class_dirs}
+    per_class = {
+        d.name: sorted(f for f in d.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and _visible(f, d)) for d in class_dirs
+    }
     per_class = {k: v for k, v in per_class.items() if v}
     if not per_class:
         raise DataError(f"data.root={root!r} is empty: expected sub-directories of images, one per class")

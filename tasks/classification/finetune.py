@@ -7,6 +7,7 @@ the body's weights and batch-norm statistics frozen (linear probing, then full f
 Kumar et al., "Fine-Tuning can Distort Pretrained Features", ICLR 2022); accuracy is measured
 on the task's held-out test split.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """What the hub knows of classification bundles: input size and colour, logits out, served by timm."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,6 +42,12 @@ class ClassificationHub(HubFacts):
         return None
 
     def card_usage(self, ref: str) -> list[str]:
-        return ["Fine-tune on your own images (one sub-directory per class) and export:", "", "```bash",
-                f"python -m zoo mode=finetune checkpoint={ref} data=folder data.root=/path/to/images",
-                f"python -m zoo.hub export {ref} --format onnx", "```", ""]
+        return [
+            "Fine-tune on your own images (one sub-directory per class) and export:",
+            "",
+            "```bash",
+            f"python -m zoo mode=finetune checkpoint={ref} data=folder data.root=/path/to/images",
+            f"python -m zoo.hub export {ref} --format onnx",
+            "```",
+            "",
+        ]

@@ -1,7 +1,9 @@
 """Classification loss (cross-entropy, plus the auxiliary head's as in DARTS) and top-1 accuracy."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """Image classification: stacked DARTS cells + a linear classifier, top-1 accuracy."""
+
 from __future__ import annotations
 
 import sys
@@ -9,17 +10,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from zoo.config_values import NON_NEGATIVE, OPEN_FRACTION, POSITIVE_INT, ConfigError, Flag, Number, OneOf, Text
-from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, Task
 from tasks.classification.data import ImageData, load
 from tasks.classification.metrics import accuracy, classification_loss
+from zoo.config_values import NON_NEGATIVE, OPEN_FRACTION, POSITIVE_INT, ConfigError, Flag, Number, OneOf, Text
 from zoo.estimate.problem import OneShotProblem
-from zoo.models import Normalize, create_model
 from zoo.fit import cosine_per_epoch, fit, sgd
+from zoo.models import Normalize, create_model
 from zoo.space.network import count_parameters
 from zoo.space.pc_supernet import PCSuperNet
 from zoo.space.single_path import SinglePathSuperNet
 from zoo.space.supernet import SuperNet
+from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, Task
 
 MIN_TEST = 20  # fewer held-out images than this make the reported test accuracy coarse: warn
 SUPERNET_KINDS: dict[str, type[nn.Module]] = {"darts": SuperNet, "pc_darts": PCSuperNet, "single_path": SinglePathSuperNet}
@@ -81,7 +82,9 @@ class Classification(Task):
         steps = getattr(self.space, "steps", None)
         multiplier = self.cfg.supernet.get("multiplier", 4)
         if steps is not None and multiplier > steps:
-            raise ConfigError(f"task.supernet.multiplier={multiplier} is invalid; allowed: 1 ... space.steps ({steps}), the cell's nodes concatenated")
+            raise ConfigError(
+                f"task.supernet.multiplier={multiplier} is invalid; allowed: 1 ... space.steps ({steps}), the cell's nodes concatenated"
+            )
 
     def setup(self) -> None:
         data: ImageData = load(self.data_cfg)
@@ -105,8 +108,11 @@ class Classification(Task):
             "test": (x_test, y_test),
         }
         if 0 < len(y_test) < MIN_TEST:
-            print(f"zoo: warning: the test split has {len(y_test)} images, so test accuracy moves in steps of {1 / len(y_test):.2f}; "
-                  f"more images per class or a larger data.test_fraction make it meaningful", file=sys.stderr)
+            print(
+                f"zoo: warning: the test split has {len(y_test)} images, so test accuracy moves in steps of {1 / len(y_test):.2f}; "
+                f"more images per class or a larger data.test_fraction make it meaningful",
+                file=sys.stderr,
+            )
         # every class in every split (test only when it is cut from the same images): a class missing from
         # search-valid is never scored by the search, one missing from the test split never tested
         splits = [k for k in self.splits if k != "test" or data.x_test is None]
@@ -114,8 +120,10 @@ class Classification(Task):
         for c in np.argsort(counts, kind="stable"):
             missing = next((k for k in splits if not bool((self.splits[k][1] == int(c)).any())), None)
             if missing is not None:
-                raise DataError(f"data={self.data_cfg.name} has too few images for a {missing.replace('_', '-')} split: class {self.classes[c]!r} has "
-                                f"{counts[c]}; allowed: at least 3 images per class (test, search-train and search-valid)")
+                raise DataError(
+                    f"data={self.data_cfg.name} has too few images for a {missing.replace('_', '-')} split: class {self.classes[c]!r} has "
+                    f"{counts[c]}; allowed: at least 3 images per class (test, search-train and search-valid)"
+                )
 
     def describe_data(self) -> dict[str, Any]:
         return {
@@ -129,7 +137,9 @@ class Classification(Task):
     def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         x, y = self.splits[split]
         g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(TensorDataset(x, y), batch_size=batch_size or int(self.trainer_cfg.batch_size), shuffle=shuffle, generator=g, drop_last=False)
+        return DataLoader(
+            TensorDataset(x, y), batch_size=batch_size or int(self.trainer_cfg.batch_size), shuffle=shuffle, generator=g, drop_last=False
+        )
 
     # ---- models
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
@@ -183,12 +193,26 @@ class Classification(Task):
             return accuracy(nn.Sequential(norm, _Forward(model)), loader)
 
         return OneShotProblem(
-            net, self.loader("search_train", True), self.loader("search_valid", True), loss, score, make_supernet=self.make_supernet, space=self.space
+            net,
+            self.loader("search_train", True),
+            self.loader("search_valid", True),
+            loss,
+            score,
+            make_supernet=self.make_supernet,
+            space=self.space,
         )
 
     # ---- estimation and retraining
-    def fit(self, model: nn.Module, split: str, epochs: int, desc: str, lr: float | None = None, drop_path_prob: float | None = None,
-            checkpoint: Any = None) -> float:
+    def fit(
+        self,
+        model: nn.Module,
+        split: str,
+        epochs: int,
+        desc: str,
+        lr: float | None = None,
+        drop_path_prob: float | None = None,
+        checkpoint: Any = None,
+    ) -> float:
         """SGD with a per-epoch cosine rate, the auxiliary-head loss and drop-path growing linearly over
         the epochs (the DARTS evaluation protocol); ``lr``/``drop_path_prob`` default to ``trainer.*``."""
         t = self.trainer_cfg

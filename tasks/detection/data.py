@@ -13,14 +13,16 @@
 Loaders reject broken input with one :class:`DataError` line naming the file and the
 record: a missing image file, a box outside its image, an unknown category.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +78,9 @@ def _text(node: ET.Element, tag: str, where: str) -> str:
     return child.text.strip()
 
 
-def read_voc_file(xml_path: Path, image_dirs: Sequence[Path], classes: list[str], fixed_classes: bool, label_map: dict[str, str] | None = None) -> Annotated:
+def read_voc_file(
+    xml_path: Path, image_dirs: Sequence[Path], classes: list[str], fixed_classes: bool, label_map: dict[str, str] | None = None
+) -> Annotated:
     """One VOC XML file; unknown names extend ``classes`` unless ``fixed_classes``."""
     try:
         root = ET.parse(xml_path).getroot()
@@ -261,11 +265,15 @@ def load(data_cfg: Any) -> DetectionData:
         train = [i for i in items if i.name != held]
     elif name in ("coco", "voc"):
         if name == "coco":
-            items, classes = load_coco(data_cfg.get("root"), str(data_cfg.get("annotations", "annotations.json")), str(data_cfg.get("images", "images")))
+            items, classes = load_coco(
+                data_cfg.get("root"), str(data_cfg.get("annotations", "annotations.json")), str(data_cfg.get("images", "images"))
+            )
         else:
             items, classes = load_voc(data_cfg.get("root"), list(data_cfg.get("classes") or []) or None)
         if len(items) < 2:
-            raise DataError(f"data.root={data_cfg.get('root')!r} has {len(items)} image; detection needs at least 2 (one held out for testing)")
+            raise DataError(
+                f"data.root={data_cfg.get('root')!r} has {len(items)} image; detection needs at least 2 (one held out for testing)"
+            )
         rng = np.random.default_rng(int(data_cfg.get("split_seed", 0)))
         order = rng.permutation(len(items))
         n_test = max(1, int(round(float(data_cfg.get("test_fraction", 0.2)) * len(items))))

@@ -1,10 +1,12 @@
 """COCO-style evaluation with pycocotools (mAP over IoU 0.50:0.95 and mAP@0.5) and drawings of predictions."""
+
 from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +31,9 @@ def predict(model: Any, items: Sequence[Annotated], max_det: int = 300, score_th
     return out
 
 
-def coco_map(items: Sequence[Annotated], preds: Sequence[dict[str, np.ndarray]], classes: Sequence[str], max_det: int = 300) -> dict[str, float]:
+def coco_map(
+    items: Sequence[Annotated], preds: Sequence[dict[str, np.ndarray]], classes: Sequence[str], max_det: int = 300
+) -> dict[str, float]:
     """``mAP`` (IoU 0.50:0.95) and ``mAP50`` of ``preds`` against ``items``' boxes."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -40,10 +44,25 @@ def coco_map(items: Sequence[Annotated], preds: Sequence[dict[str, np.ndarray]],
         images.append({"id": i, "width": int(w), "height": int(h), "file_name": it.name})
         for b, c in zip(it.boxes, it.labels):
             bw, bh = float(b[2] - b[0]), float(b[3] - b[1])
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(c), "bbox": [float(b[0]), float(b[1]), bw, bh],
-                         "area": bw * bh, "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": int(c),
+                    "bbox": [float(b[0]), float(b[1]), bw, bh],
+                    "area": bw * bh,
+                    "iscrowd": 0,
+                }
+            )
         for b, s, c in zip(p["boxes"], p["scores"], p["labels"]):
-            dets.append({"image_id": i, "category_id": int(c), "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])], "score": float(s)})
+            dets.append(
+                {
+                    "image_id": i,
+                    "category_id": int(c),
+                    "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                    "score": float(s),
+                }
+            )
     if not anns or not dets:
         return {"mAP": 0.0, "mAP50": 0.0}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -65,7 +84,9 @@ def coco_map(items: Sequence[Annotated], preds: Sequence[dict[str, np.ndarray]],
     return {"mAP": mean(prec), "mAP50": mean(prec[0])}
 
 
-def draw(item: Annotated, pred: dict[str, np.ndarray], classes: Sequence[str], path: str | Path, title: str, score_thresh: float = 0.3) -> None:
+def draw(
+    item: Annotated, pred: dict[str, np.ndarray], classes: Sequence[str], path: str | Path, title: str, score_thresh: float = 0.3
+) -> None:
     """The image with ground truth (green) and predictions scoring above ``score_thresh`` (red, with scores)."""
     import matplotlib
 

@@ -9,6 +9,7 @@ Training is the detection task's own loop (AdamW at ``trainer.lr`` with warm-up 
 decay per phase; ``finetune.lr`` is the classification SGD rate); the result is scored with
 COCO mAP / mAP@0.5 on the task's held-out test images, whose predictions are drawn to PNG.
 """
+
 from __future__ import annotations
 
 from typing import Any

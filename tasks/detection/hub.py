@@ -1,7 +1,9 @@
 """What the hub knows of detection bundles: tile size and strides, dense boxes + scores exported before NMS."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,8 +47,10 @@ class DetectionHub(HubFacts):
         stride = self._max_stride(config)
         if any(int(v) % stride for v in x.shape[-2:]):
             # the neck pools between levels at exact ratios only when the size divides; otherwise ONNX cannot export it
-            raise ValueError(f"input size {'x'.join(str(int(v)) for v in x.shape[-2:])} is not a multiple of {stride} (the detector's "
-                             f"coarsest stride); an exported detector needs one: --input-size H W")
+            raise ValueError(
+                f"input size {'x'.join(str(int(v)) for v in x.shape[-2:])} is not a multiple of {stride} (the detector's "
+                f"coarsest stride); an exported detector needs one: --input-size H W"
+            )
         return x
 
     def preprocessing(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -61,17 +65,17 @@ class DetectionHub(HubFacts):
             "input_size": [chans, size, size],
             "color": "grayscale" if chans == 1 else "rgb",
             "resize": f"{rescale}trained on {size}x{size} crops, but the detector is fully convolutional and takes whole "
-                      f"images of any size in PyTorch (multiples of {stride}, its coarsest stride, keep every level aligned)",
+            f"images of any size in PyTorch (multiples of {stride}, its coarsest stride, keep every level aligned)",
             "scale": "pixel values scaled to [0, 1] (8-bit images: divided by 255)",
             "normalization": "inside the model (mean/std in model args)" if model.get("mean") is not None else "none",
             "mean": model.get("mean"),
             "std": model.get("std"),
             "outputs": "boxes (N, P, 4) xyxy pixels clipped to the image, scores (N, P, K) = sqrt(sigmoid(class) * sigmoid(centerness))",
             "postprocessing": "keep scores > 0.05, then class-aware NMS at IoU 0.6, at most 100 boxes per image "
-                              "(model.predict does this; an ONNX/TorchScript export stops before it)",
+            "(model.predict does this; an ONNX/TorchScript export stops before it)",
             "export": f"ONNX/TorchScript graphs take one fixed H x W (default {size}x{size}; "
-                      f"python -m zoo.hub export ... --input-size H W, multiples of {stride}, for another; pad or resize images "
-                      "to it and map boxes back), the batch size is free",
+            f"python -m zoo.hub export ... --input-size H W, multiples of {stride}, for another; pad or resize images "
+            "to it and map boxes back), the batch size is free",
         }
 
     def export_module(self, model: nn.Module) -> nn.Module:
@@ -88,9 +92,19 @@ class DetectionHub(HubFacts):
         return None
 
     def card_usage(self, ref: str) -> list[str]:
-        return ["Fine-tune on your own boxes (COCO json: `annotations.json` + `images/`; or `data=voc`):", "", "```bash",
-                f"python -m zoo task=detection mode=finetune checkpoint={ref} data=coco data.root=/path/to/data", "```", "",
-                "Export to ONNX or TorchScript: the graph returns `boxes` (N, P, 4) and per-class `scores` (N, P, K) for every "
-                "location, before the score threshold and NMS (run those yourself, see Preprocessing), and takes one fixed "
-                "H x W (`--input-size H W`; default the training crop size):", "", "```bash",
-                f"python -m zoo.hub export {ref} --format onnx", "```", ""]
+        return [
+            "Fine-tune on your own boxes (COCO json: `annotations.json` + `images/`; or `data=voc`):",
+            "",
+            "```bash",
+            f"python -m zoo task=detection mode=finetune checkpoint={ref} data=coco data.root=/path/to/data",
+            "```",
+            "",
+            "Export to ONNX or TorchScript: the graph returns `boxes` (N, P, 4) and per-class `scores` (N, P, K) for every "
+            "location, before the score threshold and NMS (run those yourself, see Preprocessing), and takes one fixed "
+            "H x W (`--input-size H W`; default the training crop size):",
+            "",
+            "```bash",
+            f"python -m zoo.hub export {ref} --format onnx",
+            "```",
+            "",
+        ]

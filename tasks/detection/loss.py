@@ -8,6 +8,7 @@ starts at 0, the coarsest is unbounded). A location claimed by several boxes tak
 smallest. Loss = focal loss (Lin et al. 2017) over all locations / #positives +
 GIoU loss (Rezatofighi et al. 2019) weighted by the centerness target + centerness BCE.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,9 @@ from tasks.detection.model import HeadOutput, distances_to_boxes
 
 
 @torch.no_grad()
-def fcos_targets(points: torch.Tensor, strides: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor,
-                 center_radius: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:
+def fcos_targets(
+    points: torch.Tensor, strides: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, center_radius: float = 1.5
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For one image: label per location (-1 = background) and the (P, 4) target box per location.
 
     ``boxes`` (M, 4) and ``labels`` (M,) may carry padding rows with label -1.

@@ -10,12 +10,14 @@ outputs in training (:class:`HeadOutput`) and decodes boxes with :meth:`Detector
 :class:`zoo.space.fpn.Neck`); :func:`create_baseline` builds the fixed reference, timm's
 ``resnet18`` features + torchvision's ``FeaturePyramidNetwork`` with the same head.
 """
+
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -97,8 +99,17 @@ class Detector(nn.Module):
         strides: the stride of each neck output.
     """
 
-    def __init__(self, backbone: nn.Module, neck: nn.Module, num_classes: int, strides: Sequence[int], head_convs: int = 2,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None, backbone_levels: int = 3) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        neck: nn.Module,
+        num_classes: int,
+        strides: Sequence[int],
+        head_convs: int = 2,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        backbone_levels: int = 3,
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.neck = neck
@@ -119,7 +130,9 @@ class Detector(nn.Module):
         return self.head(self.features(x), self.strides)
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, score_thresh: float = 0.05, nms_iou: float = 0.6, max_det: int = 100, pre_nms: int = 1000) -> list[dict[str, torch.Tensor]]:
+    def predict(
+        self, x: torch.Tensor, score_thresh: float = 0.05, nms_iou: float = 0.6, max_det: int = 100, pre_nms: int = 1000
+    ) -> list[dict[str, torch.Tensor]]:
         """Per image: ``boxes`` (n, 4) xyxy pixels, ``scores`` (n,), ``labels`` (n,)."""
         return decode(self(x), x.shape[-2:], score_thresh, nms_iou, max_det, pre_nms)
 
@@ -146,7 +159,9 @@ class DenseDetector(nn.Module):
         return dense_predictions(self.detector(x), x.shape[-2:])
 
 
-def decode(out: HeadOutput, image_size: Sequence[int], score_thresh: float = 0.05, nms_iou: float = 0.6, max_det: int = 100, pre_nms: int = 1000) -> list[dict[str, torch.Tensor]]:
+def decode(
+    out: HeadOutput, image_size: Sequence[int], score_thresh: float = 0.05, nms_iou: float = 0.6, max_det: int = 100, pre_nms: int = 1000
+) -> list[dict[str, torch.Tensor]]:
     boxes, scores = dense_predictions(out, image_size)  # (N, P, 4), (N, P, K)
     K = scores.shape[-1]
     results = []
@@ -183,12 +198,27 @@ def create_detector(
     from zoo.space.network import CellNetwork
 
     g = DetectionGenotype.from_json(arch) if isinstance(arch, dict) else arch
-    backbone = CellNetwork(g.backbone, num_classes=0, init_channels=init_channels, layers=layers, in_chans=in_chans, stem="imagenet", drop_path_prob=drop_path_prob)
+    backbone = CellNetwork(
+        g.backbone,
+        num_classes=0,
+        init_channels=init_channels,
+        layers=layers,
+        in_chans=in_chans,
+        stem="imagenet",
+        drop_path_prob=drop_path_prob,
+    )
     return assemble(backbone, g.neck, num_classes, neck_channels, head_convs, mean, std)
 
 
-def assemble(backbone: nn.Module, neck: NeckGenotype | nn.Module, num_classes: int, neck_channels: int, head_convs: int,
-             mean: Sequence[float] | None, std: Sequence[float] | None) -> Detector:
+def assemble(
+    backbone: nn.Module,
+    neck: NeckGenotype | nn.Module,
+    num_classes: int,
+    neck_channels: int,
+    head_convs: int,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+) -> Detector:
     """Backbone (timm-style ``feature_info``) + neck genotype or module + FCOS head."""
     info = backbone.feature_info
     if isinstance(neck, NeckGenotype):
@@ -196,7 +226,9 @@ def assemble(backbone: nn.Module, neck: NeckGenotype | nn.Module, num_classes: i
         chans = [int(i["num_chs"]) for i in info][-n_in:]
         reductions = [int(i["reduction"]) for i in info][-n_in:]
         if reductions[0] != 2**neck.min_level:
-            raise ValueError(f"backbone's finest used level has stride {reductions[0]}; the neck's P{neck.min_level} needs stride {2**neck.min_level}")
+            raise ValueError(
+                f"backbone's finest used level has stride {reductions[0]}; the neck's P{neck.min_level} needs stride {2**neck.min_level}"
+            )
         neck = Neck(neck, chans, neck_channels)
         strides = [2**lv for lv in range(neck.genotype.min_level, neck.genotype.max_level + 1)]
     else:
@@ -213,7 +245,9 @@ class _TimmFeatures(nn.Module):
         import timm
 
         self.body = timm.create_model(name, pretrained=False, features_only=True, out_indices=tuple(out_indices), in_chans=in_chans)
-        self.feature_info = [{"num_chs": c, "reduction": r} for c, r in zip(self.body.feature_info.channels(), self.body.feature_info.reduction())]
+        self.feature_info = [
+            {"num_chs": c, "reduction": r} for c, r in zip(self.body.feature_info.channels(), self.body.feature_info.reduction())
+        ]
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.body(x)
@@ -236,8 +270,16 @@ class _TorchvisionFPN(nn.Module):
         return list(self.fpn(OrderedDict((str(i), f) for i, f in enumerate(feats))).values())
 
 
-def create_baseline(num_classes: int = 1, neck_channels: int = 32, head_convs: int = 2, in_chans: int = 3,
-                    mean: Sequence[float] | None = None, std: Sequence[float] | None = None, backbone: str = "resnet18", **_: Any) -> Detector:
+def create_baseline(
+    num_classes: int = 1,
+    neck_channels: int = 32,
+    head_convs: int = 2,
+    in_chans: int = 3,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    backbone: str = "resnet18",
+    **_: Any,
+) -> Detector:
     """The hand-designed reference: timm ``resnet18`` C3-C5 (random init) + torchvision FPN P3-P5 + the FCOS head."""
     body = _TimmFeatures(backbone, in_chans, (2, 3, 4))
     strides = [int(i["reduction"]) for i in body.feature_info]

@@ -8,10 +8,12 @@ searched is fixed (a published cell such as ``darts_v2`` for the backbone, the
 hand-designed top-down + bottom-up neck for the neck). Every multi-trial strategy works
 on it unchanged.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from zoo.space.base import SPACES, SearchSpace
 from zoo.space.darts_space import DartsSpace
@@ -43,7 +45,7 @@ class DetectionGenotype:
         return {"space": self.space, "backbone": self.backbone.to_json(), "neck": self.neck.to_json()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "DetectionGenotype":
+    def from_json(cls, data: dict[str, Any]) -> DetectionGenotype:
         missing = [k for k in ("backbone", "neck") if k not in data]
         if missing:
             raise GenotypeError(f"detection genotype is missing field(s) {', '.join(missing)}")
@@ -95,7 +97,11 @@ class DetectionSpace(SearchSpace):
         self.primitives = self.backbone_space.primitives
         self.steps = steps
         self.fixed_backbone = _resolve_backbone(fixed_backbone)
-        self.fixed_neck = NeckGenotype.from_json(fixed_neck) if isinstance(fixed_neck, dict) else fpn_neck_genotype(min_level, max_level, neck_cells - (max_level - min_level + 1))
+        self.fixed_neck = (
+            NeckGenotype.from_json(fixed_neck)
+            if isinstance(fixed_neck, dict)
+            else fpn_neck_genotype(min_level, max_level, neck_cells - (max_level - min_level + 1))
+        )
         self.parts: list[tuple[str, SearchSpace]] = []
         if target in ("backbone", "both"):
             self.parts.append(("backbone", self.backbone_space))

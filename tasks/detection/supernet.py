@@ -2,9 +2,11 @@
 the partially-connected :class:`PCSuperNet`) and/or the relaxed :class:`MixedNeck`, then the
 FCOS head; the part that is not searched is the fixed one. Partial channels apply to the
 backbone cells only: the neck is relaxed as in DARTS for both kinds."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,19 +24,41 @@ KINDS = ("darts", "pc_darts")
 class DetectionSuperNet(Detector):
     """``arch_parameters()`` (the searched parts' alphas), ``weight_parameters()`` and ``genotype()``."""
 
-    def __init__(self, space: DetectionSpace, num_classes: int, init_channels: int, layers: int, neck_channels: int,
-                 head_convs: int, mean: Sequence[float], std: Sequence[float], in_chans: int = 3, multiplier: int = 4,
-                 kind: str = "darts", partial_channels: int = 4) -> None:
+    def __init__(
+        self,
+        space: DetectionSpace,
+        num_classes: int,
+        init_channels: int,
+        layers: int,
+        neck_channels: int,
+        head_convs: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        in_chans: int = 3,
+        multiplier: int = 4,
+        kind: str = "darts",
+        partial_channels: int = 4,
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"supernet kind {kind!r} is unknown for detection; allowed: {', '.join(KINDS)}")
         self.target = space.target
         self.space = space
         if self.target in ("backbone", "both"):
-            args = dict(num_classes=0, init_channels=init_channels, layers=layers, steps=space.steps, multiplier=multiplier,
-                        in_chans=in_chans, stem="imagenet", primitives=space.primitives)
+            args = dict(
+                num_classes=0,
+                init_channels=init_channels,
+                layers=layers,
+                steps=space.steps,
+                multiplier=multiplier,
+                in_chans=in_chans,
+                stem="imagenet",
+                primitives=space.primitives,
+            )
             backbone: nn.Module = PCSuperNet(partial_channels=partial_channels, **args) if kind == "pc_darts" else SuperNet(**args)
         else:
-            backbone = CellNetwork(space.fixed_backbone, num_classes=0, init_channels=init_channels, layers=layers, in_chans=in_chans, stem="imagenet")
+            backbone = CellNetwork(
+                space.fixed_backbone, num_classes=0, init_channels=init_channels, layers=layers, in_chans=in_chans, stem="imagenet"
+            )
         ns = space.neck_space
         n_in = min(ns.L, len(backbone.feature_info))
         chans = [int(i["num_chs"]) for i in backbone.feature_info][-n_in:]
@@ -74,4 +98,3 @@ class DetectionSuperNet(Detector):
 
     def forward(self, x: torch.Tensor) -> HeadOutput:
         return super().forward(x)
-

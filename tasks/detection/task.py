@@ -5,25 +5,27 @@ the ``detection`` space. Every run also trains a fixed baseline (timm ``resnet18
 torchvision FPN + the same head) with the same data and epochs, so ``metrics.json`` shows
 what the search bought; predictions on the test images are drawn to PNG in the run directory.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from zoo.task import TASKS, DataError, Task
 from tasks.detection.data import Annotated, DetectionData, load
 from tasks.detection.evaluate import coco_map, draw, predict, to_tensor
 from tasks.detection.loss import fcos_loss
-from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, PROBABILITY, Flag, Number, Text
 from tasks.detection.model import create_baseline, decode
+from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, PROBABILITY, Flag, Number, Text
 from zoo.estimate.problem import OneShotProblem
 from zoo.fit import adamw, fit, warmup_cosine_per_step
+from zoo.task import TASKS, DataError, Task
 
 
 class TileDataset(Dataset):
@@ -74,7 +76,11 @@ class Detection(Task):
     supernet_kinds = ("darts", "pc_darts")
     spaces = ("detection",)  # backbone + neck; search.target picks what is searched
     config_specs = {
-        **{f"{part}.{key}": POSITIVE_INT for part in ("model", "estimate_model", "supernet") for key in ("init_channels", "layers", "neck_channels")},
+        **{
+            f"{part}.{key}": POSITIVE_INT
+            for part in ("model", "estimate_model", "supernet")
+            for key in ("init_channels", "layers", "neck_channels")
+        },
         **{f"{part}.head_convs": NON_NEGATIVE_INT for part in ("model", "estimate_model", "supernet")},
         "supernet.multiplier": POSITIVE_INT,
         "center_radius": POSITIVE,
@@ -122,13 +128,24 @@ class Detection(Task):
 
     def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(TileDataset(self.splits[split], augment=shuffle, seed=self.seed), batch_size=batch_size or int(self.trainer_cfg.batch_size),
-                          shuffle=shuffle, generator=g, collate_fn=collate)
+        return DataLoader(
+            TileDataset(self.splits[split], augment=shuffle, seed=self.seed),
+            batch_size=batch_size or int(self.trainer_cfg.batch_size),
+            shuffle=shuffle,
+            generator=g,
+            collate_fn=collate,
+        )
 
     # ---- models
     def _head_args(self, m: Any) -> dict[str, Any]:
-        return {"num_classes": len(self.classes), "neck_channels": int(m.neck_channels), "head_convs": int(m.head_convs),
-                "in_chans": 3, "mean": self.mean, "std": self.std}
+        return {
+            "num_classes": len(self.classes),
+            "neck_channels": int(m.neck_channels),
+            "head_convs": int(m.head_convs),
+            "in_chans": 3,
+            "mean": self.mean,
+            "std": self.std,
+        }
 
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
         m = self.cfg.model if final else self.cfg.estimate_model
@@ -152,7 +169,9 @@ class Detection(Task):
         for x, boxes, labels in loader:
             for i, p in enumerate(decode(model(x), x.shape[-2:], max_det=int(self.cfg.max_detections))):
                 keep = labels[i] >= 0
-                items.append(Annotated("", np.zeros((x.shape[-2], x.shape[-1], 3), np.uint8), boxes[i][keep].numpy(), labels[i][keep].numpy()))
+                items.append(
+                    Annotated("", np.zeros((x.shape[-2], x.shape[-1], 3), np.uint8), boxes[i][keep].numpy(), labels[i][keep].numpy())
+                )
                 preds.append({k: v.numpy() for k, v in p.items()})
         model.train(was)
         return coco_map(items, preds, self.classes, int(self.cfg.max_detections))
@@ -163,22 +182,49 @@ class Detection(Task):
 
         s = self.cfg.supernet
         torch.manual_seed(self.seed)
-        return DetectionSuperNet(self.space, len(self.classes), int(s.init_channels), int(s.layers), int(s.neck_channels), int(s.head_convs),
-                                 self.mean, self.std, multiplier=int(s.get("multiplier", 4)), kind=kind, **kwargs)
+        return DetectionSuperNet(
+            self.space,
+            len(self.classes),
+            int(s.init_channels),
+            int(s.layers),
+            int(s.neck_channels),
+            int(s.head_convs),
+            self.mean,
+            self.std,
+            multiplier=int(s.get("multiplier", 4)),
+            kind=kind,
+            **kwargs,
+        )
 
     def one_shot_problem(self) -> OneShotProblem:
-        return OneShotProblem(self.make_supernet("darts"), self.loader("search_train", True), self.loader("search_valid", True), self._loss,
-                              lambda model, loader: self._score_tiles(model, self.loader("search_valid", False))[self.metric],
-                              make_supernet=self.make_supernet, space=self.space)
+        return OneShotProblem(
+            self.make_supernet("darts"),
+            self.loader("search_train", True),
+            self.loader("search_valid", True),
+            self._loss,
+            lambda model, loader: self._score_tiles(model, self.loader("search_valid", False))[self.metric],
+            make_supernet=self.make_supernet,
+            space=self.space,
+        )
 
     # ---- estimation, retraining, baseline
     def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
         """AdamW with a linear warm-up over the first epoch and a per-step cosine decay (:func:`zoo.fit.warmup_cosine_per_step`)."""
         t = self.trainer_cfg
         torch.manual_seed(self.seed)
-        return fit(model, self.loader(split, True), epochs, loss=self._loss, optimizer=adamw(float(t.lr), float(t.weight_decay)),
-                   schedule=warmup_cosine_per_step(), grad_clip=float(t.grad_clip), device=self.device, desc=desc, progress=self.progress,
-                   checkpoint=checkpoint)
+        return fit(
+            model,
+            self.loader(split, True),
+            epochs,
+            loss=self._loss,
+            optimizer=adamw(float(t.lr), float(t.weight_decay)),
+            schedule=warmup_cosine_per_step(),
+            grad_clip=float(t.grad_clip),
+            device=self.device,
+            desc=desc,
+            progress=self.progress,
+            checkpoint=checkpoint,
+        )
 
     def example_input(self) -> torch.Tensor:
         """One validation tile: the size every candidate is trained and scored on."""
@@ -188,8 +234,13 @@ class Detection(Task):
         model = self.build_model(genotype, final=False)
         loss = self.fit(model, "search_train", int(self.trainer_cfg.estimate_epochs), "estimate")
         m = self._score_tiles(model, self.loader("search_valid", False))
-        return {"reward": m[self.metric], "valid_mAP": m["mAP"], "valid_mAP50": m["mAP50"], "train_loss": loss,
-                "params": sum(p.numel() for p in model.parameters())}
+        return {
+            "reward": m[self.metric],
+            "valid_mAP": m["mAP"],
+            "valid_mAP50": m["mAP50"],
+            "train_loss": loss,
+            "params": sum(p.numel() for p in model.parameters()),
+        }
 
     def _fit_and_test(self, model: nn.Module, key: str, checkpoints: Any = None) -> dict[str, Any]:
         t0 = time.time()
@@ -210,14 +261,27 @@ class Detection(Task):
     def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
         model = self.build_model(genotype, final=True)
         searched = self._fit_and_test(model, "searched", checkpoints)
-        out: dict[str, Any] = {"test_mAP": searched["mAP"], "test_mAP50": searched["mAP50"], "score": searched[self.metric],
-                               "params": searched["params"], "train_seconds": searched["train_seconds"]}
+        out: dict[str, Any] = {
+            "test_mAP": searched["mAP"],
+            "test_mAP50": searched["mAP50"],
+            "score": searched[self.metric],
+            "params": searched["params"],
+            "train_seconds": searched["train_seconds"],
+        }
         if bool(self.cfg.baseline.enabled):
             torch.manual_seed(self.seed)
             base = create_baseline(backbone=str(self.cfg.baseline.backbone), **self._head_args(self.cfg.model))
             b = self._fit_and_test(base, "baseline", checkpoints)
-            out.update({"test_mAP_baseline": b["mAP"], "test_mAP50_baseline": b["mAP50"],
-                        "baseline": {"model": f"timm {self.cfg.baseline.backbone} (random init) + torchvision FeaturePyramidNetwork + FCOS head", **b}})
+            out.update(
+                {
+                    "test_mAP_baseline": b["mAP"],
+                    "test_mAP50_baseline": b["mAP50"],
+                    "baseline": {
+                        "model": f"timm {self.cfg.baseline.backbone} (random init) + torchvision FeaturePyramidNetwork + FCOS head",
+                        **b,
+                    },
+                }
+            )
         return model, out
 
     def write_outputs(self, run_dir: str | Path) -> list[str]:

@@ -5,6 +5,7 @@ An estimator maps a genotype to a result dict with a higher-is-better ``reward``
 table (NAS-Bench-201). A tabular estimator also gives the ``final`` metrics of the
 chosen architecture, replacing retraining.
 """
+
 from __future__ import annotations
 
 from typing import Any

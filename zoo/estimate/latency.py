@@ -5,6 +5,7 @@ untimed ones, with torch's current thread setting (the CLI's ``threads=``). The 
 robust to the odd slow pass on a shared machine; it is a relative figure for comparing
 candidates measured in the same run, not a deployment number.
 """
+
 from __future__ import annotations
 
 import statistics

@@ -16,6 +16,7 @@ sha256-checked, like a checkpoint) and reads the compressed files from there. A 
 hold the tables in the benchmark's own layout (``minibench_12ep/...csv``) or flat, each plain,
 ``.xz`` or ``.gz``. They are parsed with :mod:`csv` once per process and cached.
 """
+
 from __future__ import annotations
 
 import csv
@@ -151,7 +152,7 @@ class NB201Tables:
     _latency: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: Path) -> "NB201Tables":
+    def load(cls, root: Path) -> NB201Tables:
         path, header, rows = _read_csv(root, MINI_12EP)
         arch = _column(header, rows, "cellstr", path)
         acc: dict[str, np.ndarray] = {}
@@ -224,7 +225,9 @@ class NB201Estimator(Estimator):
 
     def index_of(self, genotype: Any) -> int:
         if getattr(genotype, "space", None) != "nb201":
-            raise ValueError(f"estimate=nb201 answers space=nb201 cells only, got a {getattr(genotype, 'space', type(genotype).__name__)!r} genotype")
+            raise ValueError(
+                f"estimate=nb201 answers space=nb201 cells only, got a {getattr(genotype, 'space', type(genotype).__name__)!r} genotype"
+            )
         return self.tables.lookup(genotype.to_arch_str())
 
     def __call__(self, genotype: Any) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 This is the only thing one-shot strategies and tasks share, so neither imports the other.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn

@@ -10,6 +10,7 @@ download the benchmark tables the zoo ships, e.g. ``nb201``).
 ``--registry`` (repeatable) and ``ZOO_REGISTRY`` add registries to the built-in one;
 ``ZOO_HOME`` moves the cache (default ``~/.cache/zoo``). Errors are one line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,11 +68,16 @@ def cmd_list(args: argparse.Namespace) -> None:
     for e in sorted(models, key=lambda e: (e.task, not e.has_weights, e.name)):
         weights = _size(sum(f.size or 0 for f in e.files)) if e.has_weights else "arch only"
         params = e.data.get("params")
-        rows.append([e.name, e.task, e.dataset.split(" ")[0], _main_metric(e.metrics, e.task), f"{params / 1e6:.2f}M" if params else "-", weights])
+        rows.append(
+            [e.name, e.task, e.dataset.split(" ")[0], _main_metric(e.metrics, e.task), f"{params / 1e6:.2f}M" if params else "-", weights]
+        )
     out = [table(rows, ["NAME", "TASK", "DATASET", "METRIC", "PARAMS", "WEIGHTS"])] if rows else []
     # benchmarks (tables for tabular search) are data, not models: no metric, params or weights
-    bench = [[e.name, e.task, e.dataset, _size(sum(f.size or 0 for f in e.files)), str(e.data.get("usage") or "-")]
-             for e in sorted(entries, key=lambda e: e.name) if e.kind == "benchmark"]
+    bench = [
+        [e.name, e.task, e.dataset, _size(sum(f.size or 0 for f in e.files)), str(e.data.get("usage") or "-")]
+        for e in sorted(entries, key=lambda e: e.name)
+        if e.kind == "benchmark"
+    ]
     if bench:
         out.append(table(bench, ["BENCHMARK", "TASK", "DATASET", "FILES", "USE"]))
     print("\n\n".join(out))
@@ -154,7 +160,9 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m zoo.hub", description="The zoo of searched checkpoints.")
-    p.add_argument("--registry", action="append", default=None, help="extra registry file, directory or URL (repeatable; also ZOO_REGISTRY)")
+    p.add_argument(
+        "--registry", action="append", default=None, help="extra registry file, directory or URL (repeatable; also ZOO_REGISTRY)"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("list", help="a table of the zoo's entries")
     s.add_argument("--task", help="only this task (the TASK column of the list)")
@@ -181,8 +189,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--format", required=True, choices=["onnx", "torchscript"])
     s.add_argument("--out", help="output file (default NAME.onnx / NAME.pt)")
     s.add_argument("--opset", type=int, default=17)
-    s.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
-                   help="spatial size of the exported graph (default: the bundle's; graphs of fixed-size tasks take only this size)")
+    s.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="spatial size of the exported graph (default: the bundle's; graphs of fixed-size tasks take only this size)",
+    )
     s.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_export)

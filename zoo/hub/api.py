@@ -6,10 +6,12 @@ user-facing calls (re-exported by :mod:`zoo`). A name is looked up in the regist
 ``$ZOO_HOME/hub/NAME/REVISION/`` (:mod:`zoo.hub.download`); weights are read with
 safetensors only.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from torch import nn
 
@@ -80,7 +82,8 @@ def create_model(name: Any, pretrained: bool = False, registry: Registries = Non
     ``num_classes`` then replaces the classifier head. Other keyword arguments override
     the entry's model arguments (for ``pretrained=False``) or must match them.
     """
-    from zoo.models import PUBLISHED, create_model as build
+    from zoo.models import PUBLISHED
+    from zoo.models import create_model as build
 
     is_name = isinstance(name, str) and not name.lstrip().startswith(("{", "Genotype("))
     if not is_name:

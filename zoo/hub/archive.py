@@ -4,6 +4,7 @@ Extraction refuses, before writing anything, a member with an absolute path, a `
 component, a link, a device or any other non-regular file: an archive from the
 internet must not write outside the directory it is unpacked into.
 """
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@
 reproducing ``command`` and the licence. Weights are safetensors; nothing is ever
 unpickled. A bundle may also travel as one ``.tar``/``.zip`` file (:mod:`zoo.hub.archive`).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -54,8 +54,8 @@ def save_bundle(directory: str | Path, model: nn.Module, config: dict[str, Any],
 
 def complete_config(directory: Path, config: dict[str, Any], stamp: bool = True) -> dict[str, Any]:
     """``config`` plus derived fields it lacks; ``stamp`` adds this code's version and commit."""
-    from zoo.version import __version__
     from zoo.hub.facts import hub_facts
+    from zoo.version import __version__
 
     config = dict(config)
     if not config.get("preprocessing"):

@@ -4,6 +4,7 @@ It says what was searched (strategy, space, hyper-parameters), on what data, the
 resulting architecture and metrics, how to load, fine-tune and export the model, and
 the one command that reproduces it.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,7 +84,11 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
     rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and k not in ("params", "score")]
     lines += (_table(rows, ("metric", "value")) if rows else ["(none recorded)"]) + [""]
     if parent and parent.get("metrics"):
-        lines += ["Parent checkpoint metrics (on its own data): " + ", ".join(f"{k} {_fmt(v)}" for k, v in parent["metrics"].items() if isinstance(v, (int, float))), ""]
+        lines += [
+            "Parent checkpoint metrics (on its own data): "
+            + ", ".join(f"{k} {_fmt(v)}" for k, v in parent["metrics"].items() if isinstance(v, (int, float))),
+            "",
+        ]
 
     lines += ["## Data", ""]
     drows = [(k, v) for k, v in data.items() if k != "classes"]
@@ -99,7 +104,9 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
         lines += [f"Strategy `{strategy}` with " + ", ".join(f"`{k}={v}`" for k, v in sc.items()) + "."]
     sp = run_cfg.get("space") or {}
     if sp.get("primitives"):
-        lines += [f"Space `{space}`: {sp.get('steps', 4)} nodes per cell, candidate ops " + ", ".join(f"`{p}`" for p in sp["primitives"]) + "."]
+        lines += [
+            f"Space `{space}`: {sp.get('steps', 4)} nodes per cell, candidate ops " + ", ".join(f"`{p}`" for p in sp["primitives"]) + "."
+        ]
     tr = run_cfg.get("trainer") or {}
     if tr:
         lines += ["Training: " + ", ".join(f"`{k}={v}`" for k, v in tr.items()) + "."]
@@ -127,13 +134,31 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
     ]
     lines += hub_facts(task).card_usage(ref)
     if hub_facts(task).timm and name:
-        lines += ["With timm: `import zoo, timm; zoo.register_timm(); timm.create_model(" f'"{"zoo_" + name.replace("-", "_").replace(".", "_")}", pretrained=True)`.', ""]
+        lines += [
+            "With timm: `import zoo, timm; zoo.register_timm(); timm.create_model("
+            f'"{"zoo_" + name.replace("-", "_").replace(".", "_")}", pretrained=True)`.',
+            "",
+        ]
     command = config.get("command")
     if command:
         version = ""
         if config.get("zoo_version") or config.get("git_commit"):
-            version = f" at zoo {config.get('zoo_version', '?')}" + (f", commit `{config['git_commit'][:12]}`" if config.get("git_commit") else "")
-        lines += ["## Reproduce", "", f"From a checkout of the zoo repository{version}; the defaults of conf/ plus the overrides shown:", "", "```bash", command, "```", ""]
-        lines += ["The search and retraining are seeded; results still vary slightly with the number of CPU threads and the torch version.", ""]
+            version = f" at zoo {config.get('zoo_version', '?')}" + (
+                f", commit `{config['git_commit'][:12]}`" if config.get("git_commit") else ""
+            )
+        lines += [
+            "## Reproduce",
+            "",
+            f"From a checkout of the zoo repository{version}; the defaults of conf/ plus the overrides shown:",
+            "",
+            "```bash",
+            command,
+            "```",
+            "",
+        ]
+        lines += [
+            "The search and retraining are seeded; results still vary slightly with the number of CPU threads and the torch version.",
+            "",
+        ]
     lines += ["## Licence", "", f"{config.get('license') or 'unknown'} (weights and card).", ""]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ matches; a mismatch deletes the partial file and raises one line. An exclusive
 ``fcntl`` lock on ``<dest>.lock`` makes two processes fetching the same file wait for
 each other instead of writing the same bytes twice. This module imports no torch.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -19,9 +20,9 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 CHUNK = 1 << 16
 TIMEOUT_S = 30.0
@@ -64,7 +65,17 @@ def file_lock(path: Path) -> Iterator[None]:
 def _progress(total: int | None, initial: int, desc: str, show: bool):  # type: ignore[no-untyped-def]
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=not show, leave=False, file=sys.stderr)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=desc,
+        disable=not show,
+        leave=False,
+        file=sys.stderr,
+    )
 
 
 def _local_path(url: str) -> Path | None:

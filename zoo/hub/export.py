@@ -12,17 +12,19 @@ the image and per-class scores (N, P, K) for every location P of every level, i.
 Their graphs take one fixed spatial size (the neck's resampling to each level's size and
 the head's point grid are traced for it); ``input_size`` picks another at export time.
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from zoo.hub.facts import hub_facts
 from zoo.hub.download import HubError
+from zoo.hub.facts import hub_facts
 
 FORMATS = ("onnx", "torchscript")
 

@@ -10,9 +10,11 @@ timm registry can serve it. A bundle of a task without facts still saves, loads 
 :data:`BRIDGES` holds the ecosystem bridges tasks register by library name (``timm``, ...),
 so ``zoo.register_timm()`` reaches classification's bridge without the core importing it.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn

@@ -13,6 +13,7 @@ the registry there:
 The architecture-only entries of published genotypes come from
 :func:`tasks.classification.published.published_entries`.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -118,7 +119,9 @@ def push(
         return _push_dir(config, name, uploads, target, Path(registry_file) if registry_file else target / "registry.json")
 
 
-def _push_dir(config: dict[str, Any], name: str, uploads: list[tuple[str, Path]], target: Path, registry: Path) -> tuple[dict[str, Any], str]:
+def _push_dir(
+    config: dict[str, Any], name: str, uploads: list[tuple[str, Path]], target: Path, registry: Path
+) -> tuple[dict[str, Any], str]:
     files = []
     for rel, src in uploads:
         dest = target / rel

@@ -22,6 +22,7 @@ add theirs with ``ZOO_REGISTRY`` (comma-separated paths or URLs), ``hub.registry
 run config or ``--registry`` on the hub CLI. A later registry overrides an entry of the
 same name from an earlier one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,9 +31,10 @@ import os
 import re
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from zoo.hub.download import TIMEOUT_S, HubError, zoo_home
 
@@ -94,9 +96,14 @@ class Entry:
         return "zoo_" + re.sub(r"[^a-z0-9_]", "_", self.name)
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.data, "name": self.name, "task": self.task, "model": self.model, "files": [
-            {"name": f.name, "sha256": f.sha256, "size": f.size, "urls": list(f.urls)} for f in self.files
-        ], "source": self.source}
+        return {
+            **self.data,
+            "name": self.name,
+            "task": self.task,
+            "model": self.model,
+            "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "urls": list(f.urls)} for f in self.files],
+            "source": self.source,
+        }
 
 
 def registry_sources(extra: str | Iterable[str] | None = None) -> list[str]:
@@ -134,7 +141,9 @@ def _read_source(source: str) -> dict[str, Any]:
         if path.is_dir():
             path = path / "registry.json"
         if not path.is_file():
-            raise HubError(f"registry {source} does not exist (ZOO_REGISTRY / hub.registry / --registry take a registry.json file, its directory or a URL)")
+            raise HubError(
+                f"registry {source} does not exist (ZOO_REGISTRY / hub.registry / --registry take a registry.json file, its directory or a URL)"
+            )
         text = path.read_text()
     try:
         data = json.loads(text)
@@ -215,7 +224,9 @@ def get_entry(name: str, extra: str | Iterable[str] | None = None, kind: str | N
     if kind is not None and e.kind != kind:
         if e.kind == "benchmark":
             use = f"use it with `{e.data['usage']}`; " if e.data.get("usage") else ""
-            raise HubError(f"{name} is a benchmark, not a model: it has no weights to load, build or fine-tune ({use}`python -m zoo.hub download {name}` fetches its files)")
+            raise HubError(
+                f"{name} is a benchmark, not a model: it has no weights to load, build or fine-tune ({use}`python -m zoo.hub download {name}` fetches its files)"
+            )
         raise HubError(f"{name} is a {e.kind}, not a {kind}")
     return e
 

@@ -12,10 +12,12 @@ Two kinds of strategy, one registry (:data:`STRATEGIES`):
 
 Strategies know only :class:`zoo.space.base.SearchSpace`; they never import tasks.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +25,6 @@ from zoo.config_values import ConfigError  # noqa: F401  (re-exported: strategie
 from zoo.registry import Registry
 from zoo.space.base import SearchSpace
 from zoo.space.genotype import genotype_key
-
-
 
 
 def check(cond: bool, field: str, value: Any, allowed: str) -> None:

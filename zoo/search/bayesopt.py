@@ -16,9 +16,11 @@ The pool holds ``pool_size`` uniform samples plus every one-decision neighbour o
 The surrogate is refit from the history on every proposal, so the base class's state
 (history, pending, RNG) is the whole state.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -55,8 +57,9 @@ class GaussianProcess:
     deterministic and takes well under a millisecond per grid point at 100 observations.
     """
 
-    def __init__(self, lengthscales: Sequence[float] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
-                 noises: Sequence[float] = (1e-4, 1e-2, 1e-1, 0.3)) -> None:
+    def __init__(
+        self, lengthscales: Sequence[float] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0), noises: Sequence[float] = (1e-4, 1e-2, 1e-1, 0.3)
+    ) -> None:
         self.lengthscales = tuple(lengthscales)
         self.noises = tuple(noises)
 
@@ -70,7 +73,7 @@ class GaussianProcess:
         r = np.sqrt(d2) / ls
         return (1.0 + SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-SQRT5 * r)
 
-    def fit(self, X: np.ndarray, y: np.ndarray, hyper: tuple[float, float] | None = None) -> "GaussianProcess":
+    def fit(self, X: np.ndarray, y: np.ndarray, hyper: tuple[float, float] | None = None) -> GaussianProcess:
         self.X = X
         self.mean = float(y.mean())
         self.scale = float(y.std()) or 1.0

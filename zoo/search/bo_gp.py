@@ -6,6 +6,7 @@ Optimization of Machine Learning Algorithms", NeurIPS 2012; for NAS, Kandasamy e
 See :mod:`zoo.search.bayesopt` for the loop (candidate pool, batch asks, ParEGO for
 several objectives) and :class:`~zoo.search.bayesopt.GaussianProcess` for the model.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,9 +7,11 @@ The forest is scikit-learn's :class:`~sklearn.ensemble.RandomForestRegressor` ov
 one-hot encoding; its random state is drawn from the strategy's generator, so runs and
 resumed runs are reproducible. See :mod:`zoo.search.bayesopt` for the loop.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,8 +48,12 @@ class RFBayesOpt(BayesianOptimisation):
         from sklearn.ensemble import RandomForestRegressor
 
         rf = RandomForestRegressor(
-            n_estimators=self.n_trees, min_samples_leaf=self.min_samples_leaf, max_features=self.max_features,
-            bootstrap=True, random_state=seed, n_jobs=1,
+            n_estimators=self.n_trees,
+            min_samples_leaf=self.min_samples_leaf,
+            max_features=self.max_features,
+            bootstrap=True,
+            random_state=seed,
+            n_jobs=1,
         )
         # the inputs are ours and always valid: skip the per-tree argument checks, the bulk of a small fit's time
         with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):

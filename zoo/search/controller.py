@@ -13,11 +13,13 @@ exponential moving-average reward baseline, advantage scaling, and an exact JSON
 ``state_dict`` holding the controller weights, the optimizer state, the baseline and
 the RNG states of numpy and torch.
 """
+
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +39,11 @@ def tensor_to_json(t: torch.Tensor) -> dict[str, Any]:
     fraction of a second to encode).
     """
     a = t.detach().cpu().contiguous().numpy()
-    return {"dtype": str(a.dtype), "shape": list(a.shape), "base64": base64.b64encode(a.astype(a.dtype.newbyteorder("<")).tobytes()).decode("ascii")}
+    return {
+        "dtype": str(a.dtype),
+        "shape": list(a.shape),
+        "base64": base64.b64encode(a.astype(a.dtype.newbyteorder("<")).tobytes()).decode("ascii"),
+    }
 
 
 def tensor_from_json(d: dict[str, Any]) -> torch.Tensor:
@@ -198,7 +204,12 @@ class ControllerStrategy(ReasksPending):
         check(isinstance(hidden, int) and not isinstance(hidden, bool) and hidden >= 1, "hidden", hidden, "an integer >= 1")
         check(isinstance(baseline_decay, (int, float)) and 0 <= baseline_decay < 1, "baseline_decay", baseline_decay, "a number in [0, 1)")
         check(isinstance(entropy_weight, (int, float)) and entropy_weight >= 0, "entropy_weight", entropy_weight, "a number >= 0")
-        check(isinstance(tanh_constant, (int, float)) and tanh_constant >= 0, "tanh_constant", tanh_constant, "a number >= 0 (0 = no squashing)")
+        check(
+            isinstance(tanh_constant, (int, float)) and tanh_constant >= 0,
+            "tanh_constant",
+            tanh_constant,
+            "a number >= 0 (0 = no squashing)",
+        )
         check(isinstance(temperature, (int, float)) and temperature > 0, "temperature", temperature, "a number > 0")
         check(isinstance(grad_clip, (int, float)) and grad_clip >= 0, "grad_clip", grad_clip, "a number >= 0 (0 = no clipping)")
         check(isinstance(dedup, bool), "dedup", dedup, "true or false")

@@ -6,11 +6,13 @@ constant (DARTS-V1); ``order=2`` uses the one-step unrolled approximation
 w' = w - xi * grad_w L_train(w, alpha) and the finite-difference Hessian-vector
 product of the paper's eq. (8) (DARTS-V2).
 """
+
 from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.func import functional_call

@@ -15,9 +15,11 @@ The ES draws its normal samples from its own generator, and its state is the lis
 generations it was told; ``load_state_dict`` rebuilds the ES by replaying them, which
 reproduces it exactly.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,9 +42,16 @@ class CMAES(Strategy):
         objectives: Sequence[str] = ("accuracy",),
     ) -> None:
         super().__init__(space, budget, seed, check_objectives(objectives, "es", multi_ok=False))
-        check(popsize is None or (isinstance(popsize, int) and 2 <= popsize), "popsize", popsize, "null (the ES default) or an integer >= 2")
+        check(
+            popsize is None or (isinstance(popsize, int) and 2 <= popsize), "popsize", popsize, "null (the ES default) or an integer >= 2"
+        )
         check(isinstance(sigma0, (int, float)) and sigma0 > 0, "sigma0", sigma0, "a number > 0")
-        check(isinstance(max_idle_generations, int) and max_idle_generations >= 1, "max_idle_generations", max_idle_generations, "an integer >= 1")
+        check(
+            isinstance(max_idle_generations, int) and max_idle_generations >= 1,
+            "max_idle_generations",
+            max_idle_generations,
+            "an integer >= 1",
+        )
         import cma  # noqa: F401  (fail here, before work, if the package is missing)
 
         self.popsize = popsize

@@ -8,9 +8,11 @@ takes the fittest as parent and mutates ``mutations`` of its decisions. The firs
 within the population is the non-dominated front, then crowding (NSGA-II, Deb et al. 2002).
 The population is the tail of the history, so the state is the base class's.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from zoo.search.base import STRATEGIES, Strategy, check
 from zoo.search.pareto import check_objectives
@@ -30,12 +32,24 @@ class RegularizedEvolution(Strategy):
         objectives: Sequence[str] = ("accuracy",),
     ) -> None:
         super().__init__(space, budget, seed, check_objectives(objectives, "evolution"))
-        check(isinstance(population_size, int) and 2 <= population_size <= budget, "population_size", population_size,
-              f"an integer from 2 to search.budget ({budget})")
-        check(isinstance(sample_size, int) and 1 <= sample_size <= population_size, "sample_size", sample_size,
-              f"an integer from 1 to search.population_size ({population_size})")
-        check(isinstance(mutations, int) and 1 <= mutations <= len(space.cardinalities()), "mutations", mutations,
-              f"an integer from 1 to the number of decisions ({len(space.cardinalities())})")
+        check(
+            isinstance(population_size, int) and 2 <= population_size <= budget,
+            "population_size",
+            population_size,
+            f"an integer from 2 to search.budget ({budget})",
+        )
+        check(
+            isinstance(sample_size, int) and 1 <= sample_size <= population_size,
+            "sample_size",
+            sample_size,
+            f"an integer from 1 to search.population_size ({population_size})",
+        )
+        check(
+            isinstance(mutations, int) and 1 <= mutations <= len(space.cardinalities()),
+            "mutations",
+            mutations,
+            f"an integer from 1 to the number of decisions ({len(space.cardinalities())})",
+        )
         self.population_size = population_size
         self.sample_size = sample_size
         self.mutations = mutations

@@ -1,15 +1,19 @@
 """``search=fixed``: no search, retrain a given architecture (a published name, a zoo entry,
 a ``genotype.json`` path or run directory, or the DARTS text form) — the baseline every search
 is compared with, and the way to retrain a genotype found elsewhere."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from zoo.search.base import STRATEGIES, ConfigError, OneShotStrategy
 from zoo.space.genotype import GenotypeError, genotype_from_json, load_genotype
 
-ALLOWED = "a published name (darts_v2, ...), a zoo entry (python -m zoo.hub list), a genotype.json path or run directory, or Genotype(...) text"
+ALLOWED = (
+    "a published name (darts_v2, ...), a zoo entry (python -m zoo.hub list), a genotype.json path or run directory, or Genotype(...) text"
+)
 
 
 def _existing(text: str) -> Path | None:
@@ -63,8 +67,10 @@ class Fixed(OneShotStrategy):
 
     def check_space(self, space: Any) -> None:
         if getattr(self.genotype, "space", None) != getattr(space, "name", None):
-            raise ConfigError(f"search.arch is a {getattr(self.genotype, 'space', '?')!r} genotype, but space={space.name}; "
-                              f"allowed: an architecture of space {space.name!r}")
+            raise ConfigError(
+                f"search.arch is a {getattr(self.genotype, 'space', '?')!r} genotype, but space={space.name}; "
+                f"allowed: an architecture of space {space.name!r}"
+            )
         space.encode(self.genotype)  # GenotypeError (one line) when the cell does not fit the space (steps, ops)
 
     def search(self, problem: Any, log: Callable[[dict[str, Any]], None] | None = None) -> Any:

@@ -11,9 +11,11 @@ with probability ``mutation_prob`` (at least one decision when the child would r
 an evaluated genotype). The first ``population_size`` proposals are uniform samples.
 The population is derived from the history, so the state is the base class's.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,11 +40,19 @@ class GeneticAlgorithm(Strategy):
         objectives: Sequence[str] = ("accuracy",),
     ) -> None:
         super().__init__(space, budget, seed, check_objectives(objectives, "ga"))
-        check(isinstance(population_size, int) and 2 <= population_size <= budget, "population_size", population_size,
-              f"an integer from 2 to search.budget ({budget})")
+        check(
+            isinstance(population_size, int) and 2 <= population_size <= budget,
+            "population_size",
+            population_size,
+            f"an integer from 2 to search.budget ({budget})",
+        )
         check(selection in ("tournament", "rank"), "selection", selection, "tournament, rank")
-        check(isinstance(tournament_size, int) and 1 <= tournament_size <= population_size, "tournament_size", tournament_size,
-              f"an integer from 1 to search.population_size ({population_size})")
+        check(
+            isinstance(tournament_size, int) and 1 <= tournament_size <= population_size,
+            "tournament_size",
+            tournament_size,
+            f"an integer from 1 to search.population_size ({population_size})",
+        )
         check(isinstance(crossover_prob, (int, float)) and 0 <= crossover_prob <= 1, "crossover_prob", crossover_prob, "a number in [0, 1]")
         check(isinstance(mutation_prob, (int, float)) and 0 <= mutation_prob <= 1, "mutation_prob", mutation_prob, "a number in [0, 1]")
         self.population_size = population_size

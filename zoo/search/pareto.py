@@ -9,10 +9,12 @@ turned "larger is better" (minimised objectives are negated).
 * :func:`parego_scalarize` is ParEGO's augmented Chebyshev scalarisation
   (Knowles, IEEE TEVC 2006), used by the Bayesian-optimisation strategies.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -127,8 +129,13 @@ def parego_scalarize(F: np.ndarray, weights: np.ndarray, rho: float = 0.05) -> n
     return -(wc.max(1) + rho * wc.sum(1))
 
 
-def write_pareto(run_dir: str | Path, history: Sequence[tuple[Any, dict[str, Any]]], objectives: Sequence[str],
-                 describe: Callable[[Any], str] = str, final: Callable[[Any], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def write_pareto(
+    run_dir: str | Path,
+    history: Sequence[tuple[Any, dict[str, Any]]],
+    objectives: Sequence[str],
+    describe: Callable[[Any], str] = str,
+    final: Callable[[Any], dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """Writes ``pareto_front.json`` and ``pareto_front.png`` (first two objectives); returns the front's records.
 
     ``final`` (a tabular estimator's) adds each member's final ``test_*`` numbers.
@@ -147,8 +154,9 @@ def write_pareto(run_dir: str | Path, history: Sequence[tuple[Any, dict[str, Any
     return records
 
 
-def plot_pareto(history: Sequence[tuple[Any, dict[str, Any]]], front: Sequence[tuple[Any, dict[str, Any]]],
-                objectives: Sequence[str], path: str | Path) -> None:
+def plot_pareto(
+    history: Sequence[tuple[Any, dict[str, Any]]], front: Sequence[tuple[Any, dict[str, Any]]], objectives: Sequence[str], path: str | Path
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,8 +167,15 @@ def plot_pareto(history: Sequence[tuple[Any, dict[str, Any]]], front: Sequence[t
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     ax.plot([r[kx] for _, r in history], [r[ky] for _, r in history], "o", ms=3, color="0.7", label="evaluated")
     pts = sorted((r[kx], r[ky]) for _, r in front)
-    ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=5, color="tab:red", drawstyle="steps-post"
-            if OBJECTIVES[x_name][1] < 0 else "default", label=f"Pareto front ({len(pts)})")
+    ax.plot(
+        [p[0] for p in pts],
+        [p[1] for p in pts],
+        "o-",
+        ms=5,
+        color="tab:red",
+        drawstyle="steps-post" if OBJECTIVES[x_name][1] < 0 else "default",
+        label=f"Pareto front ({len(pts)})",
+    )
     ax.set_xlabel(kx)
     ax.set_ylabel(ky)
     ax.set_title(f"Pareto front: {' vs '.join(objectives)}")
@@ -175,7 +190,10 @@ def front_summary(records: Sequence[dict[str, Any]], objectives: Sequence[str], 
     """A few text lines for the run summary."""
     lines = [f"  pareto    {len(records)} non-dominated architectures ({' vs '.join(objectives)}), written to pareto_front.json/.png"]
     for rec in records[:limit]:
-        vals = "  ".join(f"{k}={rec[k]:.4g}" if isinstance(rec[k], float) else f"{k}={rec[k]}" for k in list(objectives) + [k for k in rec if k.startswith("test_")])
+        vals = "  ".join(
+            f"{k}={rec[k]:.4g}" if isinstance(rec[k], float) else f"{k}={rec[k]}"
+            for k in list(objectives) + [k for k in rec if k.startswith("test_")]
+        )
         lines.append(f"    {vals}  {rec['describe']}")
     if len(records) > limit:
         lines.append(f"    ... {len(records) - limit} more in pareto_front.json")

@@ -10,10 +10,12 @@ keeps the edge selection stable across the sampling. The bi-level optimisation i
 :class:`zoo.search.darts.DARTS` (first order by default, as in the paper); the supernet is
 the task's ``pc_darts`` supernet (:class:`zoo.space.pc_supernet.PCSuperNet`).
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from zoo.estimate.problem import OneShotProblem
 from zoo.search.base import STRATEGIES, ConfigError, check
@@ -41,12 +43,26 @@ class PCDARTS(DARTS):
         warmup_epochs: int = 0,
         progress: bool = True,
     ) -> None:
-        check(isinstance(partial_channels, int) and not isinstance(partial_channels, bool) and partial_channels >= 1,
-              "partial_channels", partial_channels, "a positive integer dividing task.supernet.init_channels (the paper uses 4)")
+        check(
+            isinstance(partial_channels, int) and not isinstance(partial_channels, bool) and partial_channels >= 1,
+            "partial_channels",
+            partial_channels,
+            "a positive integer dividing task.supernet.init_channels (the paper uses 4)",
+        )
         super().__init__(
-            seed=seed, epochs=epochs, order=order, lr=lr, lr_min=lr_min, momentum=momentum, weight_decay=weight_decay,
-            grad_clip=grad_clip, arch_lr=arch_lr, arch_weight_decay=arch_weight_decay, unrolled_lr=unrolled_lr,
-            warmup_epochs=warmup_epochs, progress=progress,
+            seed=seed,
+            epochs=epochs,
+            order=order,
+            lr=lr,
+            lr_min=lr_min,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            grad_clip=grad_clip,
+            arch_lr=arch_lr,
+            arch_weight_decay=arch_weight_decay,
+            unrolled_lr=unrolled_lr,
+            warmup_epochs=warmup_epochs,
+            progress=progress,
         )
         self.partial_channels = partial_channels
 

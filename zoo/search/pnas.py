@@ -18,10 +18,12 @@ Everything the strategy decides is a function of the told history, its numpy RNG
 the seed (each surrogate fit draws from a numpy generator seeded with the seed and the
 number of observations), so ``state_dict`` needs only that plus the level, beam and queue.
 """
+
 from __future__ import annotations
 
 import itertools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +65,7 @@ class MLPEnsemble:
             k += n
         return out
 
-    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> "MLPEnsemble":
+    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> MLPEnsemble:
         e, h = self.members, self.hidden
         n, d = x.shape
         self.mean = float(y.mean())
@@ -146,8 +148,12 @@ class ProgressiveNAS(ReasksPending):
             return isinstance(v, (int, float)) and not isinstance(v, bool)
 
         groups = space.groups()
-        check(integer(beam, 1) and beam * len(groups) <= budget, "beam", beam,
-              f"an integer >= 1 with beam x {len(groups)} blocks of space {space.name!r} <= budget={budget}")
+        check(
+            integer(beam, 1) and beam * len(groups) <= budget,
+            "beam",
+            beam,
+            f"an integer >= 1 with beam x {len(groups)} blocks of space {space.name!r} <= budget={budget}",
+        )
         check(integer(padding, 0), "padding", padding, "an option index >= 0 (clipped to each decision's options)")
         check(integer(ensemble, 2), "ensemble", ensemble, "an integer >= 2 (members of the surrogate ensemble)")
         check(integer(hidden, 1), "hidden", hidden, "an integer >= 1")

@@ -10,9 +10,11 @@ on ``-mean(min(r A, clip(r, 1 - clip, 1 + clip) A)) - entropy_weight * H``, wher
 is the ratio of the current to the sampling policy's probability, so old samples stop
 pushing once the policy has moved ``clip`` away from the one that drew them.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -50,8 +52,27 @@ class PPO(ControllerStrategy):
         check(isinstance(clip, (int, float)) and 0 < clip < 1, "clip", clip, "a number in (0, 1)")
         check(integer(epochs) and epochs >= 1, "epochs", epochs, "an integer >= 1")
         check(integer(buffer_size) and buffer_size >= 1, "buffer_size", buffer_size, "an integer >= 1")
-        check(integer(update_every) and 1 <= update_every <= buffer_size, "update_every", update_every, f"an integer in [1, buffer_size={buffer_size}]")
-        super().__init__(space, budget, seed, check_objectives(objectives, "ppo", multi_ok=False), lr, hidden, baseline_decay, entropy_weight, tanh_constant, temperature, grad_clip, dedup, max_tries)
+        check(
+            integer(update_every) and 1 <= update_every <= buffer_size,
+            "update_every",
+            update_every,
+            f"an integer in [1, buffer_size={buffer_size}]",
+        )
+        super().__init__(
+            space,
+            budget,
+            seed,
+            check_objectives(objectives, "ppo", multi_ok=False),
+            lr,
+            hidden,
+            baseline_decay,
+            entropy_weight,
+            tanh_constant,
+            temperature,
+            grad_clip,
+            dedup,
+            max_tries,
+        )
         self.clip = float(clip)
         self.epochs = epochs
         self.buffer_size = buffer_size

@@ -1,16 +1,17 @@
 """Helpers the multi-trial strategies share: novelty (never re-propose a genotype that was
 evaluated or is being evaluated) and a scalar fitness per history entry that also covers
 multi-objective search (non-dominated rank, then crowding; NSGA-II, Deb et al. 2002)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from zoo.search.pareto import crowding_distance, is_multi, non_dominated_sort, objective_matrix
 from zoo.space.genotype import genotype_key
-
 
 _CONTROLLER: Any = None
 

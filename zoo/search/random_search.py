@@ -1,5 +1,6 @@
 """Random search: uniform samples of the space (Bergstra & Bengio, JMLR 2012; as a NAS
 baseline, Li & Talwalkar, "Random Search and Reproducibility for NAS", UAI 2019)."""
+
 from __future__ import annotations
 
 from typing import Any

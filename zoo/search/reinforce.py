@@ -7,9 +7,11 @@ Each told reward ``R`` gives the advantage ``R - b`` against an exponential
 moving-average baseline ``b``; every ``batch_size`` tells the controller takes one Adam
 step on ``-(mean advantage * log pi(a)) - entropy_weight * H(pi)``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -38,8 +40,27 @@ class Reinforce(ControllerStrategy):
         dedup: bool = True,
         max_tries: int = 50,
     ) -> None:
-        check(isinstance(batch_size, int) and not isinstance(batch_size, bool) and 1 <= batch_size <= budget, "batch_size", batch_size, f"an integer in [1, budget={budget}]")
-        super().__init__(space, budget, seed, check_objectives(objectives, "reinforce", multi_ok=False), lr, hidden, baseline_decay, entropy_weight, tanh_constant, temperature, grad_clip, dedup, max_tries)
+        check(
+            isinstance(batch_size, int) and not isinstance(batch_size, bool) and 1 <= batch_size <= budget,
+            "batch_size",
+            batch_size,
+            f"an integer in [1, budget={budget}]",
+        )
+        super().__init__(
+            space,
+            budget,
+            seed,
+            check_objectives(objectives, "reinforce", multi_ok=False),
+            lr,
+            hidden,
+            baseline_decay,
+            entropy_weight,
+            tanh_constant,
+            temperature,
+            grad_clip,
+            dedup,
+            max_tries,
+        )
         self.batch_size = batch_size
         self.batch: list[tuple[list[int], float]] = []
 

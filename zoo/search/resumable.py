@@ -6,6 +6,7 @@ batch leaves candidates that were asked but never told (``pending``). A strategy
 those, in their order), so the resumed search tells the same sequence as an
 uninterrupted one instead of drawing new candidates from a state that has moved on.
 """
+
 from __future__ import annotations
 
 from typing import Any

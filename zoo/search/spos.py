@@ -16,11 +16,13 @@ Two decoupled stages:
 The supernet is the task's ``single_path`` supernet
 (:class:`zoo.space.single_path.SinglePathSuperNet`); genotypes come from the task's search space.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,7 +65,12 @@ class SPOS(OneShotStrategy):
         check(grad_clip > 0, "grad_clip", grad_clip, "a positive number")
         check(positive_int(population_size) and population_size >= 2, "population_size", population_size, "an integer >= 2")
         check(positive_int(generations), "generations", generations, "a positive integer")
-        check(positive_int(parents) and parents <= population_size, "parents", parents, f"an integer in 1..population_size ({population_size})")
+        check(
+            positive_int(parents) and parents <= population_size,
+            "parents",
+            parents,
+            f"an integer in 1..population_size ({population_size})",
+        )
         check(0 < mutation_prob <= 1, "mutation_prob", mutation_prob, "a probability in (0, 1]")
         check(positive_int(bn_batches), "bn_batches", bn_batches, "a positive integer")
         self.epochs, self.lr, self.lr_min = epochs, lr, lr_min
@@ -82,7 +89,9 @@ class SPOS(OneShotStrategy):
         return self._evolve(net, problem, rng, log)
 
     # ---- stage 1
-    def _train_supernet(self, net: nn.Module, problem: OneShotProblem, rng: np.random.Generator, log: Callable[[dict[str, Any]], None] | None) -> None:
+    def _train_supernet(
+        self, net: nn.Module, problem: OneShotProblem, rng: np.random.Generator, log: Callable[[dict[str, Any]], None] | None
+    ) -> None:
         space = problem.space
         opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         n_batches = len(problem.train_loader)  # type: ignore[arg-type]
@@ -108,8 +117,15 @@ class SPOS(OneShotStrategy):
                 bar.set_postfix(loss=f"{running / seen:.3f}")
             if log is not None:
                 probe = space.sample(rng)
-                log({"phase": "supernet", "epoch": epoch + 1, "train_loss": running / max(seen, 1),
-                     "reward": self._evaluate(net, problem, probe, self._calibration_batches(problem)), "genotype": probe.to_json()})
+                log(
+                    {
+                        "phase": "supernet",
+                        "epoch": epoch + 1,
+                        "train_loss": running / max(seen, 1),
+                        "reward": self._evaluate(net, problem, probe, self._calibration_batches(problem)),
+                        "genotype": probe.to_json(),
+                    }
+                )
             if problem.checkpoint is not None:
                 problem.checkpoint.save("SPOS", objects, {"epoch": epoch + 1}, rng)
         bar.close()
@@ -135,7 +151,9 @@ class SPOS(OneShotStrategy):
             m.momentum = mom
         return float(problem.score(net, problem.valid_loader))
 
-    def _evolve(self, net: nn.Module, problem: OneShotProblem, rng: np.random.Generator, log: Callable[[dict[str, Any]], None] | None) -> Any:
+    def _evolve(
+        self, net: nn.Module, problem: OneShotProblem, rng: np.random.Generator, log: Callable[[dict[str, Any]], None] | None
+    ) -> Any:
         space = problem.space
         calibration = self._calibration_batches(problem)
         scores: dict[Any, tuple[Any, float]] = {}
@@ -174,8 +192,16 @@ class SPOS(OneShotStrategy):
             parents = [g for g, _ in ranked[: self.parents]]
             bar.set_postfix(best=f"{ranked[0][1]:.3f}")
             if log is not None:
-                log({"phase": "evolution", "generation": generation + 1, "reward": ranked[0][1],
-                     "population_mean": float(np.mean(rewards)) if rewards else None, "evaluated": len(scores), "genotype": ranked[0][0].to_json()})
+                log(
+                    {
+                        "phase": "evolution",
+                        "generation": generation + 1,
+                        "reward": ranked[0][1],
+                        "population_mean": float(np.mean(rewards)) if rewards else None,
+                        "evaluated": len(scores),
+                        "genotype": ranked[0][0].to_json(),
+                    }
+                )
             if generation == self.generations - 1:
                 break
             taken: set[Any] = set()

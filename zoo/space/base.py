@@ -10,10 +10,12 @@ on the space's valid genotypes.
 Decisions come in ``groups()`` (for DARTS: one node of one cell; for NAS-Bench-201:
 one edge), which progressive strategies such as PNAS grow one at a time.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

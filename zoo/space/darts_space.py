@@ -5,14 +5,16 @@ Per node ``i`` of the normal and the reduction cell four decisions: first input
 so a node never reads one state twice) and its op. Ops exclude ``none``, as in the
 discretised DARTS cell.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from zoo.config_values import POSITIVE_INT, Text, check_values
 from zoo.space.base import SPACES, SearchSpace
 from zoo.space.genotype import Genotype, GenotypeError
-from zoo.space.ops import DARTS_OPS, OPS, ops_for
+from zoo.space.ops import DARTS_OPS, ops_for
 
 
 @SPACES.register("darts")
@@ -20,8 +22,11 @@ class DartsSpace(SearchSpace):
     name = "darts"
 
     def __init__(self, steps: int = 4, primitives: Sequence[str] = DARTS_OPS, **_: Any) -> None:
-        check_values({"steps": steps, "primitives": list(primitives) if isinstance(primitives, (list, tuple)) else primitives},
-                     {"steps": POSITIVE_INT, "primitives": Text(items=True)}, "space")
+        check_values(
+            {"steps": steps, "primitives": list(primitives) if isinstance(primitives, (list, tuple)) else primitives},
+            {"steps": POSITIVE_INT, "primitives": Text(items=True)},
+            "space",
+        )
         allowed = ops_for("image")
         unknown = [p for p in primitives if p not in allowed]
         if unknown:
@@ -43,10 +48,7 @@ class DartsSpace(SearchSpace):
 
     def decision_names(self) -> list[str]:
         return [
-            f"{cell}.node{i}.{what}"
-            for cell in ("normal", "reduce")
-            for i in range(self.steps)
-            for what in ("in1", "op1", "in2", "op2")
+            f"{cell}.node{i}.{what}" for cell in ("normal", "reduce") for i in range(self.steps) for what in ("in1", "op1", "in2", "op2")
         ]
 
     def groups(self) -> list[list[int]]:

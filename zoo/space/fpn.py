@@ -20,10 +20,12 @@ discrete module; :class:`MixedNeck` the continuous relaxation for DARTS-style on
 search (Liu et al., ICLR 2019): softmax weights over each cell's two inputs, its op and
 (for the intermediate cells) its output level, whose candidate outputs are all computed.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -55,7 +57,9 @@ class NeckGenotype:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.min_level, int) and isinstance(self.max_level, int) and 1 <= self.min_level <= self.max_level <= 9):
-            raise GenotypeError(f"neck genotype levels {self.min_level}..{self.max_level} are invalid; allowed: 1 <= min_level <= max_level <= 9")
+            raise GenotypeError(
+                f"neck genotype levels {self.min_level}..{self.max_level} are invalid; allowed: 1 <= min_level <= max_level <= 9"
+            )
         L = self.num_levels
         if not isinstance(self.cells, (list, tuple)) or len(self.cells) < L:
             raise GenotypeError(f"neck genotype field 'cells' needs at least {L} cells (one per output level), got {self.cells!r}")
@@ -95,7 +99,7 @@ class NeckGenotype:
         return {"space": self.space, "min_level": self.min_level, "max_level": self.max_level, "cells": [list(c) for c in self.cells]}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "NeckGenotype":
+    def from_json(cls, data: dict[str, Any]) -> NeckGenotype:
         if "cells" not in data:
             raise GenotypeError("neck genotype is missing field 'cells'")
         return cls(tuple(tuple(c) for c in data["cells"]), int(data.get("min_level", 3)), int(data.get("max_level", 5)))  # type: ignore[arg-type]
@@ -142,7 +146,9 @@ class NasFpnSpace(SearchSpace):
             raise ValueError(f"space.ops has unknown neck op {unknown[0]!r}; allowed: {', '.join(NECK_OPS)}")
         L = max_level - min_level + 1
         if not (isinstance(cells, int) and cells >= L):
-            raise ValueError(f"space.cells={cells!r} is invalid; allowed: an integer >= {L} (one cell per output level P{min_level}..P{max_level})")
+            raise ValueError(
+                f"space.cells={cells!r} is invalid; allowed: an integer >= {L} (one cell per output level P{min_level}..P{max_level})"
+            )
         self.num_cells = cells
         self.min_level, self.max_level = min_level, max_level
         self.L = L
@@ -161,7 +167,9 @@ class NasFpnSpace(SearchSpace):
     def decision_names(self) -> list[str]:
         names = []
         for k in range(self.num_cells):
-            names += [f"neck.cell{k}.in1", f"neck.cell{k}.in2"] + ([f"neck.cell{k}.level"] if self._is_mid(k) else []) + [f"neck.cell{k}.op"]
+            names += (
+                [f"neck.cell{k}.in1", f"neck.cell{k}.in2"] + ([f"neck.cell{k}.level"] if self._is_mid(k) else []) + [f"neck.cell{k}.op"]
+            )
         return names
 
     def groups(self) -> list[list[int]]:
@@ -306,7 +314,9 @@ class MixedNeck(nn.Module):
     the argmax of each distribution (the second input excluding the first).
     """
 
-    def __init__(self, in_channels: Sequence[int], C: int, cells: int = 5, min_level: int = 3, max_level: int = 5, ops: Sequence[str] = NECK_OPS) -> None:
+    def __init__(
+        self, in_channels: Sequence[int], C: int, cells: int = 5, min_level: int = 3, max_level: int = 5, ops: Sequence[str] = NECK_OPS
+    ) -> None:
         super().__init__()
         self.space = NasFpnSpace(cells, min_level, max_level, ops)
         self.L = self.space.L

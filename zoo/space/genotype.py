@@ -10,13 +10,15 @@ where input 0 and 1 are the two previous cells' outputs and ``i + 2`` is node ``
 It reads and writes the text form used by the DARTS code,
 ``Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6), ...)``.
 """
+
 from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Sequence
+from typing import Any, ClassVar, Protocol
 
 Edge = tuple[str, int]
 
@@ -50,9 +52,7 @@ def genotype_from_json(data: dict[str, Any]) -> Any:
 
         SPACES.names()
     if space not in _GENOTYPE_CLASSES:
-        raise GenotypeError(
-            f"genotype field 'space' is {space!r}; allowed: {', '.join(sorted(_GENOTYPE_CLASSES))}"
-        )
+        raise GenotypeError(f"genotype field 'space' is {space!r}; allowed: {', '.join(sorted(_GENOTYPE_CLASSES))}")
     return _GENOTYPE_CLASSES[space].from_json(data)
 
 
@@ -114,9 +114,7 @@ def _check_edges(field: str, edges: Any, steps: int | None = None) -> tuple[Edge
             raise GenotypeError(f"genotype field {field}[{k}] has unknown op {name!r}; allowed: {allowed}")
         node = k // 2
         if not 0 <= src < node + 2:
-            raise GenotypeError(
-                f"genotype field {field}[{k}] input {src} is out of range for node {node} (allowed 0..{node + 1})"
-            )
+            raise GenotypeError(f"genotype field {field}[{k}] input {src} is out of range for node {node} (allowed 0..{node + 1})")
         out.append((name, src))
     if len(out) % 2:
         raise GenotypeError(f"genotype field {field!r} must have two edges per node, got {len(out)} edges")
@@ -160,7 +158,7 @@ class Genotype:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Genotype":
+    def from_json(cls, data: dict[str, Any]) -> Genotype:
         missing = [k for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k not in data]
         if missing:
             raise GenotypeError(f"genotype is missing field(s) {', '.join(missing)}")
@@ -184,7 +182,7 @@ class Genotype:
         )
 
     @classmethod
-    def from_text(cls, text: str) -> "Genotype":
+    def from_text(cls, text: str) -> Genotype:
         """Parses the DARTS text form without evaluating code (only literals and ``range``)."""
         try:
             tree = ast.parse(text.strip(), mode="eval")

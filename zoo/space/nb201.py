@@ -13,10 +13,12 @@ with stride 2 (He et al., CVPR 2016), BN + ReLU, global average pooling and a li
 classifier. With every edge ``nor_conv_3x3`` it has 1,531,546 parameters on
 CIFAR-10 (the benchmark's largest cell, listed as 1.53 MB of parameters).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -62,7 +64,7 @@ class NB201Genotype:
         return "+".join(nodes)
 
     @classmethod
-    def from_arch_str(cls, text: str) -> "NB201Genotype":
+    def from_arch_str(cls, text: str) -> NB201Genotype:
         """Parses ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
         if not isinstance(text, str):
             raise GenotypeError(f"nb201 arch string must be a string, got {type(text).__name__}")
@@ -94,7 +96,7 @@ class NB201Genotype:
         return {"space": self.space, "arch": self.to_arch_str()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "NB201Genotype":
+    def from_json(cls, data: dict[str, Any]) -> NB201Genotype:
         if not isinstance(data, dict):
             raise GenotypeError(f"nb201 genotype JSON must be an object, got {type(data).__name__}")
         if data.get("space", "nb201") != "nb201":
@@ -121,12 +123,26 @@ class NB201Genotype:
             (x0, y0), (x1, y1) = pos[i], pos[j]
             style = dict(arrowstyle="-|>", lw=1.2, shrinkA=13, shrinkB=13, connectionstyle="arc3,rad=0.12")
             ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(color="0.75" if op == "none" else "tab:blue", **style))
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2, op, fontsize=7, ha="center", va="center",
-                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9))
+            ax.text(
+                (x0 + x1) / 2,
+                (y0 + y1) / 2,
+                op,
+                fontsize=7,
+                ha="center",
+                va="center",
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9),
+            )
         for n, (x, y) in pos.items():
             label = {0: "in", 3: "out"}.get(n, str(n))
-            ax.text(x, y, label, ha="center", va="center", fontsize=8,
-                    bbox=dict(boxstyle="circle", fc="#fde9c9" if n in (1, 2) else "#cfe3f7", ec="0.3"))
+            ax.text(
+                x,
+                y,
+                label,
+                ha="center",
+                va="center",
+                fontsize=8,
+                bbox=dict(boxstyle="circle", fc="#fde9c9" if n in (1, 2) else "#cfe3f7", ec="0.3"),
+            )
         ax.set_xlim(-0.4, 3.4)
         ax.set_ylim(-0.15, 1.15)
         ax.set_title("NAS-Bench-201 cell", fontsize=9)

@@ -9,6 +9,7 @@ The same :class:`Cell` serves every image task; :class:`CellNetwork` exposes its
 stages with a timm-style ``feature_info`` so a detection neck or segmentation decoder
 can sit on it (``forward_features`` returns one tensor per stage).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,9 +52,7 @@ class Cell(nn.Module):
         self.steps = len(edges) // 2
         self.multiplier = len(self.concat)
         self.indices = [src for _, src in edges]
-        self.ops = nn.ModuleList(
-            OPS.get(name)(C, 2 if reduction and src < 2 else 1, True) for name, src in edges
-        )
+        self.ops = nn.ModuleList(OPS.get(name)(C, 2 if reduction and src < 2 else 1, True) for name, src in edges)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
@@ -142,8 +141,20 @@ class CellNetwork(nn.Module):
     ) -> None:
         super().__init__()
         check_values(
-            {"init_channels": init_channels, "layers": layers, "in_chans": in_chans, "num_classes": num_classes, "num_reductions": num_reductions},
-            {"init_channels": POSITIVE_INT, "layers": POSITIVE_INT, "in_chans": POSITIVE_INT, "num_classes": NON_NEGATIVE_INT, "num_reductions": NON_NEGATIVE_INT},
+            {
+                "init_channels": init_channels,
+                "layers": layers,
+                "in_chans": in_chans,
+                "num_classes": num_classes,
+                "num_reductions": num_reductions,
+            },
+            {
+                "init_channels": POSITIVE_INT,
+                "layers": POSITIVE_INT,
+                "in_chans": POSITIVE_INT,
+                "num_classes": NON_NEGATIVE_INT,
+                "num_reductions": NON_NEGATIVE_INT,
+            },
             "",
         )
         self.genotype = genotype

@@ -10,10 +10,11 @@ Every op is built as ``factory(C, stride, affine) -> nn.Module`` and maps a tens
   (in the spirit of So et al., "The Evolved Transformer", ICML 2019).
 * ``dense``: (N, C), for policy and value networks.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -140,9 +141,7 @@ class Pool(nn.Module):
 op("none", "image", parametric=False)(lambda C, s, a: Zero(s))
 op("max_pool_3x3", "image", parametric=False)(lambda C, s, a: Pool("max", s))
 op("avg_pool_3x3", "image", parametric=False)(lambda C, s, a: Pool("avg", s))
-op("skip_connect", "image", parametric=False)(
-    lambda C, s, a: Identity() if s == 1 else FactorizedReduce(C, C, a)
-)
+op("skip_connect", "image", parametric=False)(lambda C, s, a: Identity() if s == 1 else FactorizedReduce(C, C, a))
 op("sep_conv_3x3", "image")(lambda C, s, a: SepConv(C, C, 3, s, 1, a))
 op("sep_conv_5x5", "image")(lambda C, s, a: SepConv(C, C, 5, s, 2, a))
 op("sep_conv_7x7", "image")(lambda C, s, a: SepConv(C, C, 7, s, 3, a))

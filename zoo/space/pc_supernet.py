@@ -19,10 +19,12 @@ sum to one, ``edge_weights()`` hands the cells ``beta * softmax(alpha)`` and a c
 ``beta`` as its row sums; the bypassed channels of a node are ``sum_j beta_j * bypass_j``
 (shuffling is linear, so it is applied once per node).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -113,7 +115,9 @@ class PCSuperNet(SuperNet):
     def __init__(self, *args: Any, partial_channels: int = 4, **kw: Any) -> None:
         C = kw.get("init_channels", args[1] if len(args) > 1 else 16)
         if not (isinstance(partial_channels, int) and partial_channels >= 1 and C % partial_channels == 0):
-            raise ValueError(f"partial_channels={partial_channels!r} must be a positive integer dividing the supernet's init_channels ({C})")
+            raise ValueError(
+                f"partial_channels={partial_channels!r} must be a positive integer dividing the supernet's init_channels ({C})"
+            )
         kw.pop("cell_cls", None)
         kw.pop("channels_last", None)
         super().__init__(*args, cell_cls=partial(PCSearchCell, partial_channels=partial_channels), channels_last=True, **kw)  # type: ignore[arg-type]
@@ -127,7 +131,10 @@ class PCSuperNet(SuperNet):
 
     def edge_betas(self) -> tuple[torch.Tensor, torch.Tensor]:
         """softmax(beta) over the incoming edges of each node, for the normal and the reduction cell."""
-        return tuple(torch.cat([torch.softmax(b[edge_index(i, 0) : edge_index(i + 1, 0)], 0) for i in range(self.steps)]) for b in (self.beta_normal, self.beta_reduce))  # type: ignore[return-value]
+        return tuple(
+            torch.cat([torch.softmax(b[edge_index(i, 0) : edge_index(i + 1, 0)], 0) for i in range(self.steps)])
+            for b in (self.beta_normal, self.beta_reduce)
+        )  # type: ignore[return-value]
 
     def edge_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``softmax(beta) * softmax(alpha)`` per edge (rows sum to the edge's beta weight)."""

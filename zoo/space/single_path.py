@@ -8,9 +8,10 @@ it; a forward pass runs only the ops of one architecture (the *path*, a DARTS
 architecture means setting its path, recalibrating the BN statistics and scoring it.
 Ops use ``BatchNorm(affine=False)`` as in the DARTS supernet.
 """
+
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -24,7 +25,9 @@ from zoo.space.supernet import edge_index, make_preprocess, num_edges, stack_cel
 class SinglePathCell(nn.Module):
     """All candidate ops of every edge; ``forward(s0, s1, edges)`` runs the ``(op, input)`` pairs of one cell genotype."""
 
-    def __init__(self, steps: int, C_prev_prev: int, C_prev: int, C: int, reduction: bool, reduction_prev: bool, primitives: Sequence[str]) -> None:
+    def __init__(
+        self, steps: int, C_prev_prev: int, C_prev: int, C: int, reduction: bool, reduction_prev: bool, primitives: Sequence[str]
+    ) -> None:
         super().__init__()
         self.reduction, self.steps = reduction, steps
         self.preprocess0, self.preprocess1 = make_preprocess(C_prev_prev, C_prev, C, reduction_prev)
@@ -66,13 +69,22 @@ class SinglePathSuperNet(nn.Module):
     ) -> None:
         super().__init__()
         if multiplier != steps:
-            raise ValueError(f"single-path supernet: multiplier={multiplier} must equal steps={steps} (its genotypes concatenate every node)")
+            raise ValueError(
+                f"single-path supernet: multiplier={multiplier} must equal steps={steps} (its genotypes concatenate every node)"
+            )
         self.primitives = [p for p in primitives if p != "none"]
         self.steps = steps
         self.stem0, self.stem1, C_pp, C_p, red = make_stem(stem, in_chans, init_channels, stem_multiplier)
         self.cells, self.feature_info, self._stage_ends, C_p = stack_cells(
             lambda c_pp, c_p, c, red_, red_prev: SinglePathCell(steps, c_pp, c_p, c, red_, red_prev, self.primitives),
-            layers, num_reductions, init_channels, C_pp, C_p, red, stem == "imagenet", steps,
+            layers,
+            num_reductions,
+            init_channels,
+            C_pp,
+            C_p,
+            red,
+            stem == "imagenet",
+            steps,
         )
         self.num_features = C_p
         self.global_pool = nn.AdaptiveAvgPool2d(1)
@@ -85,7 +97,9 @@ class SinglePathSuperNet(nn.Module):
         if genotype.steps != self.steps:
             raise ValueError(f"genotype has {genotype.steps} nodes per cell; the supernet has {self.steps}")
         if len(genotype.normal_concat) != self.steps or len(genotype.reduce_concat) != self.steps:
-            raise ValueError(f"the single-path supernet concatenates all {self.steps} nodes; genotype concatenates {list(genotype.normal_concat)}")
+            raise ValueError(
+                f"the single-path supernet concatenates all {self.steps} nodes; genotype concatenates {list(genotype.normal_concat)}"
+            )
         for name, src in tuple(genotype.normal) + tuple(genotype.reduce):
             if name not in self.primitives:
                 raise ValueError(f"op {name!r} is not in the supernet; allowed: {', '.join(self.primitives)}")

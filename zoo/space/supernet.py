@@ -15,9 +15,11 @@ Two cells compute the same function:
   BN + weighted sum, ``none`` skipped), several times faster and leaner in memory.
   :func:`load_textbook_weights` copies a textbook supernet's weights into a fast one.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -65,8 +67,15 @@ def add_source_bundles(cell: nn.Module, steps: int, C: int, reduction: bool, pri
 
 
 def stack_cells(
-    make_cell: Callable[[int, int, int, bool, bool], nn.Module], layers: int, num_reductions: int, init_channels: int,
-    C_pp: int, C_p: int, reduction: int, reduction_prev: bool, multiplier: int,
+    make_cell: Callable[[int, int, int, bool, bool], nn.Module],
+    layers: int,
+    num_reductions: int,
+    init_channels: int,
+    C_pp: int,
+    C_p: int,
+    reduction: int,
+    reduction_prev: bool,
+    multiplier: int,
 ) -> tuple[nn.ModuleList, list[dict[str, Any]], list[int], int]:
     """Stacks ``layers`` cells as :class:`zoo.space.network.CellNetwork` does (channels double at each
     reduction); ``make_cell(C_pp, C_p, C, reduction, reduction_prev)``. Returns the cells, the
@@ -181,7 +190,7 @@ class FastSearchCell(CellBase):
 
 
 @torch.no_grad()
-def load_textbook_weights(fast: "SuperNet", textbook: "SuperNet") -> None:
+def load_textbook_weights(fast: SuperNet, textbook: SuperNet) -> None:
     """Makes ``fast`` (built with :class:`FastSearchCell`) compute what ``textbook`` (:class:`SearchCell`) does."""
     state = {k: v for k, v in textbook.state_dict().items() if not k.startswith("cells.")}
     missing, unexpected = fast.load_state_dict(state, strict=False)
@@ -223,7 +232,14 @@ class SuperNet(nn.Module):
         self.stem0, self.stem1, C_pp, C_p, red = make_stem(stem, in_chans, init_channels, stem_multiplier)
         self.cells, self.feature_info, self._stage_ends, C_p = stack_cells(
             lambda c_pp, c_p, c, red_, red_prev: cell_cls(steps, multiplier, c_pp, c_p, c, red_, red_prev, self.primitives),
-            layers, num_reductions, init_channels, C_pp, C_p, red, stem == "imagenet", multiplier,
+            layers,
+            num_reductions,
+            init_channels,
+            C_pp,
+            C_p,
+            red,
+            stem == "imagenet",
+            multiplier,
         )
         self.num_features = C_p
         self.global_pool = nn.AdaptiveAvgPool2d(1)

@@ -10,9 +10,11 @@ channel adaptation (``in_chans=``) and ``features_only=True`` (stage outputs thr
 hooks, ``out_indices=`` to pick stages) apply. Images go in scaled to [0, 1]: the
 normalisation is part of the model, so the config's mean/std are 0/1.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from zoo.hub.facts import BRIDGES, hub_facts
 from zoo.hub.registry import Entry, load_entries
@@ -52,7 +54,13 @@ def pretrained_cfg(entry: Entry) -> dict[str, Any]:
 
 
 def _entrypoint(entry: Entry, registries: Any) -> Callable[..., Any]:
-    def fn(pretrained: bool = False, pretrained_cfg: Any = None, pretrained_cfg_overlay: dict[str, Any] | None = None, cache_dir: Any = None, **kwargs: Any) -> Any:
+    def fn(
+        pretrained: bool = False,
+        pretrained_cfg: Any = None,
+        pretrained_cfg_overlay: dict[str, Any] | None = None,
+        cache_dir: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         from timm.models import build_model_with_cfg
 
         from zoo.hub.api import fetch_entry
@@ -74,7 +82,9 @@ def _entrypoint(entry: Entry, registries: Any) -> Callable[..., Any]:
         def build(**kw: Any) -> Any:
             return create_model(**{**args, **kw})
 
-        return build_model_with_cfg(build, entry.timm_name, pretrained, pretrained_cfg=pretrained_cfg, pretrained_cfg_overlay=overlay, **kwargs)
+        return build_model_with_cfg(
+            build, entry.timm_name, pretrained, pretrained_cfg=pretrained_cfg, pretrained_cfg_overlay=overlay, **kwargs
+        )
 
     fn.__name__ = entry.timm_name
     fn.__qualname__ = entry.timm_name

@@ -21,11 +21,13 @@ The backbone returns the stride-8/16/32 maps; :func:`backbone_channels` tells th
 ``in_channels``. Without mmdet, :func:`register_mmdet` raises one line saying what to install
 (``scripts/install_mmdet.sh``).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -89,8 +91,17 @@ def _load_part(module: nn.Module, directory: Path, prefix: str) -> None:
 class ZooCellBackbone(nn.Module):
     """The searched cell network (``imagenet`` stem) returning its stride 8, 16 and 32 maps as a tuple."""
 
-    def __init__(self, genotype: Any = None, init_channels: int | None = None, layers: int | None = None, in_chans: int = 3,
-                 out_indices: Sequence[int] = (0, 1, 2), drop_path_prob: float = 0.0, bundle: str | None = None, init_cfg: Any = None) -> None:
+    def __init__(
+        self,
+        genotype: Any = None,
+        init_channels: int | None = None,
+        layers: int | None = None,
+        in_chans: int = 3,
+        out_indices: Sequence[int] = (0, 1, 2),
+        drop_path_prob: float = 0.0,
+        bundle: str | None = None,
+        init_cfg: Any = None,
+    ) -> None:
         super().__init__()
         from zoo.space.network import CellNetwork
 
@@ -100,8 +111,15 @@ class ZooCellBackbone(nn.Module):
         if genotype is None and "arch" not in args:
             raise ValueError("ZooCellBackbone needs genotype= (a genotype.json, its dict or a cell name) or bundle= (a task=detection run)")
         g = _backbone_genotype(genotype if genotype is not None else args["arch"])
-        self.net = CellNetwork(g, num_classes=0, init_channels=int(init_channels or args.get("init_channels", 16)),
-                               layers=int(layers or args.get("layers", 3)), in_chans=in_chans, stem="imagenet", drop_path_prob=drop_path_prob)
+        self.net = CellNetwork(
+            g,
+            num_classes=0,
+            init_channels=int(init_channels or args.get("init_channels", 16)),
+            layers=int(layers or args.get("layers", 3)),
+            in_chans=in_chans,
+            stem="imagenet",
+            drop_path_prob=drop_path_prob,
+        )
         self.out_indices = tuple(out_indices)
         if bundle is not None:
             _load_part(self.net, directory, "backbone")
@@ -117,8 +135,14 @@ class ZooCellBackbone(nn.Module):
 class ZooNasFpnNeck(nn.Module):
     """The searched NAS-FPN neck: a tuple of backbone maps -> a tuple of P3.. maps of ``out_channels``."""
 
-    def __init__(self, genotype: Any = None, in_channels: Sequence[int] | None = None, out_channels: int | None = None,
-                 bundle: str | None = None, init_cfg: Any = None) -> None:
+    def __init__(
+        self,
+        genotype: Any = None,
+        in_channels: Sequence[int] | None = None,
+        out_channels: int | None = None,
+        bundle: str | None = None,
+        init_cfg: Any = None,
+    ) -> None:
         super().__init__()
         from zoo.space.fpn import Neck
 
@@ -129,9 +153,14 @@ class ZooNasFpnNeck(nn.Module):
         if genotype is None and "arch" not in args:
             raise ValueError("ZooNasFpnNeck needs genotype= (a detection genotype.json or its dict) or bundle= (a task=detection run)")
         if in_channels is None:
-            raise ValueError("ZooNasFpnNeck needs in_channels= (see tasks.detection.integrations.mmdet.backbone_channels) unless bundle= is given")
-        self.neck = Neck(_detection_genotype(genotype if genotype is not None else args["arch"]).neck, list(in_channels),
-                         int(out_channels or args.get("neck_channels", 256)))
+            raise ValueError(
+                "ZooNasFpnNeck needs in_channels= (see tasks.detection.integrations.mmdet.backbone_channels) unless bundle= is given"
+            )
+        self.neck = Neck(
+            _detection_genotype(genotype if genotype is not None else args["arch"]).neck,
+            list(in_channels),
+            int(out_channels or args.get("neck_channels", 256)),
+        )
         if bundle is not None:
             _load_part(self.neck, directory, "neck")
 
@@ -175,7 +204,13 @@ def mmdet_model_config(bundle: str | Path, num_classes: int | None = None, head:
     std = [255.0 * float(v) for v in (args.get("std") or [1.0, 1.0, 1.0])]
     groups = next(g for g in (32, 16, 8, 4, 2, 1) if C % g == 0)
     cfg: dict[str, Any] = {
-        "data_preprocessor": {"type": "DetDataPreprocessor", "mean": mean, "std": std, "bgr_to_rgb": True, "pad_size_divisor": max(strides)},
+        "data_preprocessor": {
+            "type": "DetDataPreprocessor",
+            "mean": mean,
+            "std": std,
+            "bgr_to_rgb": True,
+            "pad_size_divisor": max(strides),
+        },
         "backbone": {"type": "ZooCellBackbone", "bundle": str(directory)},
         "neck": {"type": "ZooNasFpnNeck", "bundle": str(directory)},
     }
@@ -183,24 +218,68 @@ def mmdet_model_config(bundle: str | Path, num_classes: int | None = None, head:
     if head == "fcos":
         # mmdet's FCOS convention: level of stride s regresses boxes whose largest side distance is in (4s, 8s]
         ranges = [(-1, 8 * strides[0])] + [(4 * s, 8 * s) for s in strides[1:-1]] + [(4 * strides[-1], 100000000)]
-        cfg.update(type="FCOS", bbox_head={
-            "type": "FCOSHead", "num_classes": K, "in_channels": C, "feat_channels": C, "stacked_convs": stacked, "strides": strides,
-            "regress_ranges": ranges, "norm_cfg": {"type": "GN", "num_groups": groups, "requires_grad": True},
-            "center_sampling": True, "center_sample_radius": 1.5, "norm_on_bbox": True, "centerness_on_reg": True,
-            "loss_cls": {"type": "FocalLoss", "use_sigmoid": True, "gamma": 2.0, "alpha": 0.25, "loss_weight": 1.0},
-            "loss_bbox": {"type": "GIoULoss", "loss_weight": 1.0},
-            "loss_centerness": {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0},
-        }, test_cfg={"nms_pre": 1000, "min_bbox_size": 0, "score_thr": 0.05, "nms": {"type": "nms", "iou_threshold": 0.6}, "max_per_img": 100})
+        cfg.update(
+            type="FCOS",
+            bbox_head={
+                "type": "FCOSHead",
+                "num_classes": K,
+                "in_channels": C,
+                "feat_channels": C,
+                "stacked_convs": stacked,
+                "strides": strides,
+                "regress_ranges": ranges,
+                "norm_cfg": {"type": "GN", "num_groups": groups, "requires_grad": True},
+                "center_sampling": True,
+                "center_sample_radius": 1.5,
+                "norm_on_bbox": True,
+                "centerness_on_reg": True,
+                "loss_cls": {"type": "FocalLoss", "use_sigmoid": True, "gamma": 2.0, "alpha": 0.25, "loss_weight": 1.0},
+                "loss_bbox": {"type": "GIoULoss", "loss_weight": 1.0},
+                "loss_centerness": {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0},
+            },
+            test_cfg={
+                "nms_pre": 1000,
+                "min_bbox_size": 0,
+                "score_thr": 0.05,
+                "nms": {"type": "nms", "iou_threshold": 0.6},
+                "max_per_img": 100,
+            },
+        )
     else:
-        cfg.update(type="RetinaNet", bbox_head={
-            "type": "RetinaHead", "num_classes": K, "in_channels": C, "feat_channels": C, "stacked_convs": stacked,
-            "anchor_generator": {"type": "AnchorGenerator", "octave_base_scale": 4, "scales_per_octave": 3, "ratios": [0.5, 1.0, 2.0], "strides": strides},
-            "bbox_coder": {"type": "DeltaXYWHBBoxCoder", "target_means": [0.0] * 4, "target_stds": [1.0] * 4},
-            "loss_cls": {"type": "FocalLoss", "use_sigmoid": True, "gamma": 2.0, "alpha": 0.25, "loss_weight": 1.0},
-            "loss_bbox": {"type": "L1Loss", "loss_weight": 1.0},
-        }, train_cfg={"assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": 0.5, "neg_iou_thr": 0.4, "min_pos_iou": 0, "ignore_iof_thr": -1},
-                      "sampler": {"type": "PseudoSampler"}, "allowed_border": -1, "pos_weight": -1, "debug": False},
-            test_cfg={"nms_pre": 1000, "min_bbox_size": 0, "score_thr": 0.05, "nms": {"type": "nms", "iou_threshold": 0.5}, "max_per_img": 100})
+        cfg.update(
+            type="RetinaNet",
+            bbox_head={
+                "type": "RetinaHead",
+                "num_classes": K,
+                "in_channels": C,
+                "feat_channels": C,
+                "stacked_convs": stacked,
+                "anchor_generator": {
+                    "type": "AnchorGenerator",
+                    "octave_base_scale": 4,
+                    "scales_per_octave": 3,
+                    "ratios": [0.5, 1.0, 2.0],
+                    "strides": strides,
+                },
+                "bbox_coder": {"type": "DeltaXYWHBBoxCoder", "target_means": [0.0] * 4, "target_stds": [1.0] * 4},
+                "loss_cls": {"type": "FocalLoss", "use_sigmoid": True, "gamma": 2.0, "alpha": 0.25, "loss_weight": 1.0},
+                "loss_bbox": {"type": "L1Loss", "loss_weight": 1.0},
+            },
+            train_cfg={
+                "assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": 0.5, "neg_iou_thr": 0.4, "min_pos_iou": 0, "ignore_iof_thr": -1},
+                "sampler": {"type": "PseudoSampler"},
+                "allowed_border": -1,
+                "pos_weight": -1,
+                "debug": False,
+            },
+            test_cfg={
+                "nms_pre": 1000,
+                "min_bbox_size": 0,
+                "score_thr": 0.05,
+                "nms": {"type": "nms", "iou_threshold": 0.5},
+                "max_per_img": 100,
+            },
+        )
     return cfg
 
 

@@ -1,4 +1,5 @@
 """Built-in and custom classification data, and the clear errors for bad directories."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,8 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from zoo.task import DataError
 from tasks.classification.data import load, load_digits_data, load_fashion_mnist
+from zoo.task import DataError
 
 
 def test_digits_is_embedded() -> None:
@@ -118,9 +119,8 @@ def test_16_bit_and_float_images_keep_their_values(tmp_path: Path) -> None:
 
 def _folder_task(root: Path):
     from zoo.__main__ import compose_config
-
-    from zoo.task import TASKS
     from zoo.space.darts_space import DartsSpace
+    from zoo.task import TASKS
 
     cfg = compose_config(["data=folder", f"data.root={root}"])
     return TASKS.get("classification")(cfg.task, cfg.data, cfg.trainer, DartsSpace(), progress=False)
@@ -128,7 +128,9 @@ def _folder_task(root: Path):
 
 def test_too_few_images_per_class_for_the_splits_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write_folder(tmp_path / "two", {"a": 2, "b": 2})
-    with pytest.raises(DataError, match=r"^data=folder has too few images for a search-valid split: class 'a' has 2; allowed: at least 3 images per class"):
+    with pytest.raises(
+        DataError, match=r"^data=folder has too few images for a search-valid split: class 'a' has 2; allowed: at least 3 images per class"
+    ):
         _folder_task(tmp_path / "two").setup()
     _write_folder(tmp_path / "three", {"a": 3, "b": 3})
     task = _folder_task(tmp_path / "three")
@@ -137,5 +139,7 @@ def test_too_few_images_per_class_for_the_splits_is_one_line(tmp_path: Path, cap
     assert {k: len(v[1]) for k, v in task.splits.items()} == {"search_train": 2, "search_valid": 2, "train": 4, "test": 2}
     # one small class among large ones is caught too (the splits are not empty, that class is missing from one)
     _write_folder(tmp_path / "uneven", {"a": 2, "b": 10})
-    with pytest.raises(DataError, match=r"^data=folder has too few images for a search-valid split: class 'a' has 2; allowed: at least 3 images"):
+    with pytest.raises(
+        DataError, match=r"^data=folder has too few images for a search-valid split: class 'a' has 2; allowed: at least 3 images"
+    ):
         _folder_task(tmp_path / "uneven").setup()

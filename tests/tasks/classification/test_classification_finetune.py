@@ -1,5 +1,6 @@
 """Fine-tuning zoo checkpoints (mode=finetune): a served classification entry on an
 ImageFolder with another class count, and a frozen body that really stays frozen."""
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,9 @@ import torch
 from hub_server import HubServer
 from test_hub_download import tiny_bundle
 
-import zoo
 from zoo.hub.bundle import load_bundle
 from zoo.hub.publish import push
 from zoo.hub.registry import load_entries
-
 
 
 def digit_folder(root: Path, digits: tuple[int, ...] = (0, 1, 7, 4), per_class: int = 30) -> Path:
@@ -49,9 +48,20 @@ def test_finetune_served_entry_on_image_folder_with_other_classes(tmp_path: Path
         env = {**os.environ, "ZOO_HOME": str(tmp_path / "home")}
         env.pop("ZOO_REGISTRY", None)
         cmd = [
-            sys.executable, "-m", "zoo", "mode=finetune", "checkpoint=digits-served", "data=folder", f"data.root={folder}",
-            f"hub.registry={server.url}registry.json", "finetune.epochs=3", "finetune.freeze_epochs=1", "finetune.min_steps=0",
-            "progress=false", "threads=1", f"hydra.run.dir={run_dir}",
+            sys.executable,
+            "-m",
+            "zoo",
+            "mode=finetune",
+            "checkpoint=digits-served",
+            "data=folder",
+            f"data.root={folder}",
+            f"hub.registry={server.url}registry.json",
+            "finetune.epochs=3",
+            "finetune.freeze_epochs=1",
+            "finetune.min_steps=0",
+            "progress=false",
+            "threads=1",
+            f"hydra.run.dir={run_dir}",
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
@@ -72,16 +82,23 @@ def test_finetune_served_entry_on_image_folder_with_other_classes(tmp_path: Path
 
 def test_frozen_body_keeps_weights_and_statistics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from zoo.__main__ import compose_config
-
     from zoo.finetune import run_finetune
 
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
     parent_dir = tiny_bundle(tmp_path / "parent")
     folder = digit_folder(tmp_path / "images", per_class=8)
-    cfg = compose_config([
-        "mode=finetune", f"checkpoint={parent_dir}", "data=folder", f"data.root={folder}",
-        "finetune.epochs=1", "finetune.freeze_epochs=1", "finetune.min_steps=0", "progress=false",
-    ])
+    cfg = compose_config(
+        [
+            "mode=finetune",
+            f"checkpoint={parent_dir}",
+            "data=folder",
+            f"data.root={folder}",
+            "finetune.epochs=1",
+            "finetune.freeze_epochs=1",
+            "finetune.min_steps=0",
+            "progress=false",
+        ]
+    )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     metrics = run_finetune(cfg, run_dir)
@@ -99,7 +116,10 @@ def test_frozen_body_keeps_weights_and_statistics(tmp_path: Path, monkeypatch: p
     [
         ([], "mode=finetune needs checkpoint=NAME_OR_PATH"),
         (["checkpoint=darts_v2"], "checkpoint=darts_v2 is architecture-only"),
-        (["checkpoint=digits-darts", "finetune.freeze_epochs=9"], "finetune.freeze_epochs=9 is invalid; allowed: 0 ... finetune.epochs (6)"),
+        (
+            ["checkpoint=digits-darts", "finetune.freeze_epochs=9"],
+            "finetune.freeze_epochs=9 is invalid; allowed: 0 ... finetune.epochs (6)",
+        ),
         (["checkpoint=no/such/dir"], "checkpoint=no/such/dir does not exist"),
         (["checkpoint=digits-darts", "task=classification", "mode=train"], "mode=train is unknown; allowed: search, finetune"),
     ],
@@ -127,8 +147,18 @@ def test_defaults_learn_a_small_folder_by_stretching_epochs_to_min_steps(tmp_pat
             Image.fromarray(pixels).save(tmp_path / "img" / name / f"{i}.png")
     run_dir = tmp_path / "ft"
     env = {**os.environ, "ZOO_HOME": str(tmp_path / "home")}
-    cmd = [sys.executable, "-m", "zoo", "mode=finetune", "checkpoint=digits-darts", "data=folder", f"data.root={tmp_path / 'img'}",
-           "progress=false", "threads=1", f"hydra.run.dir={run_dir}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zoo",
+        "mode=finetune",
+        "checkpoint=digits-darts",
+        "data=folder",
+        f"data.root={tmp_path / 'img'}",
+        "progress=false",
+        "threads=1",
+        f"hydra.run.dir={run_dir}",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())

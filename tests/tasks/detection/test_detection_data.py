@@ -1,4 +1,5 @@
 """Detection data: deepforest's trees, COCO-json and Pascal-VOC loaders (valid and broken input), tiling."""
+
 from __future__ import annotations
 
 import json
@@ -9,15 +10,20 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from zoo.task import DataError
 from tasks.detection.data import Annotated, load, load_coco, load_trees, load_voc, tile
+from zoo.task import DataError
 
 
 def test_trees_load_with_every_box() -> None:
     items, classes = load_trees()
     counts = {i.name: len(i.boxes) for i in items}
     # the box counts of deepforest's XML files (<object> elements)
-    assert counts == {"2019_YELL_2_528000_4978000_image_crop2": 574, "2019_YELL_2_541000_4977000_image_crop": 279, "OSBS_029": 61, "SOAP_061": 37}
+    assert counts == {
+        "2019_YELL_2_528000_4978000_image_crop2": 574,
+        "2019_YELL_2_541000_4977000_image_crop": 279,
+        "OSBS_029": 61,
+        "SOAP_061": 37,
+    }
     assert classes == ["tree"]
     osbs = next(i for i in items if i.name == "OSBS_029")
     assert osbs.image.shape == (400, 400, 3) and osbs.image.dtype == np.uint8
@@ -84,7 +90,10 @@ def test_coco_loader_rejects_a_missing_image_file(tmp_path: Path) -> None:
 
 def test_coco_loader_rejects_a_box_outside_the_image(tmp_path: Path) -> None:
     anns = [{"id": 10, "image_id": 1, "category_id": 7, "bbox": [35, 3, 10, 5]}]
-    with pytest.raises(DataError, match=r"annotations.json annotation id=10 \(image id=1 a.png\): box \[35.0, 3.0, 45.0, 8.0\] lies outside the 40x30 image"):
+    with pytest.raises(
+        DataError,
+        match=r"annotations.json annotation id=10 \(image id=1 a.png\): box \[35.0, 3.0, 45.0, 8.0\] lies outside the 40x30 image",
+    ):
         load_coco(_coco(tmp_path, annotations=anns))
 
 
@@ -124,7 +133,9 @@ def test_voc_loader_rejects_a_missing_image_file(tmp_path: Path) -> None:
 
 def test_voc_loader_rejects_a_box_outside_the_image(tmp_path: Path) -> None:
     _voc(tmp_path, {"a": [("dog", (1, 2, 10, 12)), ("dog", (30, 20, 41, 25))]})
-    with pytest.raises(DataError, match=r"Annotations/a.xml object #1 \(dog\): box \[30.0, 20.0, 41.0, 25.0\] lies outside the 40x30 image"):
+    with pytest.raises(
+        DataError, match=r"Annotations/a.xml object #1 \(dog\): box \[30.0, 20.0, 41.0, 25.0\] lies outside the 40x30 image"
+    ):
         load_voc(tmp_path)
 
 

@@ -1,11 +1,12 @@
 """End-to-end detection on generated images (bright rectangles on noise) written as a COCO data set."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -16,8 +17,15 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def write_box_images(root: Path, n: int, size: int, seed: int, sides: tuple[int, int], categories: list[str],
-                     paint: Callable[[np.random.Generator], tuple[np.ndarray, int]]) -> Path:
+def write_box_images(
+    root: Path,
+    n: int,
+    size: int,
+    seed: int,
+    sides: tuple[int, int],
+    categories: list[str],
+    paint: Callable[[np.random.Generator], tuple[np.ndarray, int]],
+) -> Path:
     """``n`` noise images with 1-3 filled axis-aligned rectangles (sides in ``sides``, high end
     excluded) each, as COCO json; ``paint(rng) -> (colour, category id)`` fills one rectangle."""
     rng = np.random.default_rng(seed)
@@ -45,9 +53,8 @@ def make_rectangles(root: Path, n: int = 40, size: int = 64, seed: int = 0) -> P
 
 def _task(root: Path, overrides: list[str]):
     from zoo.__main__ import compose_config
-
-    from zoo.task import TASKS
     from zoo.space.base import SPACES
+    from zoo.task import TASKS
 
     cfg = compose_config(["task=detection", "data=coco", f"data.root={root}", "data.tile_size=64", *overrides])
     space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
@@ -59,8 +66,16 @@ def _task(root: Path, overrides: list[str]):
 
 @pytest.mark.slow
 def test_tiny_detector_learns_rectangles(tmp_path: Path, one_thread: None) -> None:
-    task, space = _task(make_rectangles(tmp_path, n=60), ["task.baseline.enabled=false", "trainer.epochs=30", "trainer.batch_size=8",
-                                                          "task.model.init_channels=8", "task.model.neck_channels=16"])
+    task, space = _task(
+        make_rectangles(tmp_path, n=60),
+        [
+            "task.baseline.enabled=false",
+            "trainer.epochs=30",
+            "trainer.batch_size=8",
+            "task.model.init_channels=8",
+            "task.model.neck_channels=16",
+        ],
+    )
     assert len(task.splits["test"]) == 12 and len(task.splits["train"]) == 48
     from tasks.detection.space import DetectionGenotype
 
@@ -103,9 +118,26 @@ def test_one_shot_problem_moves_the_searched_alphas(tmp_path: Path, one_thread: 
 def test_cli_darts_on_coco_data_writes_metrics_bundle_and_drawings(tmp_path: Path) -> None:
     data = make_rectangles(tmp_path / "data", n=10, size=48)
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "zoo", "task=detection", "search=darts", "data=coco", f"data.root={data}", "data.tile_size=48",
-           "search.epochs=2", "search.warmup_epochs=0", "trainer.epochs=1", "trainer.batch_size=4", "task.baseline.enabled=true",
-           "task.model.init_channels=8", "task.model.neck_channels=16", "progress=false", "threads=1", f"hydra.run.dir={run}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zoo",
+        "task=detection",
+        "search=darts",
+        "data=coco",
+        f"data.root={data}",
+        "data.tile_size=48",
+        "search.epochs=2",
+        "search.warmup_epochs=0",
+        "trainer.epochs=1",
+        "trainer.batch_size=4",
+        "task.baseline.enabled=true",
+        "task.model.init_channels=8",
+        "task.model.neck_channels=16",
+        "progress=false",
+        "threads=1",
+        f"hydra.run.dir={run}",
+    ]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
@@ -130,18 +162,31 @@ def test_default_data_is_trees_and_classification_data_is_refused(tmp_path: Path
 
     cfg = compose_config(["task=detection"])
     assert (cfg.data.name, cfg.space.name, cfg.space.target) == ("trees", "detection", "both")
-    out = subprocess.run([sys.executable, "-m", "zoo", "task=detection", "data=digits", f"hydra.run.dir={tmp_path}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "zoo", "task=detection", "data=digits", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 2
     assert out.stderr.strip() == "zoo: error: data=digits is not detection data; allowed with task=detection: trees, coco, voc"
 
 
 def test_one_shot_search_without_its_supernet_is_one_line_before_work(tmp_path: Path) -> None:
     """The detection task builds the darts and pc_darts supernets: spos is refused before data loads."""
-    out = subprocess.run([sys.executable, "-m", "zoo", "task=detection", "search=spos", f"hydra.run.dir={tmp_path / 'spos'}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "zoo", "task=detection", "search=spos", f"hydra.run.dir={tmp_path / 'spos'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert "search=spos trains a 'single_path' supernet, which task=detection does not build; allowed one-shot searches for it: darts, pc_darts" in out.stderr
+    assert (
+        "search=spos trains a 'single_path' supernet, which task=detection does not build; allowed one-shot searches for it: darts, pc_darts"
+        in out.stderr
+    )
     assert not (tmp_path / "spos").exists()
 
 

@@ -1,5 +1,6 @@
 """Detection bundles in the hub: a ``preprocessing`` block in config.json and the card, and
 ONNX / TorchScript export of ``(boxes, scores)`` whose NMS-ed detections equal ``Detector.predict``'s."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,12 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import batched_nms
 
-from tasks.detection.model import DenseDetector, Detector
-from zoo.hub.__main__ import main
 from tasks.detection.hub import DetectionHub
-from zoo.hub.facts import hub_facts
-from zoo.hub.bundle import load_bundle, save_bundle
+from tasks.detection.model import DenseDetector, Detector
 from tasks.detection.space import DetectionSpace
+from zoo.hub.__main__ import main
+from zoo.hub.bundle import load_bundle, save_bundle
+from zoo.hub.facts import hub_facts
 from zoo.space.fpn import resample
 
 TILE = 64  # the bundle's recorded training crop size (a multiple of the coarsest stride, 32)
@@ -29,8 +30,17 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from zoo.models import create_model
 
     g = DetectionSpace("both").sample(np.random.default_rng(5))
-    args = {"arch": g.to_json(), "num_classes": 3, "init_channels": 8, "layers": 3, "neck_channels": 16, "head_convs": 1,
-            "in_chans": 3, "mean": [0.4, 0.45, 0.5], "std": [0.2, 0.25, 0.3]}
+    args = {
+        "arch": g.to_json(),
+        "num_classes": 3,
+        "init_channels": 8,
+        "layers": 3,
+        "neck_channels": 16,
+        "head_convs": 1,
+        "in_chans": 3,
+        "mean": [0.4, 0.45, 0.5],
+        "std": [0.2, 0.25, 0.3],
+    }
     torch.manual_seed(0)
     model = create_model(**args)
     with torch.no_grad():
@@ -40,13 +50,24 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
             conv.weight.normal_(0, 0.3)
     model.eval()
     d = tmp_path_factory.mktemp("det") / "bundle"
-    save_bundle(d, model, {"task": "detection", "model": args, "labels": ["tree", "car", "roof"],
-                           "data": {"name": "trees", "tile_size": TILE, "scale": 1.0, "in_chans": 3},
-                           "search": {"strategy": "random", "space": "detection"}, "license": "Apache-2.0"})
+    save_bundle(
+        d,
+        model,
+        {
+            "task": "detection",
+            "model": args,
+            "labels": ["tree", "car", "roof"],
+            "data": {"name": "trees", "tile_size": TILE, "scale": 1.0, "in_chans": 3},
+            "search": {"strategy": "random", "space": "detection"},
+            "license": "Apache-2.0",
+        },
+    )
     return d
 
 
-def _nms(boxes: torch.Tensor, scores: torch.Tensor, thresh: float = 0.05, iou: float = 0.6, max_det: int = 100, pre_nms: int = 1000) -> dict[str, torch.Tensor]:
+def _nms(
+    boxes: torch.Tensor, scores: torch.Tensor, thresh: float = 0.05, iou: float = 0.6, max_det: int = 100, pre_nms: int = 1000
+) -> dict[str, torch.Tensor]:
     """What an ONNX consumer runs on one image's exported (P, 4) boxes and (P, K) scores."""
     K = scores.shape[1]
     flat = scores.flatten()
@@ -106,6 +127,7 @@ def test_exact_ratio_pooling_equals_adaptive_pooling() -> None:
 @pytest.mark.requires("onnx", "onnxruntime")
 def test_onnx_export_matches_pytorch_and_decodes_like_predict(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import onnxruntime as ort
+
     out = tmp_path / "det.onnx"
     assert main(["export", str(bundle), "--format", "onnx", "--out", str(out)]) == 0
     printed = capsys.readouterr().out

@@ -1,5 +1,6 @@
 """Fine-tuning a detection bundle (task=detection mode=finetune): a one-class detector trained on
 rectangles is fine-tuned on two classes (red vs blue rectangles) written as COCO json."""
+
 from __future__ import annotations
 
 import json
@@ -39,21 +40,53 @@ def parent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        task, space = _task(make_rectangles(root / "rects", n=40), ["task.baseline.enabled=false", "trainer.epochs=30", "trainer.batch_size=8",
-                                                                    "task.model.init_channels=8", "task.model.neck_channels=16"])
+        task, space = _task(
+            make_rectangles(root / "rects", n=40),
+            [
+                "task.baseline.enabled=false",
+                "trainer.epochs=30",
+                "trainer.batch_size=8",
+                "task.model.init_channels=8",
+                "task.model.neck_channels=16",
+            ],
+        )
         g = DetectionGenotype(space.fixed_backbone, space.fixed_neck)
         model, metrics = task.retrain(g)
     finally:
         torch.set_num_threads(threads)
-    save_bundle(root / "parent", model, {"task": "detection", "model": task.model_config(g), "labels": task.classes,
-                                         "data": task.describe_data(), "metrics": metrics, "search": {"strategy": "fixed", "space": "detection"},
-                                         "license": "Apache-2.0"})
+    save_bundle(
+        root / "parent",
+        model,
+        {
+            "task": "detection",
+            "model": task.model_config(g),
+            "labels": task.classes,
+            "data": task.describe_data(),
+            "metrics": metrics,
+            "search": {"strategy": "fixed", "space": "detection"},
+            "license": "Apache-2.0",
+        },
+    )
     return {"bundle": root / "parent", "rects": root / "rects", "colours": make_colours(root / "colours")}
 
 
 def _finetune_cli(bundle: Path, data: Path, run: Path, *overrides: str) -> dict:
-    cmd = [sys.executable, "-m", "zoo", "task=detection", "mode=finetune", f"checkpoint={bundle}", "data=coco", f"data.root={data}",
-           "data.tile_size=64", "trainer.batch_size=8", "progress=false", "threads=1", f"hydra.run.dir={run}", *overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zoo",
+        "task=detection",
+        "mode=finetune",
+        f"checkpoint={bundle}",
+        "data=coco",
+        f"data.root={data}",
+        "data.tile_size=64",
+        "trainer.batch_size=8",
+        "progress=false",
+        "threads=1",
+        f"hydra.run.dir={run}",
+        *overrides,
+    ]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads((run / "metrics.json").read_text())
@@ -66,7 +99,9 @@ def _body(state: dict[str, torch.Tensor]) -> list[str]:
 @pytest.mark.slow
 def test_cli_finetune_on_two_classes(parent: dict[str, Path], tmp_path: Path) -> None:
     run = tmp_path / "ft"
-    metrics = _finetune_cli(parent["bundle"], parent["colours"], run, "finetune.epochs=20", "finetune.freeze_epochs=5", "finetune.min_steps=0")
+    metrics = _finetune_cli(
+        parent["bundle"], parent["colours"], run, "finetune.epochs=20", "finetune.freeze_epochs=5", "finetune.min_steps=0"
+    )
     assert metrics["head_replaced"] is True and (metrics["epochs"], metrics["freeze_epochs"]) == (20, 5)
 
     model = zoo.from_pretrained(str(run))
@@ -101,13 +136,24 @@ def test_cli_finetune_on_two_classes(parent: dict[str, Path], tmp_path: Path) ->
 
 def test_frozen_body_keeps_parent_weights_and_statistics(parent: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from zoo.__main__ import compose_config
-
     from zoo.finetune import run_finetune
 
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
-    cfg = compose_config(["task=detection", "mode=finetune", f"checkpoint={parent['bundle']}", "data=coco",
-                                       f"data.root={parent['colours']}", "data.tile_size=64", "trainer.batch_size=8",
-                                       "finetune.epochs=2", "finetune.freeze_epochs=2", "finetune.min_steps=0", "progress=false"])
+    cfg = compose_config(
+        [
+            "task=detection",
+            "mode=finetune",
+            f"checkpoint={parent['bundle']}",
+            "data=coco",
+            f"data.root={parent['colours']}",
+            "data.tile_size=64",
+            "trainer.batch_size=8",
+            "finetune.epochs=2",
+            "finetune.freeze_epochs=2",
+            "finetune.min_steps=0",
+            "progress=false",
+        ]
+    )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     threads = torch.get_num_threads()
@@ -129,21 +175,34 @@ def test_frozen_body_keeps_parent_weights_and_statistics(parent: dict[str, Path]
 
 
 def test_same_classes_keep_the_head_and_score_it_first(parent: dict[str, Path], tmp_path: Path) -> None:
-    metrics = _finetune_cli(parent["bundle"], parent["rects"], tmp_path / "ft", "finetune.epochs=1", "finetune.freeze_epochs=0", "finetune.min_steps=0")
+    metrics = _finetune_cli(
+        parent["bundle"], parent["rects"], tmp_path / "ft", "finetune.epochs=1", "finetune.freeze_epochs=0", "finetune.min_steps=0"
+    )
     assert metrics["head_replaced"] is False
     parent_metrics = json.loads((parent["bundle"] / "config.json").read_text())["metrics"]
     # same data, same held-out split, the parent's weights untouched: the parent's own test score
     assert metrics["test_mAP50_before"] == pytest.approx(parent_metrics["test_mAP50"], abs=1e-6) and metrics["test_mAP50_before"] > 0.3
 
 
-@pytest.mark.parametrize("kind,overrides,message", [
-    ("classification", ["task=detection", "data=coco", "data.root=/nonexistent"],
-     "is a classification checkpoint but task=detection; pass task=classification"),
-    ("detection", ["data=folder"], "is a detection checkpoint but task=classification; pass task=detection"),
-    ("detection", ["task=detection", "data=digits"], "data=digits is not detection data; allowed with task=detection: trees, coco, voc"),
-])
-def test_bad_input_is_one_line(parent: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str,
-                               overrides: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    "kind,overrides,message",
+    [
+        (
+            "classification",
+            ["task=detection", "data=coco", "data.root=/nonexistent"],
+            "is a classification checkpoint but task=detection; pass task=classification",
+        ),
+        ("detection", ["data=folder"], "is a detection checkpoint but task=classification; pass task=detection"),
+        (
+            "detection",
+            ["task=detection", "data=digits"],
+            "data=digits is not detection data; allowed with task=detection: trees, coco, voc",
+        ),
+    ],
+)
+def test_bad_input_is_one_line(
+    parent: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, overrides: list[str], message: str
+) -> None:
     from zoo.__main__ import precheck
 
     bundle = parent["bundle"] if kind == "detection" else tiny_bundle(tmp_path / "cls")

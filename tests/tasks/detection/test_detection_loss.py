@@ -1,4 +1,5 @@
 """FCOS targets: level ranges, centre sampling, smallest box wins; decoding inverts the regression."""
+
 from __future__ import annotations
 
 import pytest

@@ -4,11 +4,10 @@ mmdet's own FCOS and RetinaNet heads; with a bundle they carry the searched weig
 `make test` installs mmdet (scripts/install_mmdet.sh, cached wheel) and sets ZOO_REQUIRE_OPTIONAL=1,
 so in CI these tests run rather than skip (the ``requires`` marker, tests/conftest.py).
 """
+
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,8 +43,17 @@ def _bundle(tmp_path: Path, num_classes: int = 1) -> tuple[Path, torch.nn.Module
     from zoo.models import create_model
 
     g = DetectionSpace("both").sample(np.random.default_rng(5))
-    args = {"arch": g.to_json(), "num_classes": num_classes, "init_channels": 8, "layers": 3, "neck_channels": 16, "head_convs": 1,
-            "in_chans": 3, "mean": [0.4, 0.45, 0.5], "std": [0.2, 0.25, 0.3]}
+    args = {
+        "arch": g.to_json(),
+        "num_classes": num_classes,
+        "init_channels": 8,
+        "layers": 3,
+        "neck_channels": 16,
+        "head_convs": 1,
+        "in_chans": 3,
+        "mean": [0.4, 0.45, 0.5],
+        "std": [0.2, 0.25, 0.3],
+    }
     torch.manual_seed(0)
     model = create_model(**args)
     with torch.no_grad():  # give the BN statistics and weights non-default values
@@ -77,9 +85,11 @@ def test_bundle_modules_carry_the_searched_weights(tmp_path: Path) -> None:
 
 def test_without_mmdet_register_says_what_to_install() -> None:
     """mmdet hidden from the import system (as on a machine without it): one line naming the install script."""
-    code = ("import sys; sys.modules['mmdet'] = None\n"
-            "from tasks.detection.integrations.mmdet import register_mmdet\n"
-            "try:\n    register_mmdet()\nexcept ImportError as e:\n    print(e)\n")
+    code = (
+        "import sys; sys.modules['mmdet'] = None\n"
+        "from tasks.detection.integrations.mmdet import register_mmdet\n"
+        "try:\n    register_mmdet()\nexcept ImportError as e:\n    print(e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == INSTALL_HINT and "scripts/install_mmdet.sh" in out.stdout

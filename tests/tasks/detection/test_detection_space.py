@@ -1,12 +1,13 @@
 """The NAS-FPN neck space, its modules on odd sizes, the composite detection space and model rebuilding."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from zoo.space.base import SPACES
 from tasks.detection.space import DetectionGenotype, DetectionSpace
+from zoo.space.base import SPACES
 from zoo.space.fpn import NECK_OPS, MixedNeck, NasFpnSpace, Neck, NeckGenotype, fpn_neck_genotype
 from zoo.space.genotype import GenotypeError, genotype_from_json
 
@@ -34,7 +35,14 @@ def test_neck_cells_of_every_op_shape_check_on_odd_sizes(op: str, max_level: int
 
 def test_every_level_can_be_resampled_to_every_other() -> None:
     # intermediate cells writing to each level, read by the outputs: all up/down resamplings of odd sizes
-    cells = ((0, 2, 3, "sum"), (1, 3, 5, "global_attention"), (4, 0, 4, "sum"), (5, 2, 3, "global_attention"), (6, 3, 4, "sum"), (7, 5, 5, "sum"))
+    cells = (
+        (0, 2, 3, "sum"),
+        (1, 3, 5, "global_attention"),
+        (4, 0, 4, "sum"),
+        (5, 2, 3, "global_attention"),
+        (6, 3, 4, "sum"),
+        (7, 5, 5, "sum"),
+    )
     g = NeckGenotype(cells, 3, 5)
     out = Neck(g, [8, 16, 32], 6)(_feats())
     assert [tuple(o.shape[-2:]) for o in out] == ODD_SIZES
@@ -103,8 +111,17 @@ def test_detector_rebuilds_from_its_model_config_and_bundle(tmp_path) -> None:
 
     space = DetectionSpace("both")
     g = space.sample(np.random.default_rng(5))
-    cfg = {"arch": g.to_json(), "num_classes": 2, "init_channels": 8, "layers": 3, "neck_channels": 16, "head_convs": 1,
-           "in_chans": 3, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    cfg = {
+        "arch": g.to_json(),
+        "num_classes": 2,
+        "init_channels": 8,
+        "layers": 3,
+        "neck_channels": 16,
+        "head_convs": 1,
+        "in_chans": 3,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.25, 0.25, 0.25],
+    }
     torch.manual_seed(0)
     model = create_model(**cfg).eval()
     x = torch.rand(1, 3, 101, 85)
