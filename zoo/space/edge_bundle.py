@@ -20,8 +20,12 @@ keeps every op's output twice for the backward pass (BN input and BN output).
   ``FactorizedReduce``) of all edges and kinds run as one batched matmul without copies.
   Depthwise convs on the shared input run as one conv with a channel multiplier where
   that is faster (dilated kernels, small inputs), else per edge (see ``MULTIPLIER_MAX_NUMEL``).
-* Batch statistics come from per-channel sums (``E[z^2] - E[z]^2``, clamped at 0), which
-  is much faster on CPU than a Welford reduction over non-contiguous dimensions.
+* Batch statistics come from per-channel sums in two passes, the mean first, then the mean
+  of squared deviations from it (:func:`batch_stats`): much faster on CPU than a Welford
+  reduction over non-contiguous dimensions, and as exact as it in float32, where the
+  one-pass ``E[z^2] - E[z]^2`` cancels catastrophically when a channel's mean is large
+  against its spread. Everything downstream works on the centred input ``z - mean``
+  (outputs, and the sums of the backward pass), for the same reason.
 * The separable convs' inner ``BN + ReLU`` is one autograd function (:class:`BatchNormReLU`)
   and every op's final BN and the weighted sum are another (:class:`NormMix`); both keep
   only their inputs for the backward pass and fold normalisation (and edge weights) into
@@ -29,10 +33,12 @@ keeps every op's output twice for the backward pass (BN input and BN output).
 
 Ops outside the DARTS set (e.g. ``nor_conv_3x3``) fall back to one module per edge.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -67,39 +73,56 @@ MULTIPLIER_MAX_NUMEL = 32768
 Stats = tuple[torch.Tensor, torch.Tensor]
 
 
-def batch_stats(z: torch.Tensor, running: Stats | None, training: bool) -> Stats:
-    """(mean, 1/std) per (group, channel) of ``z`` shaped (G, M, C), over the M samples.
+def batch_stats(z: torch.Tensor, running: Stats | None, training: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(z - mean, mean, 1/std) per (group, channel) of ``z`` shaped (G, M, C), over the M samples.
 
     Training mode uses the batch and updates ``running`` (mean, var) as ``nn.BatchNorm2d``
-    does (momentum 0.1, unbiased variance); eval mode returns the running statistics.
+    does (momentum 0.1, unbiased variance); eval mode returns the running statistics. The
+    variance is the mean of the squared deviations from the mean (two passes), so it keeps
+    float32 precision whatever the mean; the centred tensor (a new one, the caller may
+    overwrite it) is returned for the caller to use rather than ``z``.
     """
     assert running is not None
     running_mean, running_var = running
     G, M, C = z.shape
     if training:
         mean = z.sum(dim=1) / M
-        var = ((z * z).sum(dim=1) / M - mean * mean).clamp_(min=0.0)
+        centred = z - mean.reshape(G, 1, C)
+        var = (centred * centred).sum(dim=1) / M
         running_mean.mul_(1 - BN_MOMENTUM).add_(mean.reshape(-1), alpha=BN_MOMENTUM)
         running_var.mul_(1 - BN_MOMENTUM).add_(var.reshape(-1) * (M / max(M - 1, 1)), alpha=BN_MOMENTUM)
     else:
         mean, var = running_mean.reshape(G, C).clone(), running_var.reshape(G, C)
-    return mean, torch.rsqrt(var + BN_EPS)
+        centred = z - mean.reshape(G, 1, C)
+    return centred, mean, torch.rsqrt(var + BN_EPS)
 
 
 def _bn_input_grad(
-    dy: torch.Tensor, z: torch.Tensor, mean: torch.Tensor, invstd: torch.Tensor, scale: torch.Tensor, S1: torch.Tensor, Syz: torch.Tensor, out: torch.Tensor
+    dy: torch.Tensor,
+    centred: torch.Tensor,
+    invstd: torch.Tensor,
+    scale: torch.Tensor,
+    S1: torch.Tensor,
+    Syc: torch.Tensor,
+    out: torch.Tensor,
 ) -> None:
     """Writes into ``out`` the gradient w.r.t. ``z`` of a batch-statistics BN whose output gradient is ``scale * dy``.
 
-    Shapes: dy, z, out (G, M, C); mean, invstd, scale, S1 = sum_M(dy), Syz = sum_M(dy * z): (G, C).
+    Shapes: dy, centred = z - mean, out (G, M, C) (``out`` may be ``centred`` itself); invstd,
+    scale, S1 = sum_M(dy), Syc = sum_M(dy * centred): (G, C). Only centred quantities enter,
+    so nothing cancels when the mean is large against the spread.
     """
-    G, M, C = z.shape
+    G, M, C = centred.shape
     A = scale * invstd
-    T = A * (Syz - mean * S1)  # sum over the batch of (scale * dy) * normalised z
-    B = -invstd * invstd * T / M
-    torch.mul(dy, A.reshape(G, 1, C), out=out)
-    out.addcmul_(z, B.reshape(G, 1, C))
-    out += (-A * S1 / M - B * mean).reshape(G, 1, C)
+    B = -invstd * invstd * (A * Syc) / M  # A * Syc: sum over the batch of (scale * dy) * normalised z
+    torch.mul(centred, B.reshape(G, 1, C), out=out)
+    out.addcmul_(dy, A.reshape(G, 1, C))
+    out -= (A * S1 / M).reshape(G, 1, C)
+
+
+def _centred(z: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """``z - mean`` for z (G, M, C) and mean (G, C)."""
+    return z - mean.reshape(mean.shape[0], 1, mean.shape[1])
 
 
 class BatchNormReLU(torch.autograd.Function):
@@ -108,8 +131,8 @@ class BatchNormReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, running: Stats, training: bool, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         G, M, C = z.shape
-        mean, invstd = batch_stats(z, running, training)
-        y = (z - mean.reshape(G, 1, C)).mul_(invstd.reshape(G, 1, C)).relu_()
+        centred, mean, invstd = batch_stats(z, running, training)
+        y = centred.mul_(invstd.reshape(G, 1, C)).relu_()
         ctx.training = training
         ctx.save_for_backward(z, y, mean, invstd)
         return y
@@ -121,8 +144,8 @@ class BatchNormReLU(torch.autograd.Function):
         dy = grad * (y > 0)
         if not ctx.training:
             return None, None, dy * invstd.reshape(G, 1, C)
-        dz = torch.empty_like(z)
-        _bn_input_grad(dy, z, mean, invstd, torch.ones_like(mean), dy.sum(dim=1), (dy * z).sum(dim=1), dz)
+        dz = _centred(z, mean)
+        _bn_input_grad(dy, dz, invstd, torch.ones_like(mean), dy.sum(dim=1), (dy * dz).sum(dim=1), dz)
         return None, None, dz
 
 
@@ -153,7 +176,6 @@ class NormMix(torch.autograd.Function):
         E = weights.shape[0]
         M, C = zs[0].shape[-2:]
         out: torch.Tensor | None = None
-        bias = torch.zeros(E, C, dtype=zs[0].dtype, device=zs[0].device)
         stats: list[torch.Tensor] = []
 
         def acc(z: torch.Tensor, scale: torch.Tensor) -> None:
@@ -168,15 +190,14 @@ class NormMix(torch.autograd.Function):
             if mode == SHARED_RAW:
                 acc(zv, weights[:, cols[0]].reshape(E, 1, 1))
                 continue
-            mean, invstd = batch_stats(zv, buf, training)
+            centred, mean, invstd = batch_stats(zv, buf, training)
             stats += [mean, invstd]
             for k, col in enumerate(cols):
                 rows = slice(0, 1) if mode == SHARED_NORM else slice(k * E, (k + 1) * E)
                 a = weights[:, col].reshape(E, 1) * invstd[rows]
-                bias -= a * mean[rows]
-                acc(zv[rows], a.reshape(E, 1, C))
+                acc(centred[rows], a.reshape(E, 1, C))
+            del centred
         assert out is not None
-        out += bias.reshape(E, 1, C)
         ctx.specs, ctx.training = specs, training
         ctx.save_for_backward(weights, *zs, *stats)
         return out
@@ -202,34 +223,45 @@ class NormMix(torch.autograd.Function):
                 d_zs.append(torch.matmul(w.reshape(1, E), g.reshape(E, -1)).reshape(z.shape) if need_z else None)
                 continue
             mean, invstd = stats.pop(0), stats.pop(0)
+            # P = sum_M g_e * (z - mean), (E, C): the alpha gradient, and the batch-statistics part of z's
+            need_P = need_w or (need_z and ctx.training)
             if mode == SHARED_NORM:
                 w = weights[:, cols[0]]
-                P = (g * zv).sum(dim=1)  # (E, C): sum of g_e * z
+                zc = _centred(zv, mean) if need_P else None
+                P = (g * zc).sum(dim=1) if zc is not None else None
                 if need_w:
-                    d_weights[:, cols[0]] += (invstd * (P - mean * Q)).sum(dim=1)
+                    d_weights[:, cols[0]] += (invstd * P).sum(dim=1)
                 if not need_z:
                     d_zs.append(None)
                     continue
                 dy = torch.matmul(w.reshape(1, E), g.reshape(E, -1)).reshape(1, M, C)
-                dz = torch.empty_like(zv)
                 if ctx.training:
+                    assert zc is not None and P is not None
                     wc = w.reshape(E, 1)
-                    _bn_input_grad(dy, zv, mean, invstd, torch.ones_like(mean), (wc * Q).sum(0, keepdim=True), (wc * P).sum(0, keepdim=True), dz)
+                    _bn_input_grad(dy, zc, invstd, torch.ones_like(mean), (wc * Q).sum(0, keepdim=True), (wc * P).sum(0, keepdim=True), zc)
+                    dz = zc
                 else:
-                    torch.mul(dy, invstd.reshape(1, 1, C), out=dz)
+                    dz = dy.mul_(invstd.reshape(1, 1, C))
                 d_zs.append(dz.reshape(z.shape))
                 continue
             dzv = torch.empty_like(zv) if need_z else None
             for k, col in enumerate(cols):
                 rows = slice(k * E, (k + 1) * E)
                 w = weights[:, col].reshape(E, 1)
-                P = (g * zv[rows]).sum(dim=1)
-                if need_w:
-                    d_weights[:, col] += (invstd[rows] * (P - mean[rows] * Q)).sum(dim=1)
+                if need_P:
+                    # centred in the gradient's own buffer when there is one (overwritten in place below)
+                    zc = (
+                        torch.sub(zv[rows], mean[rows].reshape(E, 1, C), out=dzv[rows])
+                        if dzv is not None
+                        else _centred(zv[rows], mean[rows])
+                    )
+                    P = (g * zc).sum(dim=1)
+                    if need_w:
+                        d_weights[:, col] += (invstd[rows] * P).sum(dim=1)
                 if dzv is None:
                     continue
                 if ctx.training:
-                    _bn_input_grad(g, zv[rows], mean[rows], invstd[rows], w, Q, P, dzv[rows])
+                    _bn_input_grad(g, zc, invstd[rows], w, Q, P, zc)
                 else:
                     torch.mul(g, (w * invstd[rows]).reshape(E, 1, C), out=dzv[rows])
             d_zs.append(dzv.reshape(z.shape) if dzv is not None else None)
