@@ -9,12 +9,14 @@ JSON names the safetensors file's sha256, so a torn pair is refused rather than 
 Nothing is unpickled.
 
 The search log (``search_log.jsonl``) gets one line per finished epoch; on resume the lines
-of epochs after the checkpoint (written before a kill, redone now) are dropped.
+of epochs after the checkpoint (written before a kill, redone now) are dropped, all of them
+when no checkpoint was saved yet (a kill between the first epoch's line and its checkpoint).
 
 :class:`TrainingCheckpoints` gives each model a task trains after the search (the winner, a
 baseline) its own pair, ``retrain_<name>.json`` + ``.safetensors``, removed once the run's
 bundle is written.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -77,9 +79,15 @@ class EpochCheckpoint:
     ``stem`` names the file pair (``<stem>.json`` + ``<stem>.safetensors``).
     """
 
-    def __init__(self, directory: str | Path, resume: bool, log_path: str | Path | None = None,
-                 generators: list[torch.Generator] | None = None, stem: str = "oneshot_checkpoint",
-                 numpy_rngs: list[np.random.Generator] | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        resume: bool,
+        log_path: str | Path | None = None,
+        generators: list[torch.Generator] | None = None,
+        stem: str = "oneshot_checkpoint",
+        numpy_rngs: list[np.random.Generator] | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.resume = resume
         self.log_path = Path(log_path) if log_path is not None else None
@@ -95,7 +103,7 @@ class EpochCheckpoint:
         for path in self.files:
             path.unlink(missing_ok=True)
 
-    def track(self, *loaders: Any) -> "EpochCheckpoint":
+    def track(self, *loaders: Any) -> EpochCheckpoint:
         """Saves and restores the random state behind ``loaders`` from now on: their torch
         shuffling generators, and the numpy generator ``rng`` of datasets that draw augmentations."""
         self.generators = [g for g in (getattr(l, "generator", None) for l in loaders) if isinstance(g, torch.Generator)]
@@ -127,9 +135,12 @@ class EpochCheckpoint:
 
     def restore(self, kind: str, objects: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any] | None:
         """Loads the last checkpoint into ``objects`` and returns its ``meta``; ``None`` when not
-        resuming or nothing was saved yet (a fresh start)."""
+        resuming or nothing was saved yet (a fresh start, the log emptied)."""
         path, tensor_path = self.files
-        if not self.resume or not path.is_file():
+        if not self.resume:
+            return None
+        if not path.is_file():
+            self._truncate_log(0)  # a fresh start: every logged epoch runs again
             return None
         record = json.loads(path.read_text())
         if record.get("kind") != kind:

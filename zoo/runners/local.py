@@ -6,15 +6,23 @@ tell. On resume the state is loaded and any candidate the strategy asks again is
 answered from the log, so no finished evaluation is lost or repeated. Batches of
 ``workers`` candidates are evaluated in a process pool when ``workers > 1``; results
 are told in ask order, so a run is reproducible whatever the pool's timing.
+
+One process at a time writes a run directory: the first :class:`JsonlLog` a process opens
+there takes an exclusive lock (:func:`hold_run_lock`) that it keeps until it ends, so a
+``resume=true`` started while the run is still alive is refused instead of redoing its
+epochs or candidates next to it (each line would be logged twice).
 """
+
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tqdm import tqdm
 
@@ -39,12 +47,54 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+RUN_LOCK = ".zoo_run.lock"
+_held_locks: dict[str, int] = {}  # resolved run directory -> descriptor of its lock, for the life of the process
+
+
+class RunDirectoryBusy(FileExistsError):
+    """Another live process is writing the run directory."""
+
+
+def hold_run_lock(directory: str | Path) -> None:
+    """Makes this process the only writer of ``directory`` until it ends.
+
+    An exclusive POSIX record lock (``lockf``) on ``directory/.zoo_run.lock`` (the file is kept
+    and holds the owner's pid, for the message). The kernel drops it when the process ends,
+    SIGKILL included, so a killed run leaves no stale lock; unlike ``flock`` it is not shared
+    with forked children, so pool workers orphaned by a kill do not keep it. Taken once per
+    process and directory (later calls return at once, and the file is never reopened: closing
+    any descriptor of it would drop the lock); :class:`RunDirectoryBusy` (a ``FileExistsError``)
+    if another process holds it.
+    """
+    directory = Path(directory)
+    key = str(directory.resolve())
+    if key in _held_locks:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        raise RunDirectoryBusy(
+            f"{directory} is in use by another running zoo process{f' (pid {owner})' if owner.isdigit() else ''}; "
+            "let it finish, or end it, before resuming there"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _held_locks[key] = fd
+
+
 class JsonlLog:
-    """Append-only JSONL file, flushed and fsynced line by line."""
+    """Append-only JSONL file, flushed and fsynced line by line.
+
+    Opening one makes this process the only writer of the file's directory (:func:`hold_run_lock`).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        hold_run_lock(self.path.parent)
         # drop a torn tail so appended lines start on a fresh line
         if self.path.exists():
             data = self.path.read_bytes()
@@ -87,7 +137,9 @@ def run_multi_trial(
 
     own_pool = executor is None and workers > 1
     pool = ProcessPoolExecutor(workers) if own_pool else executor
-    bar = tqdm(total=strategy.budget, initial=strategy.n_told, desc=f"search ({type(strategy).__name__})", disable=not progress, leave=False)
+    bar = tqdm(
+        total=strategy.budget, initial=strategy.n_told, desc=f"search ({type(strategy).__name__})", disable=not progress, leave=False
+    )
     told_now = 0
     try:
         while not strategy.done and (stop_after is None or told_now < stop_after):
