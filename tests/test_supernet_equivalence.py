@@ -183,11 +183,43 @@ def test_second_order_darts_gives_the_textbook_alpha_gradient() -> None:
         assert torch.allclose(a, b, rtol=1e-6, atol=1e-9)
 
 
+def relu_margin(net: SuperNet, x: torch.Tensor) -> float:
+    """The smallest |input| of any ReLU of ``net`` on ``x``, computed in float64."""
+    ref = copy.deepcopy(net).double()
+    seen = [float("inf")]
+
+    def hook(_: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        seen[0] = min(seen[0], float(inputs[0].detach().abs().min()))
+
+    for m in ref.modules():
+        if isinstance(m, nn.ReLU):
+            m.register_forward_pre_hook(hook)
+    with torch.no_grad():
+        ref(x.double())
+    return seen[0]
+
+
+def away_from_kinks(net: SuperNet, shape: tuple[int, ...], margin: float = 1e-6) -> torch.Tensor:
+    """The first seeded input none of whose ReLU inputs lies within ``margin`` of zero.
+
+    Two float32 computations of the same network round differently (summation order, threads,
+    vector width); an activation a few 1e-7 from a ReLU's kink then lands on either side and moves
+    the alpha gradients by ~1e-3, however exact each formula is. The input the test used to draw
+    from the global generator had one at 2.65e-7 (float64): it failed with one thread and passed
+    with two, on the same machine. Away from kinks the comparison measures the formulas' precision.
+    """
+    for seed in range(100):
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+        if relu_margin(net, x) > margin:
+            return x
+    raise AssertionError(f"no input among 100 seeds keeps every ReLU input {margin} away from zero")
+
+
 def test_float32_stays_close() -> None:
     textbook, fast = pair()
     textbook.float()
     fast.float()
-    x = torch.randn(8, 3, 8, 8)
+    x = away_from_kinks(textbook, (8, 3, 8, 8))
     out_t, out_f = textbook(x), fast(x)
     assert torch.allclose(out_t, out_f, rtol=1e-4, atol=1e-5)
     out_t.logsumexp(1).sum().backward()
