@@ -54,7 +54,7 @@ from zoo.space.supernet import SearchCell, SuperNet
 
 VARIANTS = ("textbook", "textbook_cl", "zoo")
 CONFIGS: dict[str, dict[str, Any]] = {
-    # conf/task/classification.yaml (supernet) + conf/trainer/default.yaml + digits data
+    # tasks/classification/conf/task/classification.yaml (supernet) + tasks/classification/conf/trainer/classification.yaml + digits data
     "digits": dict(in_chans=1, size=8, init_channels=8, layers=5, batch=64, num_classes=10),
     # the DARTS CIFAR-10 search network at a smaller batch
     "cifar": dict(in_chans=3, size=32, init_channels=16, layers=8, batch=32, num_classes=10),

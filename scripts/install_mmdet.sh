@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Optional: MMDetection 3.3.0 for the hand-off of searched backbones/necks (zoo/hub/mmdet_adapter.py).
+# Optional: MMDetection 3.3.0 for the hand-off of searched backbones/necks (tasks/detection/integrations/mmdet.py).
 # mmcv 2.1.0 has no wheel for this torch; it is built from its PyPI source package with its ops
 # (about 11 minutes on 2 cores). The built wheel is kept in $ZOO_WHEEL_CACHE (default
 # ~/.cache/zoo/wheels) so later runs on the same machine reuse it. Idempotent.

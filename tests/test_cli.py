@@ -221,3 +221,40 @@ def test_run_directory_is_named_after_task_and_search_or_finetune() -> None:
     tune = compose_config(["mode=finetune", "task=detection"], return_hydra_config=True)
     dirs = [str(c.hydra.run.dir).split("/")[1] for c in (search, tune)]
     assert dirs == ["classification-random", "detection-finetune"]
+
+
+def test_a_trainer_of_another_task_is_refused_in_one_line() -> None:
+    from zoo.__main__ import compose_config
+    from zoo.config_values import ConfigError
+    from zoo.pipeline import build_checks
+
+    with pytest.raises(
+        ConfigError,
+        match=r"^trainer is not a classification trainer \(lacks aux_weight, drop_path_prob\); allowed with task=classification: trainer=classification$",
+    ):
+        build_checks(compose_config(["trainer=detection"]))
+    with pytest.raises(
+        ConfigError,
+        match=r"^trainer is not a detection trainer \(has aux_weight, drop_path_prob\); allowed with task=detection: trainer=detection$",
+    ):
+        build_checks(compose_config(["task=detection", "trainer=classification"]))
+
+
+def test_a_config_option_defined_by_two_packages_is_refused(tmp_path: Path) -> None:
+    from zoo.__main__ import group_options
+
+    for pkg in ("a", "b"):
+        (tmp_path / pkg / "data").mkdir(parents=True)
+        (tmp_path / pkg / "data" / f"only_{pkg}.yaml").write_text("name: x\n")
+    assert group_options([tmp_path / "a", tmp_path / "b"]) == {"data": ["only_a", "only_b"]}
+    (tmp_path / "b" / "data" / "only_a.yaml").write_text("name: y\n")
+    with pytest.raises(ValueError, match=r"^data=only_a is defined twice: .*a/data/only_a.yaml and .*b/data/only_a.yaml"):
+        group_options([tmp_path / "a", tmp_path / "b"])
+
+
+def test_hydra_flags_after_overrides_still_work(repo_root: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "zoo", "task=detection", "--cfg", "job"], cwd=repo_root, capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-1000:]
+    assert "name: detection" in r.stdout and "name: trees" in r.stdout

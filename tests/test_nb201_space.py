@@ -211,7 +211,7 @@ def test_first_use_fetches_the_entry_into_an_empty_cache(tmp_path: Path, monkeyp
 
 def test_tables_ship_compressed_and_decompress_to_the_original_csv() -> None:
     # no plain table anywhere in the packages; the nb201 entry's .csv.xz files are package data
-    shipped = [p for d in ("zoo", "tasks", "conf") for p in (ROOT / d).rglob("*") if p.suffix in (".csv", ".pd", ".pt", ".pickle")]
+    shipped = [p for d in ("zoo", "tasks") for p in (ROOT / d).rglob("*") if p.suffix in (".csv", ".pd", ".pt", ".pickle")]
     assert shipped == []
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["zoo"]
     entry = get_entry("nb201", kind="benchmark")

@@ -66,8 +66,9 @@ def _epochs(run: Path) -> list[int]:
 
 
 def _files(run: Path) -> dict[str, bytes | None]:
-    """The search's log and checkpoint, as they are on disk."""
-    return {name: (run / name).read_bytes() if (run / name).exists() else None for name in ("search_log.jsonl", "oneshot_checkpoint.json")}
+    """The search's log and checkpoint, and what Hydra and the CLI recorded of the run, as they are on disk."""
+    names = ("search_log.jsonl", "oneshot_checkpoint.json", "run_config.json", ".hydra/overrides.yaml", ".hydra/config.yaml")
+    return {name: (run / name).read_bytes() if (run / name).exists() else None for name in names}
 
 
 def _kill_after(proc: subprocess.Popen, run: Path, epochs: int) -> None:

@@ -62,22 +62,6 @@ def test_killed_search_resumes_to_the_uninterrupted_result(tmp_path: Path, name:
     assert [r["epoch"] for r in resumed_log if "epoch" in r] == [1, 2, 3]
 
 
-@pytest.mark.slow
-def test_killed_detection_search_resumes_bit_exactly(tmp_path: Path) -> None:
-    """Detection tiles are flipped at random by their dataset's own generator; the checkpoint
-    carries it, so the resumed search logs exactly what the uninterrupted one does."""
-    from test_detection_e2e import _task as detection_task
-    from test_detection_e2e import make_rectangles
-
-    root = make_rectangles(tmp_path / "data", n=10, size=48)
-    make = lambda: detection_task(root, ["data.tile_size=48", "trainer.batch_size=4"])[0]  # noqa: E731
-    whole, whole_log = _search("darts", tmp_path / "whole", resume=False, make_task=make)
-    with pytest.raises(Killed):
-        _search("darts", tmp_path / "killed", resume=False, kill_after=2, make_task=make)
-    resumed, resumed_log = _search("darts", tmp_path / "killed", resume=True, make_task=make)
-    assert resumed == whole and resumed_log == whole_log
-
-
 def test_checkpoint_of_another_strategy_or_torn_pair_is_refused(tmp_path: Path) -> None:
     task, _ = digits_task(TINY)
     problem = task.one_shot_problem()

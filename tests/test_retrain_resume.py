@@ -15,8 +15,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from test_detection_e2e import _task as detection_task
-from test_detection_e2e import make_rectangles
 from test_oneshot_strategies import digits_task
 
 from zoo.runners.checkpoint import EpochCheckpoint, TrainingCheckpoints
@@ -81,36 +79,6 @@ def test_a_checkpoint_of_another_schedule_is_refused_in_one_line(tmp_path: Path)
     longer = digits_task([*SMALL, "trainer.epochs=5"])[0]
     with pytest.raises(ValueError, match=r"retrain_searched.json was saved by a 3-epoch training, not 5; set the epochs back or delete it"):
         longer.retrain(genotype, TrainingCheckpoints(tmp_path, resume=True))
-
-
-@pytest.mark.slow
-def test_detection_retrain_and_baseline_resume_bit_exactly(tmp_path: Path) -> None:
-    """Both models of a detection run (the winner, then the baseline) resume; the tiles'
-    flip-augmentation generator is part of the checkpoint, so the result is bit-exact."""
-    root = make_rectangles(tmp_path / "data", n=12)
-    args = [
-        "trainer.epochs=3",
-        "trainer.batch_size=8",
-        "task.model.init_channels=6",
-        "task.model.neck_channels=8",
-        "task.baseline.backbone=resnet18",
-    ]
-    from tasks.detection.space import DetectionGenotype
-
-    task, space = detection_task(root, args)
-    genotype = DetectionGenotype(space.fixed_backbone, space.fixed_neck)
-    whole, whole_metrics = task.retrain(genotype, TrainingCheckpoints(tmp_path / "whole", resume=False))
-    with pytest.raises(Killed):
-        detection_task(root, args)[0].retrain(genotype, KilledAfter(tmp_path / "killed", "baseline", epoch=1))
-    assert json.loads((tmp_path / "killed" / "retrain_searched.json").read_text())["meta"]["epoch"] == 2  # finished
-    assert json.loads((tmp_path / "killed" / "retrain_baseline.json").read_text())["meta"]["epoch"] == 1
-    resumed, resumed_metrics = detection_task(root, args)[0].retrain(genotype, TrainingCheckpoints(tmp_path / "killed", resume=True))
-    assert same_weights(resumed, whole)
-    drop = ("train_seconds",)
-    clean = lambda m: {
-        k: ({kk: vv for kk, vv in v.items() if kk not in drop} if isinstance(v, dict) else v) for k, v in m.items() if k not in drop
-    }  # noqa: E731
-    assert clean(resumed_metrics) == clean(whole_metrics)
 
 
 @pytest.mark.slow

@@ -33,17 +33,6 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.set_num_threads(1)
 
 
-def test_trees_detection_entry_reproduces_its_map() -> None:
-    entry = load_entries()["trees-fpn-darts"]
-    assert entry.task == "detection" and entry.data["reproduce"] == "python -m zoo task=detection search=darts"
-    model = zoo.create_model("trees-fpn-darts", pretrained=True).eval()
-    task = _task(["task=detection"])
-    m = task.test(model, "zoo")
-    assert m["mAP50"] == pytest.approx(entry.metrics["test_mAP50"], abs=1e-3)
-    assert m["mAP"] == pytest.approx(entry.metrics["test_mAP"], abs=1e-3)
-    assert m["mAP50"] > 0.05  # an untrained detector scores ~0 on the held-out image
-
-
 def test_digits_entry_reproduces_its_accuracy() -> None:
     from tasks.classification.metrics import accuracy
 

@@ -10,7 +10,7 @@ from zoo.models import list_models
 from zoo.space.genotype import Genotype
 from zoo.version import __version__
 
-# the run directory's name (conf/config.yaml, hydra.run.dir): TASK-SEARCH, or TASK-finetune
+# the run directory's name (zoo/conf/config.yaml, hydra.run.dir): TASK-SEARCH, or TASK-finetune
 OmegaConf.register_new_resolver(
     "zoo_run_name", lambda mode, task, search: f"{task}-finetune" if mode == "finetune" else f"{task}-{search}", replace=True
 )

@@ -41,13 +41,26 @@ def _die(msg: str) -> None:
     raise SystemExit(2)
 
 
-def _groups() -> dict[str, list[str]]:
-    groups: dict[str, set[str]] = {}
-    for root in conf_roots():
+def group_options(roots: list[Path]) -> dict[str, list[str]]:
+    """Each config group's options across ``roots``; an option defined in two places is an error
+    (Hydra would silently take the first), naming both files."""
+    groups: dict[str, dict[str, Path]] = {}
+    for root in roots:
         for d in sorted(root.iterdir()):
             if d.is_dir():
-                groups.setdefault(d.name, set()).update(p.stem for p in d.glob("*.yaml"))
+                for p in sorted(d.glob("*.yaml")):
+                    other = groups.setdefault(d.name, {}).setdefault(p.stem, p)
+                    if other != p:
+                        raise ValueError(f"{d.name}={p.stem} is defined twice: {other} and {p}; a task package must name its options apart")
     return {name: sorted(options) for name, options in sorted(groups.items())}
+
+
+def _groups() -> dict[str, list[str]]:
+    try:
+        return group_options(conf_roots())
+    except ValueError as e:
+        _die(str(e))
+        raise
 
 
 def _group_files(group: str) -> list[Path]:
@@ -129,11 +142,20 @@ def main() -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig
 
+    from zoo.plugins import PluginError, load_plugins
+
+    try:
+        load_plugins()  # a broken task package: one line naming it, before anything else
+    except PluginError as e:
+        _die(str(e))
     if any(a in ("--help", "-h") for a in sys.argv[1:]):
         return print_help(sys.argv[1:])
     if not any(a in ("--hydra-help", "--info", "--cfg", "-c") or a.startswith("--info") for a in sys.argv[1:]):
         precheck(sys.argv[1:])
-    sys.argv.append(search_path_override())  # the task packages' groups, for Hydra's own composition and --help
+    # the task packages' groups, for Hydra's own composition: placed beside the user's overrides, since
+    # argparse refuses a second group of positional arguments after a flag (`task=detection --cfg job`)
+    first = next((i for i, a in enumerate(sys.argv) if i and "=" in a and not a.startswith("-")), len(sys.argv))
+    sys.argv.insert(first, search_path_override())
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
     def _run(cfg: DictConfig) -> None:

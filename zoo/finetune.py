@@ -111,7 +111,7 @@ def check_finetune(cfg: DictConfig) -> None:
     """Everything checkable before data is loaded or weights fetched."""
     f = cfg.get("finetune")
     if f is None:
-        raise ConfigError("mode=finetune needs the finetune: config section (conf/finetune/default.yaml)")
+        raise ConfigError("mode=finetune needs the finetune: config section (zoo/conf/finetune/default.yaml)")
     check_values(f, FINETUNE_SPECS, "finetune")
     if f.freeze_epochs > f.epochs:
         raise ConfigError(f"finetune.freeze_epochs={f.freeze_epochs} is invalid; allowed: 0 ... finetune.epochs ({f.epochs})")

@@ -183,15 +183,16 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
         model, test_metrics = run.task.retrain(genotype, checkpoints)
         metrics.update(test_metrics)
         metrics["retrain_seconds"] = round(time.time() - t0, 1)
-        if hasattr(run.task, "write_outputs"):  # task-specific files, e.g. drawn predictions
-            metrics["task_outputs"] = run.task.write_outputs(d)
+        outputs = run.task.write_outputs(d)  # task-specific files, e.g. drawn predictions
+        if outputs:
+            metrics["task_outputs"] = outputs
         save_bundle(
             d,
             model,
             {
                 "task": run.task.name,
                 "model": run.task.model_config(genotype, final=True),
-                "labels": getattr(run.task, "classes", None),
+                "labels": run.task.classes,
                 "data": run.task.describe_data(),
                 "metrics": {k: v for k, v in test_metrics.items()},
                 "search": {"strategy": run.cfg.search.name, "space": run.space.name},

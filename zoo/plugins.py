@@ -25,13 +25,24 @@ ENTRY_POINT_GROUP = "zoo.plugins"  # downstream: [project.entry-points."zoo.plug
 _loaded: list[ModuleType] | None = None
 
 
+class PluginError(ValueError):
+    """A task package that fails to import; one line naming it (every registry lookup would fail)."""
+
+
+def _import(name: str, origin: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except Exception as e:
+        raise PluginError(f"task package {name!r} ({origin}) failed to import: {type(e).__name__}: {e}") from e
+
+
 def _bundled() -> list[ModuleType]:
     mods = []
     for name in BUNDLED:
         pkg = importlib.import_module(name)
         for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
             if info.ispkg and not info.name.startswith("_"):
-                mods.append(importlib.import_module(f"{name}.{info.name}"))
+                mods.append(_import(f"{name}.{info.name}", "bundled with zoo"))
     return mods
 
 
@@ -41,9 +52,13 @@ def load_plugins() -> list[ModuleType]:
     if _loaded is not None:
         return _loaded
     _loaded = []  # set first: a registry looked up while a plug-in is being imported sees what is registered so far
-    mods = _bundled()
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        mods.append(importlib.import_module(ep.value.partition(":")[0]))
+    try:
+        mods = _bundled()
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            mods.append(_import(ep.value.partition(":")[0], f"entry point {ENTRY_POINT_GROUP}:{ep.name}"))
+    except PluginError:
+        _loaded = None  # the next lookup fails the same way instead of going on with some tasks missing
+        raise
     _loaded.extend(mods)
     return _loaded
 

@@ -54,6 +54,13 @@ class Registry(Generic[T]):
         if self._loaded:
             return
         self._loaded = True
+        try:
+            self._import_entries()
+        except BaseException:
+            self._loaded = False  # a failed load is tried again (and fails again) rather than serving a partial registry
+            raise
+
+    def _import_entries(self) -> None:
         if self.package is not None:
             pkg = importlib.import_module(self.package)
             for mod in pkgutil.iter_modules(pkg.__path__):

@@ -53,7 +53,12 @@ def _comparable(cfg: DictConfig) -> dict[str, Any]:
 def check_run_dir(cfg: DictConfig, run_dir: Path) -> None:
     """Before Hydra writes anything into ``run_dir``: a run already there is continued only with
     ``resume=true`` and the config it was started with (``search.budget`` may grow), so two
-    experiments never mix in one directory."""
+    experiments never mix in one directory. A directory that a live run is writing is refused
+    here too, before Hydra rewrites its ``.hydra/`` (this process keeps the lock for its own run)."""
+    if run_dir.is_dir():
+        from zoo.runners.local import hold_run_lock
+
+        hold_run_lock(run_dir)
     started = run_dir / RUN_CONFIG
     used = started.is_file() or (run_dir / "search_log.jsonl").is_file()
     if not cfg.resume:

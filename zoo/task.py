@@ -60,7 +60,15 @@ class Task(ABC):
 
     @classmethod
     def check_trainer(cls, trainer_cfg: Any) -> None:
-        """One-line errors for a bad ``trainer.*`` value this task reads."""
+        """One-line errors for a trainer of another task (its keys differ from what this task reads)
+        or a bad ``trainer.*`` value."""
+        keys = set(trainer_cfg.keys()) if trainer_cfg is not None else set()
+        if keys != set(cls.trainer_specs):
+            odd = sorted(keys - set(cls.trainer_specs)) or sorted(set(cls.trainer_specs) - keys)
+            raise ConfigError(
+                f"trainer is not a {cls.name} trainer ({'has' if keys - set(cls.trainer_specs) else 'lacks'} {', '.join(odd)}); "
+                f"allowed with task={cls.name}: trainer={cls.name}"
+            )
         check_values(trainer_cfg, cls.trainer_specs, "trainer")
 
     def __init__(self, cfg: Any, data_cfg: Any, trainer_cfg: Any, space: SearchSpace, seed: int = 0, progress: bool = True) -> None:
@@ -110,7 +118,14 @@ class Task(ABC):
         raise NotImplementedError(f"task={self.name} has no example_input(), so it cannot time its models (objective latency)")
 
     def describe_data(self) -> dict[str, Any]:
+        """What the bundle's ``config.json`` records of the data (name, sizes, splits)."""
         return {}
+
+    classes: list[str] | None = None  # output labels in index order, recorded in the bundle (set by setup)
+
+    def write_outputs(self, run_dir: Any) -> list[str]:
+        """Task-specific files written beside the bundle after retraining (e.g. drawn predictions); their names."""
+        return []
 
 
 TASKS: Registry[type[Task]] = Registry("task", plugins=True)

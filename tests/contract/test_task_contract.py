@@ -236,6 +236,7 @@ def test_bundle_save_load_gives_identical_outputs(name: str, fixture_of: Callabl
     assert_same_outputs(outputs(model, inputs(task)), outputs(loaded, inputs(task)))
 
 
+@pytest.mark.requires("onnx", "onnxruntime")
 @per_task
 def test_onnx_export_matches_pytorch(name: str, fixture_of: Callable[[str], TaskFixture], tmp_path: Path) -> None:
     from zoo.hub.export import export_model
@@ -250,7 +251,6 @@ def test_onnx_export_matches_pytorch(name: str, fixture_of: Callable[[str], Task
     except NotImplementedError as e:
         pytest.skip(f"task {name!r} does not export: {e}")
     assert tuple(shape) == tuple(task.example_input().shape[1:]), "the bundle's recorded input shape is not what the task feeds its models"
-    pytest.importorskip("onnxruntime")
     out = tmp_path / "model.onnx"
     report = export_model(model, cfg, out, fmt="onnx")  # raises HubError when onnxruntime's outputs differ from PyTorch's
     assert report["checked"] == "ok", report

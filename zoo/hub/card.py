@@ -149,7 +149,7 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
         lines += [
             "## Reproduce",
             "",
-            f"From a checkout of the zoo repository{version}; the defaults of conf/ plus the overrides shown:",
+            f"From a checkout of the zoo repository{version}; the defaults of zoo/conf/ and tasks/<task>/conf/ plus the overrides shown:",
             "",
             "```bash",
             command,
