@@ -27,7 +27,8 @@ def _is_number(v: Any) -> bool:
 
 @dataclass(frozen=True)
 class Number:
-    """An int (``integer=True``) or a float in [low, high]; ``*_open`` makes a bound strict."""
+    """An int (``integer=True``) or a float in [low, high]; ``*_open`` makes a bound strict;
+    ``items=True``: a non-empty list of them."""
 
     integer: bool = True
     low: float | None = None
@@ -35,10 +36,14 @@ class Number:
     low_open: bool = False
     high_open: bool = False
     null: bool = False
+    items: bool = False
 
     def allows(self, v: Any) -> bool:
         if v is None:
             return self.null
+        if self.items:
+            one = Number(self.integer, self.low, self.high, self.low_open, self.high_open)
+            return isinstance(v, (list, tuple)) and len(v) > 0 and all(one.allows(x) for x in v)
         if not _is_number(v) or (self.integer and not isinstance(v, int)):
             return False
         if self.low is not None and (v <= self.low if self.low_open else v < self.low):
@@ -57,6 +62,8 @@ class Number:
             text = f"{what} {'<' if self.high_open else '<='} {self.high:g}"
         else:
             text = what
+        if self.items:
+            text = f"a non-empty list of {text.replace('an integer', 'integers').replace('a number', 'numbers')}"
         return f"null or {text}" if self.null else text
 
 
