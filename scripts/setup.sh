@@ -16,6 +16,8 @@ if [ "$(cat .venv/.zoo-installed 2>/dev/null || true)" != "$want" ]; then
   # data=trees reads the annotated aerial images shipped in deepforest; only its data files are
   # used (never imported), so its own training stack is not installed.
   .venv/bin/pip install -q --no-deps deepforest==2.1.0
+  # data=nuclei (task=segmentation) reads the nuclei image and mask shipped in stardist, likewise never imported
+  .venv/bin/pip install -q --no-deps stardist==0.9.2
   echo "$want" > .venv/.zoo-installed
 fi
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "${ZOO_SKIP_APT:-0}" != 1 ]; then

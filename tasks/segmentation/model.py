@@ -190,6 +190,15 @@ class SegmentationNet(nn.Module):
             states.append(self.cells[l](a, b, self.drop_path_prob if self.training else 0.0))
         return f2, states
 
+    def stage_features(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Features of a normalised input by stride: the stem at 2 and 4, then per level of the path the
+        output of the last layer at that level (a level the path never visits is absent)."""
+        f2, states = self.forward_layers(x)
+        out = {2: f2, 4: states[1]}
+        for lv, h in zip(self.genotype.path, states[2:]):
+            out[4 * 2**lv] = h
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
         _, states = self.forward_layers(self.normalize(x))
