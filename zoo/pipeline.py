@@ -223,9 +223,12 @@ def summary(run: Run, genotype: Any, metrics: dict[str, Any], header: str | None
     ]
     if "search_reward" in metrics:
         lines.append(f"  search    best reward {metrics['search_reward']:.4f} over {metrics['search_evaluations']} evaluations")
-    for k, v in metrics.items():
-        if k.startswith(("test_", "final_", "val_")) or k in ("params", "latency_ms", "nb201_index"):
-            lines.append(f"  {k:<22}{v:.4f}" if isinstance(v, float) else f"  {k:<22}{v}")
+    shown = {k: v for k, v in metrics.items() if k.startswith(("test_", "final_", "val_")) or k in ("params", "latency_ms", "nb201_index")}
+    width = max([22, *(len(k) + 2 for k in shown)])
+    for k, v in shown.items():
+        if isinstance(v, dict):  # e.g. per-class scores
+            v = ", ".join(f"{name} {x:.4f}" if isinstance(x, float) else f"{name} {x}" for name, x in v.items())
+        lines.append(f"  {k:<{width}}{v:.4f}" if isinstance(v, float) else f"  {k:<{width}}{v}")
     if "pareto_front" in metrics:
         from zoo.search.pareto import front_summary
 

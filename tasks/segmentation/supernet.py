@@ -196,7 +196,7 @@ class PathSuperNet(nn.Module):
     # ---- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        _, s0, s1 = self.stem(self.normalize(x))
+        f2, s0, s1 = self.stem(self.normalize(x))
         sizes = level_sizes(s0.shape[-2:])
         cw = self.cell_weights()
         T = self.transition_weights()
@@ -222,7 +222,7 @@ class PathSuperNet(nn.Module):
             E[s] * F.interpolate(self.heads[str(s)](h), size=low.shape[-2:], mode="bilinear", align_corners=False)
             for s, h in H[self.layers - 1].items()
         )
-        return self.decoder(head, low, size)  # type: ignore[arg-type]
+        return self.decoder(head, low, f2, size)  # type: ignore[arg-type]
 
     # ---- discretisation
     def genotype(self) -> SegmentationGenotype:
