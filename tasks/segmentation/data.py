@@ -20,6 +20,7 @@ training with one :class:`DataError` line naming the file and the problem.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +181,10 @@ def _class_list(masks: Sequence[np.ndarray], mask_paths: Sequence[Path], ignore_
     """Class names from ``classes_file`` (every mask's indices checked against it), else ``default(highest index seen)``."""
     named = read_classes(classes_file) if classes_file.is_file() else None
     highest = -1
+    used: set[int] = set()
+    saw_ignore = False
     for mask, path in zip(masks, mask_paths):
+        saw_ignore = saw_ignore or bool((mask == ignore_index).any())
         labelled = mask[mask != ignore_index]
         if not labelled.size:
             continue
@@ -190,14 +194,27 @@ def _class_list(masks: Sequence[np.ndarray], mask_paths: Sequence[Path], ignore_
         if named is not None and high >= len(named):
             raise DataError(f"{path}: class index {high} is out of range; {classes_file} names {len(named)} classes (0..{len(named) - 1})")
         highest = max(highest, high)
+        used.update(int(v) for v in np.unique(labelled))
     if highest < 0:
         raise DataError(f"{mask_paths[0].parent}: every mask pixel is ignore_index {ignore_index}; no labelled pixels")
     classes = named if named is not None else default(highest)
     if named is not None and len(named) < 2:
         raise DataError(f"{classes_file}: names {len(named)} class; segmentation needs at least 2 (line 1 = class 0, the background)")
     if len(classes) < 2:
-        raise DataError(
-            f"{mask_paths[0].parent}: only class 0 appears in the masks; segmentation needs at least 2 classes (or name them in {classes_file})"
+        hint = (
+            f"; pixels of value {ignore_index} are data.ignore_index (unlabelled): binary masks saved as 0/{ignore_index} must hold "
+            "class indices 0/1"
+            if saw_ignore
+            else f" (or name them in {classes_file})"
+        )
+        raise DataError(f"{mask_paths[0].parent}: only class 0 appears in the masks; segmentation needs at least 2 classes{hint}")
+    if named is None and len(classes) == highest + 1 and highest >= 10 and len(used) * 2 < highest + 1:
+        # legal (a sample may lack classes) but the mark of masks saved as grey levels: say so once, then go on
+        warnings.warn(
+            f"{mask_paths[0].parent}: mask values go up to {highest} but only {len(used)} of them appear "
+            f"({', '.join(map(str, sorted(used)[:8]))}{', ...' if len(used) > 8 else ''}): {highest + 1} classes; masks should hold "
+            f"class indices 0..K-1 (name the classes in {classes_file})",
+            stacklevel=2,
         )
     if 0 <= ignore_index < len(classes):
         raise DataError(

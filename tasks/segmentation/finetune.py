@@ -1,11 +1,12 @@
 """Fine-tuning a searched segmenter (``python -m zoo task=segmentation mode=finetune checkpoint=... data=masks data.root=DIR``).
 
 The searched body (stem, path cells, ASPP and decoder) keeps the parent's weights; the
-classifier (``decoder.classifier``) is re-initialised when the new data has another number
-of classes, and the stem adapted when it has another number of image channels (a grayscale
-nuclei model meeting RGB photos: the first convolution's weights averaged and repeated,
-the normalisation averaged). The first ``finetune.freeze_epochs`` epochs train ASPP and
-decoder alone (stem and cells frozen, batch-norm statistics included), then everything
+classifier (``decoder.classifier``) is re-initialised when the new data's classes differ from
+the parent's (in number or in names), and the stem adapted when it has another number of image
+channels (a grayscale nuclei model meeting RGB photos: the first convolution's weights summed
+over its input and spread evenly over the new channels, the normalisation averaged). The first
+``finetune.freeze_epochs`` epochs train ASPP and decoder alone (stem and cells frozen; every
+batch-norm layer keeps its statistics, as :func:`zoo.finetune.freeze_body` does), then everything
 (Kumar et al., "Fine-Tuning can Distort Pretrained Features", ICLR 2022). Training is the
 task's own loop (AdamW at ``trainer.lr``); the result is scored with mIoU on the task's
 held-out test images, whose predictions are drawn to PNG.
@@ -46,7 +47,8 @@ def finetune_segmentation(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], 
 
     parent_model, _ = load_bundle(job.bundle_dir)
     args = dict(job.parent["model"])
-    head_replaced = int(args.get("num_classes", 0)) != len(task.classes)
+    # a new classifier whenever the label set differs, in count or in names (same count, other classes: new rows)
+    head_replaced = int(args.get("num_classes", 0)) != len(task.classes) or list(job.parent.get("labels") or []) != list(task.classes)
     args["num_classes"] = len(task.classes)
     chans = int(task.data.in_chans)
     if int(args.get("in_chans", chans)) != chans:
@@ -58,6 +60,8 @@ def finetune_segmentation(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], 
     torch.manual_seed(int(cfg.seed))
     model = create_model(**args)
     state = adapt_state(parent_model.state_dict(), model, is_head=_is_class_layer)
+    if head_replaced:
+        state = {k: v for k, v in state.items() if not _is_class_layer(k)}
     missing = [k for k in model.state_dict() if k not in state and not _is_class_layer(k)]
     if missing:
         raise ConfigError(f"the checkpoint lacks tensor {missing[0]!r} of the segmenter")

@@ -36,7 +36,7 @@ class SegmentationHub(HubFacts):
         pixel = (
             "per image: (x - p1) / (p99.8 - p1) clipped to [0, 1], p = percentiles (as data=nuclei does)"
             if data.get("name") == "nuclei"
-            else "pixel values scaled to [0, 1] (8-bit images: divided by 255)"
+            else "pixel values scaled to [0, 1]: 8-bit images divided by 255, 16-bit by 65535, other integer or float images by their own min and max"
         )
         return {
             "input_size": [chans, size, size],

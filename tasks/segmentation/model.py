@@ -139,7 +139,7 @@ class SegmentationNet(nn.Module):
         num_classes: output classes (logits per pixel).
         init_channels: channels per cell node at level 0 (stride 4); ``2**k`` times that at level ``k``.
         in_chans: image channels.
-        stem_channels: the stem's width (default ``2 * init_channels * multiplier``... see code: ``4 * init_channels``).
+        stem_channels: the stem's width (default ``4 * init_channels``).
         aspp_channels, aspp_rates: the head.
         decoder_channels: the decoder's 3x3 conv width.
         mean, std: per-channel normalisation baked into the model (it takes images in [0, 1]).

@@ -67,6 +67,8 @@ class SegmentationGenotype:
     def __post_init__(self) -> None:
         if not isinstance(self.cell, Genotype):
             raise GenotypeError(f"segmentation genotype field 'cell' must be a DARTS genotype, got {type(self.cell).__name__}")
+        if self.cell.reduce != self.cell.normal or self.cell.reduce_concat != self.cell.normal_concat:
+            object.__setattr__(self, "cell", cell_genotype(self.cell.normal, self.cell.normal_concat))  # only the normal half is used
         object.__setattr__(self, "path", check_path(self.path))
 
     @property
@@ -81,6 +83,8 @@ class SegmentationGenotype:
         missing = [k for k in ("cell", "path") if k not in data]
         if missing:
             raise GenotypeError(f"segmentation genotype is missing field(s) {', '.join(missing)}")
+        if not isinstance(data["path"], (list, tuple)):
+            raise GenotypeError(f"segmentation genotype field 'path' must be a list of levels 0..{LEVELS - 1}, got {data['path']!r}")
         return cls(Genotype.from_json(data["cell"]), tuple(data["path"]))
 
     def __str__(self) -> str:

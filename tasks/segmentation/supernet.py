@@ -17,7 +17,10 @@ two layers back, which a discrete path does not have unless it stays at that lev
 two-step weights, one-hot path weights make the supernet compute exactly the discrete
 network of that path (tested), so what is searched is what is retrained.
 
-The path is decoded as in the paper, as the Viterbi path through the trellis (:func:`viterbi`).
+The paper normalises each node's *outgoing* weights and decodes the most probable path of that
+Markov chain with the Viterbi algorithm. Here the weights are each node's *incoming* mixture
+weights (what makes the exact one-hot equivalence above hold), and the path is the Viterbi path
+of those weights taken relative to uniform (:func:`viterbi`).
 """
 
 from __future__ import annotations
@@ -53,17 +56,18 @@ def path_mask(layers: int) -> torch.Tensor:
     return mask
 
 
-def viterbi(transition: torch.Tensor, end: torch.Tensor) -> tuple[int, ...]:
-    """The Viterbi path from level 0 (the stem) through the trellis.
+def viterbi(log_transition: torch.Tensor, log_end: torch.Tensor) -> tuple[int, ...]:
+    """The Viterbi path from level 0 (the stem) through the trellis, in log space.
 
-    A transition scores its weight relative to uniform, ``transition[l, s, d] * n_in(l, s)``
-    (``n_in``: how many sources node ``(l, s)`` has), and the last level ``end[s] * n_end``;
-    the path maximises the product of its scores. Relative weights make every path score 1
-    when the weights are uniform, so nodes with fewer inputs (at the edges of the trellis) are
-    not favoured for that alone. Entries of sources that do not exist are ignored. Ties go to
-    the finer level."""
-    W = transition.detach().double().cpu().clamp_min(0)
-    L = W.shape[0]
+    ``log_transition[l, s, d]`` is the log weight of node ``(l, s)``'s input from level ``s + d - 1``
+    (``-inf`` where that source does not exist), ``log_end[s]`` the log weight of ending at level
+    ``s``. A transition scores its weight relative to uniform, ``log w + log n_in(l, s)`` (``n_in``:
+    how many sources the node has), and the end ``log e + log n_end``; the path maximises the sum.
+    Relative weights make every path score the same when the weights are uniform, so nodes with
+    fewer inputs (at the edges of the trellis) are not favoured for that alone. Ties go to the finer level."""
+    T = log_transition.detach().double().cpu()
+    E = log_end.detach().double().cpu()
+    L = T.shape[0]
     neg = float("-inf")
     score = [neg] * LEVELS
     score[0] = 0.0
@@ -74,15 +78,13 @@ def viterbi(transition: torch.Tensor, end: torch.Tensor) -> tuple[int, ...]:
             sources = [(d, s + d - 1) for d in range(3) if 0 <= s + d - 1 < LEVELS and score[s + d - 1] > neg]
             best, arg = neg, sources[0][1]
             for d, k in sources:
-                w = float(W[l, s, d]) * len(sources)
-                v = score[k] + (math.log(w) if w > 0 else -1e300)  # a weight of 0 is still a valid move, ranked last
+                v = score[k] + float(T[l, s, d]) + math.log(len(sources))
                 if v > best:
                     best, arg = v, k
             new[s], back[l][s] = best, arg
         score = new
     ends = levels_at(L - 1)
-    E = end.detach().double().cpu().clamp_min(0)
-    final = {s: score[s] + (math.log(float(E[s]) * len(ends)) if float(E[s]) > 0 else -1e300) for s in ends}
+    final = {s: score[s] + float(E[s]) + math.log(len(ends)) for s in ends}
     last = max(ends, key=lambda s: (final[s], -s))
     path = [last]
     for l in range(L - 1, 0, -1):
@@ -180,14 +182,22 @@ class PathSuperNet(nn.Module):
         b = torch.cat([torch.softmax(self.edge_beta[edge_index(i, 0) : edge_index(i + 1, 0)], 0) for i in range(self.steps)])
         return b[:, None] * w
 
+    def log_transition_weights(self) -> torch.Tensor:
+        """(layers, LEVELS, 3): log of each node's input weights over the sources that exist (-inf elsewhere)."""
+        # rows of nodes that do not exist keep finite logits, so no NaN reaches the output or the gradient
+        keep = self.mask | ~self.mask.any(-1, keepdim=True)
+        logits = self.path_beta.masked_fill(~keep, float("-inf"))
+        return torch.log_softmax(logits, dim=-1).masked_fill(~self.mask, float("-inf"))
+
     def transition_weights(self) -> torch.Tensor:
         """(layers, LEVELS, 3): each node's input weights over the sources that exist (0 elsewhere)."""
-        logits = self.path_beta.masked_fill(~self.mask, float("-inf"))
-        w = torch.softmax(logits, dim=-1)
-        return torch.nan_to_num(w, nan=0.0)  # nodes that do not exist: all -inf -> 0
+        return self.log_transition_weights().exp()
+
+    def log_end_weights(self) -> torch.Tensor:
+        return torch.log_softmax(self.end_beta.masked_fill(~self.end_mask, float("-inf")), dim=-1)
 
     def end_weights(self) -> torch.Tensor:
-        return torch.softmax(self.end_beta.masked_fill(~self.end_mask, float("-inf")), dim=-1)
+        return self.log_end_weights().exp()
 
     def arch_weights(self) -> dict[str, torch.Tensor]:
         """For the search log: the cell's edge weights, the path's transition and end weights."""
@@ -228,5 +238,5 @@ class PathSuperNet(nn.Module):
     def genotype(self) -> SegmentationGenotype:
         with torch.no_grad():
             normal = derive_edges(self.cell_weights().detach().cpu(), self.steps, self.primitives)
-            path = viterbi(self.transition_weights(), self.end_weights())
+            path = viterbi(self.log_transition_weights(), self.log_end_weights())
         return SegmentationGenotype(cell_genotype(normal), path)

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tasks.segmentation.data import SegImage, SegmentationData, load
 from tasks.segmentation.metrics import confusion, draw, scores
-from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, Flag, Number, Text
+from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, ConfigError, Flag, Number, Text
 from zoo.estimate.problem import OneShotProblem
 from zoo.fit import adamw, fit, warmup_cosine_per_step
 from zoo.task import TASKS, DataError, Task
@@ -60,10 +60,35 @@ class TileDataset(Dataset):
         return x.contiguous(), y.contiguous()
 
 
+def channel_stats(items: Sequence[SegImage], chans: int) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation over all pixels of ``items`` (float64 sums, two passes:
+    the mean first, then squared deviations from it, which stays exact where one pass would cancel)."""
+    n = sum(t.image.shape[0] * t.image.shape[1] for t in items)
+    mean = sum(t.image.reshape(-1, chans).sum(0, dtype=np.float64) for t in items) / n
+    var = sum(((t.image.reshape(-1, chans) - mean) ** 2).sum(0, dtype=np.float64) for t in items) / n
+    return [float(m) for m in mean], [max(float(s), 1e-3) for s in np.sqrt(var)]
+
+
+class PadTo(nn.Module):
+    """Runs ``model`` on the input reflect-padded to a multiple of ``multiple`` and crops its output back
+    (smp's encoders need sides divisible by 32; tiles and test images need not be)."""
+
+    def __init__(self, model: nn.Module, multiple: int = 32) -> None:
+        super().__init__()
+        self.model = model
+        self.multiple = multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        H, W = x.shape[-2:]
+        ph, pw = (-H) % self.multiple, (-W) % self.multiple
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < H and pw < W else "replicate")
+        return self.model(x)[..., :H, :W]
+
+
 @torch.no_grad()
 def predict(model: nn.Module, image: np.ndarray, multiple: int = 32) -> np.ndarray:
-    """Class indices (H, W) for one whole image; it is reflect-padded to a multiple of ``multiple``
-    (what encoders with five stride-2 stages need) and the prediction cropped back."""
+    """Class indices (H, W) for one whole image (reflect-padded to a multiple of ``multiple`` for the models' strides, cropped back)."""
     was = model.training
     model.eval()
     x = to_tensor(image)[None]
@@ -119,12 +144,19 @@ class Segmentation(Task):
         for split in ("train", "search_train", "search_valid", "test"):
             if not getattr(data, split):
                 raise DataError(f"data={self.data_cfg.name}: no {split.replace('_', ' ')} images or tiles")
+        if bool(self.cfg.baseline.enabled):
+            import segmentation_models_pytorch as smp
+
+            encoder = str(self.cfg.baseline.encoder)
+            if encoder not in smp.encoders.get_encoder_names():
+                raise ConfigError(
+                    f"task.baseline.encoder={encoder!r} is not an encoder of segmentation-models-pytorch; allowed: e.g. resnet18, resnet34, "
+                    "mobilenet_v2, efficientnet-b0 (smp.encoders.get_encoder_names() lists them)"
+                )
         self.data = data
         self.classes = list(data.classes)
         self.ignore_index = int(data.ignore_index)
-        pixels = np.concatenate([t.image.reshape(-1, data.in_chans) for t in data.train]).astype(np.float64)
-        self.mean = pixels.mean(0).tolist()
-        self.std = [max(float(s), 1e-3) for s in pixels.std(0)]
+        self.mean, self.std = channel_stats(data.train, data.in_chans)
         self.splits: dict[str, list[SegImage]] = {
             "search_train": data.search_train,
             "search_valid": data.search_valid,
@@ -259,10 +291,12 @@ class Segmentation(Task):
         K = len(self.classes)
         conf = np.zeros((K, K), dtype=np.int64)
         preds = []
-        for item in self.splits["test"]:
+        keep = int(self.cfg.get("draw_images", 4))
+        for k, item in enumerate(self.splits["test"]):
             pred = predict(model, item.image)
             conf += confusion(pred, item.mask, K, self.ignore_index)
-            preds.append(pred)
+            if k < keep:
+                preds.append(pred.astype(np.uint8 if K <= 256 else np.int32))
         self.predictions[key] = preds
         return scores(conf, self.classes)
 
@@ -275,7 +309,8 @@ class Segmentation(Task):
         return {**m, "train_loss": loss, "train_seconds": round(seconds, 1), "params": sum(p.numel() for p in model.parameters())}
 
     def create_baseline(self) -> nn.Module:
-        """smp ``Unet`` with a random-init ``task.baseline.encoder``, normalisation in front (it takes [0, 1] images too)."""
+        """smp ``Unet`` with a random-init ``task.baseline.encoder``, normalisation in front (it takes [0, 1] images too),
+        inputs padded to a multiple of 32 (as smp's encoders need) and outputs cropped back."""
         import segmentation_models_pytorch as smp
 
         from zoo.models import Normalize
@@ -287,7 +322,7 @@ class Segmentation(Task):
             in_channels=int(self.data.in_chans),
             classes=len(self.classes),
         )
-        return nn.Sequential(Normalize(self.mean, self.std), unet)
+        return PadTo(nn.Sequential(Normalize(self.mean, self.std), unet))
 
     def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
         model = self.build_model(genotype, final=True)

@@ -48,6 +48,7 @@ def _parts(model: nn.Module) -> tuple[nn.Module, Any, int]:
     from tasks.segmentation.model import SegmentationNet
 
     if isinstance(model, SegmentationNet):
+        model.aspp, model.decoder = nn.Identity(), nn.Identity()  # the encoder is stem + path cells; smp brings the decoder
         return model.normalize, model, int(model.stem.conv0[0].in_channels)
     if hasattr(model, "backbone") and hasattr(model, "mean"):  # a detector: normalisation buffers + cell backbone
         norm = _Buffers(model.mean, model.std)  # type: ignore[arg-type]

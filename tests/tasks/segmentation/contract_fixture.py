@@ -64,7 +64,11 @@ def segmentation(root: Path) -> TaskFixture:
         bad_data=[
             BadData("empty folder", "{root}/images: no images", write=_empty_images),
             BadData("mask size", "{root}/masks/001.png: mask is 30x32 but its image", write=_shapes_then(_resize_mask)),
-            BadData("class out of range", "{root}/masks/002.png", write=_shapes_then(_class_out_of_range)),
+            BadData(
+                "class out of range",
+                "{root}/masks/002.png: class index 7 is out of range; {root}/classes.txt names 3 classes (0..2)",
+                write=_shapes_then(_class_out_of_range),
+            ),
             BadData(
                 "image without mask", "{root}/images/003.png: no mask", write=_shapes_then(lambda d: (d / "masks" / "003.png").unlink())
             ),

@@ -342,3 +342,28 @@ def test_voc_id_without_files_and_overlapping_lists(tmp_path: Path) -> None:
     _palette_png(np.zeros((29, 50), np.uint8), tmp_path / "SegmentationClass" / "b.png")
     msg = _raises(lambda: load(_cfg(name="voc_seg", root=str(tmp_path))), tmp_path / "SegmentationClass" / "b.png", "mask is 29x50")
     assert str(tmp_path / "JPEGImages" / "b.jpg") in msg and "is 30x50" in msg
+
+
+def _binary_folder(root: Path, values: tuple[int, ...]) -> None:
+    """Three 32x32 gray images whose masks hold a square of each of ``values`` (after a 0 background)."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for k in range(3):
+        mask = np.zeros((32, 32), np.uint8)
+        for j, v in enumerate(values):
+            mask[4 + 8 * j : 10 + 8 * j, 4 + 6 * k : 10 + 6 * k] = v
+        Image.fromarray((mask > 0).astype(np.uint8) * 200).save(root / "images" / f"m{k}.png")
+        Image.fromarray(mask).save(root / "masks" / f"m{k}.png")
+
+
+def test_masks_saved_as_0_255_are_named_as_the_likely_mistake(tmp_path: Path) -> None:
+    _binary_folder(tmp_path, (255,))
+    msg = _raises(lambda: load(_cfg(name="masks", root=str(tmp_path), tile_size=16)), tmp_path / "masks", "only class 0 appears")
+    assert "data.ignore_index" in msg and "0/255" in msg
+
+
+def test_grey_level_masks_warn_once_and_load(tmp_path: Path) -> None:
+    _binary_folder(tmp_path, (100, 200))
+    with pytest.warns(UserWarning, match=r"mask values go up to 200 but only 3 of them appear \(0, 100, 200\)"):
+        data = load(_cfg(name="masks", root=str(tmp_path), tile_size=16))
+    assert len(data.classes) == 201

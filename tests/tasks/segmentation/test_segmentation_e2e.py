@@ -65,7 +65,11 @@ def test_darts_search_learns_shapes_beside_the_unet_baseline(shapes: Path, tmp_p
     assert trivial < 0.3
     assert m["test_mIoU"] > 0.6, m
     assert set(m["test_per_class_IoU"]) == {"background", "disc", "square"}
-    assert m["test_mIoU_baseline"] > trivial and m["params_baseline"] > 3 * m["params"]
+    assert m["test_mIoU_baseline"] > trivial
+    import segmentation_models_pytorch as smp
+
+    unet = smp.Unet(encoder_name="resnet18", encoder_weights=None, in_channels=1, classes=3)
+    assert m["params_baseline"] == sum(p.numel() for p in unet.parameters())  # the baseline is what it says
     assert len(list(run.glob("predictions_searched_*.png"))) >= 1 and len(list(run.glob("predictions_baseline_*.png"))) >= 1
     log = [json.loads(l) for l in (run / "search_log.jsonl").read_text().splitlines()]
     assert len(log) == 4 and all(len(e["genotype"]["path"]) == 4 for e in log)

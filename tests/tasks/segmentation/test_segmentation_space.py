@@ -12,9 +12,10 @@ import torch
 from torch import nn
 
 from tasks.segmentation.model import SegmentationNet, create_segmenter, path_cell
-from tasks.segmentation.space import AUTODEEPLAB, LEVELS, SegmentationGenotype, SegmentationSpace, check_path, moves_to_path
+from tasks.segmentation.space import AUTODEEPLAB, LEVELS, SegmentationGenotype, SegmentationSpace, cell_genotype, check_path, moves_to_path
 from tasks.segmentation.supernet import PathSuperNet, levels_at, path_mask, viterbi
 from zoo.space.genotype import GenotypeError, genotype_from_json
+from zoo.space.supernet import SearchCell, edge_index
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,33 +30,31 @@ def _valid(path: tuple[int, ...]) -> bool:
 
 
 def _random_weights(rng: np.random.Generator, layers: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax-normalised transition weights over the sources that exist (as the supernet makes them) and end weights."""
+    """Log-softmax transition weights over the sources that exist (-inf elsewhere), as the supernet makes them, and log end weights."""
     mask = path_mask(layers)
     logits = torch.from_numpy(rng.normal(0, scale, (layers, LEVELS, 3))).masked_fill(~mask, float("-inf"))
-    T = torch.nan_to_num(torch.softmax(logits, -1), nan=0.0)
+    T = torch.log_softmax(logits, -1).masked_fill(~mask, float("-inf"))
     end_mask = torch.zeros(LEVELS, dtype=torch.bool)
     end_mask[levels_at(layers - 1)] = True
-    E = torch.softmax(torch.from_numpy(rng.normal(0, scale, LEVELS)).masked_fill(~end_mask, float("-inf")), 0)
+    E = torch.log_softmax(torch.from_numpy(rng.normal(0, scale, LEVELS)).masked_fill(~end_mask, float("-inf")), 0)
     return T, E
 
 
 def _score(path: tuple[int, ...], T: torch.Tensor, E: torch.Tensor) -> float:
-    """The Viterbi objective by brute force: sum of log(weight x number of sources) along the path."""
+    """The Viterbi objective by brute force: the sum of log(weight x number of sources) along the path."""
     total, prev = 0.0, 0
     for l, lv in enumerate(path):
         n_in = int(path_mask(len(path))[l, lv].sum())
-        w = float(T[l, lv, prev - lv + 1]) * n_in
-        total += math.log(w) if w > 0 else -1e300
+        total += float(T[l, lv, prev - lv + 1]) + math.log(n_in)
         prev = lv
-    n_end = len(levels_at(len(path) - 1))
-    return total + (math.log(float(E[path[-1]]) * n_end) if float(E[path[-1]]) > 0 else -1e300)
+    return total + float(E[path[-1]]) + math.log(len(levels_at(len(path) - 1)))
 
 
 def test_viterbi_finds_the_best_valid_path_by_brute_force() -> None:
     rng = np.random.default_rng(0)
     for trial in range(150):
         layers = int(rng.integers(1, 7))
-        T, E = _random_weights(rng, layers, scale=float(rng.choice([0.1, 1.0, 5.0, 60.0])))
+        T, E = _random_weights(rng, layers, scale=float(rng.choice([0.1, 1.0, 5.0, 60.0, 1e4])))
         path = viterbi(T, E)
         assert len(path) == layers and _valid(path), (trial, path)
         candidates = [p for p in itertools.product(range(LEVELS), repeat=layers) if _valid(p)]
@@ -194,3 +193,94 @@ def test_supernet_with_one_hot_path_weights_computes_the_discrete_network(path: 
         sup.path_beta.zero_()
         a = sup(x)
     assert (a - b).abs().max() > 1e-2 * b.abs().max()
+
+
+class _SearchCell(nn.Module):
+    """A textbook DARTS search cell (one module per op per edge) without input preprocessing."""
+
+    def __init__(self, steps: int, C: int, primitives: list[str]) -> None:
+        super().__init__()
+        self.cell = SearchCell(steps, steps, C, C, C, False, False, primitives)
+        self.cell.preprocess0, self.cell.preprocess1 = nn.Identity(), nn.Identity()
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return self.cell(s0, s1, weights)
+
+
+def test_one_hot_cell_and_path_weights_compute_the_derived_discrete_network() -> None:
+    """Search cells as well as path: with alpha one-hot on the genotype's edges (every other edge on
+    ``none``) and one-hot path weights, the supernet derives that genotype and computes its network."""
+    path = (0, 1, 1, 0)
+    space = SegmentationSpace(steps=3, layers=len(path))
+    prims = list(space.primitives)
+    normal = (("sep_conv_3x3", 0), ("dil_conv_3x3", 1), ("skip_connect", 1), ("sep_conv_5x5", 2), ("dil_conv_5x5", 0), ("sep_conv_3x3", 3))
+    g = SegmentationGenotype(cell_genotype(normal), path)
+    args = dict(num_classes=2, init_channels=4, in_chans=1, aspp_channels=8, decoder_channels=8, mean=[0.4], std=[0.3])
+    torch.manual_seed(1)
+    sup = PathSuperNet(space, make_cell=lambda C: _SearchCell(3, C, prims), **args)  # type: ignore[arg-type]
+    _one_hot_path(sup, path)
+    with torch.no_grad():
+        alpha = torch.full_like(sup.alpha, -1e4)
+        alpha[:, prims.index("none")] = 1e4
+        for k, (op, src) in enumerate(normal):
+            e = edge_index(k // 2, src)
+            alpha[e] = -1e4
+            alpha[e, prims.index(op)] = 1e4
+        sup.alpha.copy_(alpha)
+    assert sup.genotype() == g
+    sup.train()
+    sup(torch.rand(4, 1, 32, 32))  # BN statistics away from their initial values
+    net = SegmentationNet(g, **args)  # type: ignore[arg-type]
+    sup_state, state = sup.state_dict(), {}
+    for k in net.state_dict():
+        parts = k.split(".")
+        if parts[0] == "cells":
+            l, op_k, rest = int(parts[1]), int(parts[3]), ".".join(parts[4:])
+            op, src = normal[op_k]
+            src_key = f"cells.{l}_{path[l]}.cell._ops.{edge_index(op_k // 2, src)}._ops.{prims.index(op)}.{rest}"
+        elif parts[0] in ("pre0", "pre1"):
+            l = int(parts[1])
+            prev = (path[l - 1] if l >= 1 else 0) if parts[0] == "pre1" else (path[l - 2] if l >= 2 else 0)
+            src_key = f"{parts[0]}.{l}_{path[l]}_{prev}.{'.'.join(parts[2:])}"
+        elif parts[0] == "aspp":
+            src_key = f"heads.{path[-1]}.{'.'.join(parts[1:])}"
+        else:
+            src_key = k
+        if src_key in sup_state:
+            state[k] = sup_state[src_key]
+    missing = [k for k in net.state_dict() if k not in state and not k.endswith((".weight", ".bias"))]
+    assert not missing, missing
+    net.load_state_dict(state, strict=False)  # BN weight 1, bias 0 where the supernet's BNs have no affine parameters
+    x = torch.rand(2, 1, 35, 29)
+    for training in (True, False):
+        sup.train(training)
+        net.train(training)
+        with torch.no_grad():
+            a, b = sup(x), net(x)
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5), (training, (a - b).abs().max())
+
+
+def test_pc_darts_supernet_trains_its_edge_weights_and_decodes() -> None:
+    space = SegmentationSpace(steps=2, layers=3)
+    net = PathSuperNet(
+        space, num_classes=2, init_channels=4, in_chans=1, aspp_channels=8, decoder_channels=8, kind="pc_darts", partial_channels=2
+    )
+    assert len(net.arch_parameters()) == 4 and net.edge_beta is not None
+    y = net(torch.rand(2, 1, 32, 32))
+    assert y.shape == (2, 2, 32, 32)
+    y.logsumexp(1).mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in net.arch_parameters())
+    g = net.genotype()
+    assert space.decode(space.encode(g)) == g
+    with pytest.raises(ValueError, match="partial_channels=3 must divide"):
+        PathSuperNet(space, num_classes=2, init_channels=4, in_chans=1, kind="pc_darts", partial_channels=3)
+
+
+def test_published_autodeeplab_builds_through_create_model() -> None:
+    import zoo
+    from tasks.segmentation.space import AUTODEEPLAB
+
+    model = zoo.create_model("autodeeplab", num_classes=3, init_channels=4, stem_channels=8, aspp_channels=8, decoder_channels=8)
+    assert isinstance(model, SegmentationNet) and model.genotype == AUTODEEPLAB
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    assert [c.multiplier for c in model.cells] == [5] * 12
