@@ -38,6 +38,13 @@ class Run:
     strategy: Any = None
     started: float = field(default_factory=time.time)
     search_checkpoint: Any = None  # one-shot epoch checkpoint, removed when the run is complete
+    commit: str | None = field(default_factory=lambda: _source_commit())  # the code the run started with, not the code at its end
+
+
+def _source_commit() -> str | None:
+    from zoo.hub.bundle import git_commit
+
+    return git_commit()
 
 
 TOP_LEVEL_SPECS = {
@@ -198,6 +205,7 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
                 "search": {"strategy": run.cfg.search.name, "space": run.space.name},
                 "run_config": OmegaConf.to_container(run.cfg, resolve=True),
                 "license": "Apache-2.0",
+                **({"git_commit": run.commit} if run.commit else {}),
             },
         )
         checkpoints.remove()

@@ -299,6 +299,15 @@ def _names(items: Sequence[str], limit: int = 50) -> list[str] | int:
 
 
 # ---------------------------------------------------------------- nuclei (stardist's files)
+def _stardist_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stardist")
+    except PackageNotFoundError:
+        return "?"
+
+
 def stardist_data_dir() -> Path:
     """``site-packages/stardist/data/images`` located without importing the package."""
     spec = importlib.util.find_spec("stardist")
@@ -366,9 +375,10 @@ def load_nuclei(cfg: Any) -> SegmentationData:
                 search_valid.append(t)
     source = {
         "name": "nuclei",
-        "root": str(d),
-        "image": str(image_path),
-        "mask": str(mask_path),
+        # stardist's own files are named by package and version, not by where this machine installed them
+        "root": str(d) if cfg.get("root") else f"stardist {_stardist_version()} package data (stardist/data/images)",
+        "image": str(image_path) if cfg.get("root") else image_path.name,
+        "mask": str(mask_path) if cfg.get("root") else mask_path.name,
         "image_size": [H, W],
         "tile_size": size,
         "tile_stride": stride,

@@ -87,7 +87,7 @@ def command_from_hydra(directory: Path, ignore: tuple[str, ...] = ("hydra.", "pr
 
 
 def git_commit() -> str | None:
-    """The zoo source tree's commit, when it is a git checkout."""
+    """The zoo source tree's commit, when it is a git checkout; ``+dirty`` when tracked files differ from it."""
     root = Path(__file__).resolve().parents[2]
     if not (root / ".git").exists():
         return None
@@ -95,7 +95,16 @@ def git_commit() -> str | None:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    commit = out.stdout.strip() if out.returncode == 0 else ""
+    if not commit:
+        return None
+    try:
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return commit
+    return commit + "+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else commit
 
 
 def write_card(directory: str | Path, name: str | None = None) -> Path:

@@ -144,7 +144,10 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
         version = ""
         if config.get("zoo_version") or config.get("git_commit"):
             version = f" at zoo {config.get('zoo_version', '?')}" + (
-                f", commit `{config['git_commit'][:12]}`" if config.get("git_commit") else ""
+                f", commit `{config['git_commit'][:12]}`"
+                + (" with uncommitted changes" if str(config["git_commit"]).endswith("+dirty") else "")
+                if config.get("git_commit")
+                else ""
             )
         lines += [
             "## Reproduce",
