@@ -149,7 +149,10 @@ def test_cli_list_info_download(hub, tmp_path: Path, capsys: pytest.CaptureFixtu
     det = capsys.readouterr().out.splitlines()
     assert any(l.startswith("trees-fpn-darts ") and "mAP@0.5" in l for l in det) and not any(l.startswith("tiny ") for l in det)
     assert main(["--registry", reg, "list", "--task", "segmentation"]) == 0
-    assert capsys.readouterr().out.strip() == "no zoo entries for task segmentation"
+    seg = capsys.readouterr().out.splitlines()
+    assert any(l.startswith("nuclei-autodeeplab-darts ") and "mIoU" in l for l in seg) and not any(l.startswith("tiny ") for l in seg)
+    assert main(["--registry", reg, "list", "--task", "no_such_task"]) == 0
+    assert capsys.readouterr().out.strip() == "no zoo entries for task no_such_task"
     assert main(["info", "tiny", "--json", "--registry", reg]) == 0
     assert json.loads(capsys.readouterr().out)["files"][1]["name"] == "model.safetensors"
     assert main(["info", "no_such_model"]) == 2
