@@ -60,6 +60,15 @@ class TileDataset(Dataset):
         return x.contiguous(), y.contiguous()
 
 
+def _smp_encoder_exists(smp: Any, name: str) -> bool:
+    """smp's own encoders, or ``tu-<name>`` for any timm model (smp's "timm universal" encoders)."""
+    if name.startswith("tu-"):
+        import timm
+
+        return timm.is_model(name[3:])
+    return name in smp.encoders.get_encoder_names()
+
+
 def channel_stats(items: Sequence[SegImage], chans: int) -> tuple[list[float], list[float]]:
     """Per-channel mean and standard deviation over all pixels of ``items`` (float64 sums, two passes:
     the mean first, then squared deviations from it, which stays exact where one pass would cancel)."""
@@ -148,10 +157,10 @@ class Segmentation(Task):
             import segmentation_models_pytorch as smp
 
             encoder = str(self.cfg.baseline.encoder)
-            if encoder not in smp.encoders.get_encoder_names():
+            if not _smp_encoder_exists(smp, encoder):
                 raise ConfigError(
                     f"task.baseline.encoder={encoder!r} is not an encoder of segmentation-models-pytorch; allowed: e.g. resnet18, resnet34, "
-                    "mobilenet_v2, efficientnet-b0 (smp.encoders.get_encoder_names() lists them)"
+                    "mobilenet_v2, efficientnet-b0 (smp.encoders.get_encoder_names() lists them), or tu-<timm model>"
                 )
         self.data = data
         self.classes = list(data.classes)
