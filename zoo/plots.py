@@ -130,6 +130,11 @@ def _draw_cell(ax: Any, edges: Sequence[tuple[str, int]], concat: Sequence[int],
     ax.axis("off")
 
 
+def draw_cell(ax: Any, edges: Sequence[tuple[str, int]], concat: Sequence[int], title: str) -> None:
+    """Draws one DARTS-style cell (``(op, input)`` pairs, two per node) on ``ax``; for genotypes that hold such a cell."""
+    _draw_cell(ax, edges, concat, title)
+
+
 def plot_genotype(genotype: Any, path: str | Path) -> None:
     """Draws a DARTS genotype's normal and reduction cells; other genotypes as text."""
     if hasattr(genotype, "normal") and hasattr(genotype, "reduce"):

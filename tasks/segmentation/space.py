@@ -87,6 +87,28 @@ class SegmentationGenotype:
             raise GenotypeError(f"segmentation genotype field 'path' must be a list of levels 0..{LEVELS - 1}, got {data['path']!r}")
         return cls(Genotype.from_json(data["cell"]), tuple(data["path"]))
 
+    def draw(self) -> Any:
+        """A figure of the cell (above) and the path through the trellis of layers x strides (below)."""
+        import matplotlib.pyplot as plt
+
+        from zoo.plots import draw_cell
+
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7.5), dpi=110, gridspec_kw={"height_ratios": [3, 2]})
+        draw_cell(top, self.cell.normal, self.cell.normal_concat, "cell (every layer)")
+        L = len(self.path)
+        xs = list(range(-1, L))
+        for l in xs:  # the nodes a path can reach: level <= layer + 1 (layer -1 is the stem)
+            levels = [0] if l < 0 else range(min(l + 1, LEVELS - 1) + 1)
+            bottom.scatter([l] * len(levels), list(levels), s=30, color="0.8", zorder=1)
+        bottom.plot(xs, [0, *self.path], "-o", color="tab:blue", lw=2, ms=7, zorder=2)
+        bottom.set_xticks(xs, ["stem", *(str(l) for l in range(L))])
+        bottom.set_yticks(range(LEVELS), [f"stride {s}" for s in STRIDES])
+        bottom.set_ylim(LEVELS - 0.5, -0.5)  # finer resolutions on top
+        bottom.set_xlabel("layer")
+        bottom.set_title("network-level path")
+        bottom.grid(alpha=0.3)
+        return fig
+
     def __str__(self) -> str:
         edges = ", ".join(f"{op}<-{src}" for op, src in self.cell.normal)
         return f"cell=[{edges}] path={list(self.path)} (strides {', '.join(str(STRIDES[v]) for v in self.path)})"

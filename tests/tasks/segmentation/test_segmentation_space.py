@@ -284,3 +284,16 @@ def test_published_autodeeplab_builds_through_create_model() -> None:
     assert isinstance(model, SegmentationNet) and model.genotype == AUTODEEPLAB
     assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64, 64)
     assert [c.multiplier for c in model.cells] == [5] * 12
+
+
+def test_genotype_png_draws_cell_and_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from zoo.plots import plot_genotype
+
+    plot_genotype(AUTODEEPLAB, tmp_path / "g.png")
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.size == (990, 825)  # the cell-and-path figure (9 x 7.5 in at 110 dpi), not the one-line text fallback
+        pixels = np.asarray(im.convert("RGB")).reshape(-1, 3)
+    blue = np.abs(pixels.astype(int) - [31, 119, 180]).sum(1) < 30  # the path's colour (tab:blue)
+    assert blue.mean() > 0.002
