@@ -46,12 +46,21 @@ def _folder(root: Path, classes: dict[str, int]) -> Path:
     return root
 
 
+def _data_options_with(key: str) -> list[str]:
+    """The data options (of every task's conf/data/) whose YAML has ``key``, sorted: what the CLI names."""
+    from omegaconf import OmegaConf
+
+    from zoo.plugins import conf_dirs
+
+    return sorted({p.stem for d in conf_dirs() for p in (Path(d) / "data").glob("*.yaml") if key in OmegaConf.load(p)})
+
+
 def test_clear_one_line_errors(tmp_path: Path) -> None:
     cases = [
         (["task=nope"], "task=nope is unknown; allowed task options: classification"),
         (
             ["data.root=/tmp"],
-            "data has no key 'root'; allowed: name, test_fraction (data.root belongs to data=coco, fashion_mnist, folder, trees, voc: pick one with data=NAME)",
+            f"data has no key 'root'; allowed: name, test_fraction (data.root belongs to data={', '.join(_data_options_with('root'))}: pick one with data=NAME)",
         ),
         (["search=nope"], "search=nope is unknown; allowed search options:"),
         (["space.primitives=[none,warp_conv]"], "space.primitives has unknown op 'warp_conv'; allowed:"),
