@@ -183,3 +183,32 @@ def resume_training(checkpoint: Any, kind: str, objects: dict[str, Any], epochs:
             f"{path} was saved by a {meta.get('epochs')}-epoch training, not {epochs}; set the epochs back or delete it to restart that training"
         )
     return int(meta["epoch"]) + 1, float(meta["loss"])
+
+
+def fit_adamw_warmup(
+    model: nn.Module,
+    loader: Any,
+    epochs: int,
+    loss: Callable[[nn.Module, Any], torch.Tensor],
+    trainer: Any,
+    device: torch.device | str | None = None,
+    desc: str = "train",
+    progress: bool = True,
+    checkpoint: Any = None,
+) -> float:
+    """:func:`fit` with AdamW at ``trainer.lr`` / ``trainer.weight_decay``, a linear warm-up over the first
+    epoch and a per-step cosine decay (:func:`warmup_cosine_per_step`), gradients clipped at ``trainer.grad_clip``:
+    the dense-prediction tasks' training recipe."""
+    return fit(
+        model,
+        loader,
+        epochs,
+        loss=loss,
+        optimizer=adamw(float(trainer.lr), float(trainer.weight_decay)),
+        schedule=warmup_cosine_per_step(),
+        grad_clip=float(trainer.grad_clip),
+        device=device,
+        desc=desc,
+        progress=progress,
+        checkpoint=checkpoint,
+    )

@@ -24,7 +24,7 @@ from tasks.detection.loss import fcos_loss
 from tasks.detection.model import create_baseline, decode
 from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, PROBABILITY, Flag, Number, Text
 from zoo.estimate.problem import OneShotProblem
-from zoo.fit import adamw, fit, warmup_cosine_per_step
+from zoo.fit import fit_adamw_warmup
 from zoo.task import TASKS, DataError, Task
 
 
@@ -209,21 +209,10 @@ class Detection(Task):
 
     # ---- estimation, retraining, baseline
     def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
-        """AdamW with a linear warm-up over the first epoch and a per-step cosine decay (:func:`zoo.fit.warmup_cosine_per_step`)."""
-        t = self.trainer_cfg
+        """The dense-prediction recipe, :func:`zoo.fit.fit_adamw_warmup`, on ``split``'s shuffled tiles."""
         torch.manual_seed(self.seed)
-        return fit(
-            model,
-            self.loader(split, True),
-            epochs,
-            loss=self._loss,
-            optimizer=adamw(float(t.lr), float(t.weight_decay)),
-            schedule=warmup_cosine_per_step(),
-            grad_clip=float(t.grad_clip),
-            device=self.device,
-            desc=desc,
-            progress=self.progress,
-            checkpoint=checkpoint,
+        return fit_adamw_warmup(
+            model, self.loader(split, True), epochs, self._loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint
         )
 
     def example_input(self) -> torch.Tensor:

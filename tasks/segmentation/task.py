@@ -26,7 +26,7 @@ from tasks.segmentation.data import SegImage, SegmentationData, load
 from tasks.segmentation.metrics import confusion, draw, scores
 from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, ConfigError, Flag, Number, Text
 from zoo.estimate.problem import OneShotProblem
-from zoo.fit import adamw, fit, warmup_cosine_per_step
+from zoo.fit import fit_adamw_warmup
 from zoo.task import TASKS, DataError, Task
 
 
@@ -100,13 +100,7 @@ def predict(model: nn.Module, image: np.ndarray, multiple: int = 32) -> np.ndarr
     """Class indices (H, W) for one whole image (reflect-padded to a multiple of ``multiple`` for the models' strides, cropped back)."""
     was = model.training
     model.eval()
-    x = to_tensor(image)[None]
-    H, W = x.shape[-2:]
-    ph, pw = (-H) % multiple, (-W) % multiple
-    if ph or pw:
-        mode = "reflect" if ph < H and pw < W else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    logits = model(x)[..., :H, :W]
+    logits = PadTo(model, multiple)(to_tensor(image)[None])
     model.train(was)
     return logits.argmax(1)[0].numpy()
 
@@ -262,21 +256,10 @@ class Segmentation(Task):
 
     # ---- estimation, retraining, baseline
     def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
-        """AdamW with a linear warm-up over the first epoch and a per-step cosine decay (:func:`zoo.fit.warmup_cosine_per_step`)."""
-        t = self.trainer_cfg
+        """The dense-prediction recipe, :func:`zoo.fit.fit_adamw_warmup`, on ``split``'s shuffled tiles."""
         torch.manual_seed(self.seed)
-        return fit(
-            model,
-            self.loader(split, True),
-            epochs,
-            loss=self._loss,
-            optimizer=adamw(float(t.lr), float(t.weight_decay)),
-            schedule=warmup_cosine_per_step(),
-            grad_clip=float(t.grad_clip),
-            device=self.device,
-            desc=desc,
-            progress=self.progress,
-            checkpoint=checkpoint,
+        return fit_adamw_warmup(
+            model, self.loader(split, True), epochs, self._loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint
         )
 
     def example_input(self) -> torch.Tensor:
