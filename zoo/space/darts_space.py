@@ -20,6 +20,8 @@ from zoo.space.ops import DARTS_OPS, ops_for
 @SPACES.register("darts")
 class DartsSpace(SearchSpace):
     name = "darts"
+    domain = "image"  # the ops' domain (zoo.space.ops); a subclass over other tensors changes it
+    zero = "none"  # that domain's zero op: in the supernet's mixtures, never in a discrete cell
 
     def __init__(self, steps: int = 4, primitives: Sequence[str] = DARTS_OPS, **_: Any) -> None:
         check_values(
@@ -27,17 +29,17 @@ class DartsSpace(SearchSpace):
             {"steps": POSITIVE_INT, "primitives": Text(items=True)},
             "space",
         )
-        allowed = ops_for("image")
+        allowed = ops_for(self.domain)
         unknown = [p for p in primitives if p not in allowed]
         if unknown:
             raise ValueError(f"space.primitives has unknown op {unknown[0]!r}; allowed: {', '.join(allowed)}")
-        if "none" in primitives and primitives[0] != "none":
-            raise ValueError("space.primitives: 'none' must come first when present")
+        if self.zero in primitives and primitives[0] != self.zero:
+            raise ValueError(f"space.primitives: {self.zero!r} must come first when present")
         self.steps = steps
         self.primitives = list(primitives)
-        self.ops = [p for p in self.primitives if p != "none"]
+        self.ops = [p for p in self.primitives if p != self.zero]
         if not self.ops:
-            raise ValueError(f"space.primitives={self.primitives!r} is invalid; allowed: at least one op besides 'none'")
+            raise ValueError(f"space.primitives={self.primitives!r} is invalid; allowed: at least one op besides {self.zero!r}")
 
     def cardinalities(self) -> list[int]:
         card: list[int] = []
@@ -72,17 +74,17 @@ class DartsSpace(SearchSpace):
         for i in range(self.steps):
             (na, a), (nb, b) = edges[2 * i], edges[2 * i + 1]
             if a == b:
-                raise GenotypeError(f"node {i} reads input {a} twice, which space 'darts' cannot express")
+                raise GenotypeError(f"node {i} reads input {a} twice, which space '{self.name}' cannot express")
             for name in (na, nb):
                 if name not in self.ops:
-                    raise GenotypeError(f"op {name!r} is not in space 'darts'; allowed: {', '.join(self.ops)}")
+                    raise GenotypeError(f"op {name!r} is not in space '{self.name}'; allowed: {', '.join(self.ops)}")
             rest = [j for j in range(i + 2) if j != a]
             x += [a, self.ops.index(na), rest.index(b), self.ops.index(nb)]
         return x
 
     def encode(self, genotype: Genotype) -> list[int]:
         if genotype.steps != self.steps:
-            raise GenotypeError(f"genotype has {genotype.steps} nodes per cell; space 'darts' has {self.steps}")
+            raise GenotypeError(f"genotype has {genotype.steps} nodes per cell; space '{self.name}' has {self.steps}")
         return self._encode_cell(genotype.normal) + self._encode_cell(genotype.reduce)
 
     def genotype_from_json(self, data: dict[str, Any]) -> Genotype:

@@ -243,19 +243,35 @@ op("seq_self_attention", "sequence")(lambda C, s, a: SeqSelfAttention(C, s))
 
 
 # ---------------------------------------------------------------- dense ops (N, C)
+# For policy and value networks (the RL task): a linear layer with one of several activations,
+# a wider two-layer block ("linear of several widths"), layer norm, a gated linear unit
+# (Dauphin et al., ICML 2017), the residual (identity) and zero.
 def _dense(C: int, act: nn.Module) -> nn.Module:
     return nn.Sequential(nn.Linear(C, C), act)
+
+
+class DenseMLP(nn.Sequential):
+    """Linear(C, width * C) -> activation -> Linear(width * C, C)."""
+
+    def __init__(self, C: int, width: int, act: nn.Module) -> None:
+        super().__init__(nn.Linear(C, width * C), act, nn.Linear(width * C, C))
 
 
 op("dense_none", "dense", parametric=False)(lambda C, s, a: Zero(1))
 op("dense_identity", "dense", parametric=False)(lambda C, s, a: Identity())
 op("dense_relu", "dense")(lambda C, s, a: _dense(C, nn.ReLU()))
 op("dense_tanh", "dense")(lambda C, s, a: _dense(C, nn.Tanh()))
+op("dense_silu", "dense")(lambda C, s, a: _dense(C, nn.SiLU()))
 op("dense_elu", "dense")(lambda C, s, a: _dense(C, nn.ELU()))
 op("dense_sigmoid_gate", "dense")(lambda C, s, a: _GatedDense(C))
+op("dense_layer_norm", "dense")(lambda C, s, a: nn.LayerNorm(C, elementwise_affine=a))
+op("dense_wide_tanh", "dense")(lambda C, s, a: DenseMLP(C, 2, nn.Tanh()))
+op("dense_wide_relu", "dense")(lambda C, s, a: DenseMLP(C, 4, nn.ReLU()))
 
 
 class _GatedDense(nn.Module):
+    """Gated linear unit: ``(W x) * sigmoid(V x)``."""
+
     def __init__(self, C: int) -> None:
         super().__init__()
         self.value = nn.Linear(C, C)

@@ -297,9 +297,9 @@ class SuperNet(nn.Module):
         )
 
 
-def derive_edges(weights: torch.Tensor, steps: int, primitives: Sequence[str]) -> tuple[tuple[str, int], ...]:
-    """DARTS discretisation: top-2 incoming edges per node by their strongest non-none op."""
-    none = primitives.index("none") if "none" in primitives else -1
+def derive_edges(weights: torch.Tensor, steps: int, primitives: Sequence[str], zero: str = "none") -> tuple[tuple[str, int], ...]:
+    """DARTS discretisation: top-2 incoming edges per node by their strongest op other than ``zero``."""
+    none = primitives.index(zero) if zero in primitives else -1
     gene: list[tuple[str, int]] = []
     start = 0
     for i in range(steps):

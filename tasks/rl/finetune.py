@@ -1,0 +1,76 @@
+"""Fine-tuning a searched policy (``python -m zoo task=rl mode=finetune checkpoint=... data.env=ID``).
+
+The parent policy continues training with PPO on ``data.env`` (whose observation and action
+spaces must match the parent's), for ``finetune.epochs`` chunks of ``trainer.steps / trainer.epochs``
+environment steps; during the first ``finetune.freeze_epochs`` chunks only the action and value
+heads (and the action log-std) learn, the towers frozen (Kumar et al., ICLR 2022). The return
+over ``trainer.eval_episodes`` evaluation episodes is reported before and after.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+from torch import nn
+
+from zoo.build import make_task
+from zoo.config_values import ConfigError
+from zoo.finetune import FinetuneJob, bundle_config, finetuner
+
+
+@finetuner("rl")
+def finetune_rl(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+    from tasks.rl.integrations.sb3 import ZooPolicy, load_policy_weights, policy_kwargs, policy_net
+    from tasks.rl.train import EVAL_SEED, evaluate, train_ppo
+    from zoo.hub.bundle import load_bundle
+
+    cfg, f = job.cfg, job.cfg.finetune
+    task = make_task(cfg, OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True)))
+    task.setup()
+    parent, _ = load_bundle(job.bundle_dir)
+    args = dict(job.parent["model"])
+    i = task.info
+    theirs = (int(args["obs_dim"]), int(args["n_actions"]), bool(args["discrete"]))
+    if theirs != (i.obs_dim, i.n_actions, i.discrete):
+        raise ConfigError(
+            f"data.env={i.env_id} has observations of size {i.obs_dim} and {i.n_actions} {'Discrete' if i.discrete else 'Box'} actions; "
+            f"checkpoint={job.checkpoint} takes size {theirs[0]} and {theirs[1]} {'Discrete' if theirs[2] else 'Box'} actions"
+        )
+    seed = int(cfg.seed)
+    kwargs = policy_kwargs(parent.genotype, int(args["width"]), int(args["layers"]))
+
+    def make() -> Any:
+        ppo = task.new_ppo(ZooPolicy, seed, kwargs)
+        load_policy_weights(ppo.policy, parent)
+        return ppo
+
+    episodes = int(cfg.trainer.eval_episodes)
+    before = evaluate(make().policy, i.env_id, episodes, EVAL_SEED)
+    epochs, frozen = int(f.epochs), int(f.freeze_epochs)
+    steps = max(1, task._steps() * epochs // int(cfg.trainer.epochs))
+
+    def freeze(ppo: Any, chunk: int) -> None:
+        for p in ppo.policy.mlp_extractor.parameters():
+            p.requires_grad_(chunk >= frozen)
+
+    ppo, curve = train_ppo(make, i.env_id, steps, epochs, seed, before_chunk=freeze, progress=bool(cfg.progress), desc="finetune")
+    freeze(ppo, frozen)
+    after = evaluate(ppo.policy, i.env_id, episodes, EVAL_SEED)
+    model = policy_net(ppo.policy, i.obs_dim, i.n_actions, i.discrete)
+    metrics: dict[str, Any] = {
+        "task": "rl",
+        "env": i.env_id,
+        "test_mean_return": float(np.mean(after)),
+        "test_std_return": float(np.std(after)),
+        "test_mean_return_before": float(np.mean(before)),
+        "score": float(np.mean(after)),
+        "params": sum(p.numel() for p in model.parameters()),
+        "steps": int(ppo.num_timesteps),
+        "epochs": epochs,
+        "freeze_epochs": frozen,
+    }
+    keys = ("test_mean_return", "test_mean_return_before", "score", "params")
+    config = bundle_config(job, args, None, task.describe_data(), {k: metrics[k] for k in keys})  # type: ignore[arg-type]
+    return model, config, metrics

@@ -1,0 +1,130 @@
+"""Actor-critic networks from a :class:`PolicyGenotype`: two towers of dense cells, an action head
+and a value head, laid out as stable-baselines3's ``ActorCriticPolicy`` lays out its modules.
+
+:class:`PolicyNet` (the bundle's model) takes a flat float observation (a Box observation
+flattened, a Discrete one one-hot, as SB3's preprocessing gives them) and returns the action
+logits (Discrete actions) or the Gaussian mean (Box actions) and the state value. Its
+parameter names (``mlp_extractor.*``, ``action_net.*``, ``value_net.*``, ``log_std``) are
+those of the SB3 policy built with the same genotype
+(:class:`tasks.rl.integrations.sb3.ZooPolicy`), so weights move between the two by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from tasks.rl.space import PolicyGenotype
+from zoo.models import MODEL_BUILDERS, resolve_genotype
+from zoo.space.ops import OPS
+
+
+class DenseCell(nn.Module):
+    """A discrete DARTS cell on (N, C) tensors: node i sums two ops on earlier states; the
+    concatenated nodes are projected back to C and squashed with tanh (keeps a deep stack bounded)."""
+
+    def __init__(self, edges: Sequence[tuple[str, int]], concat: Sequence[int], C: int) -> None:
+        super().__init__()
+        self.edges = [(str(op), int(src)) for op, src in edges]
+        self.concat = [int(c) for c in concat]
+        self.ops = nn.ModuleList(OPS.get(op)(C, 1, True) for op, _ in self.edges)
+        self.proj = nn.Linear(len(self.concat) * C, C)
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+        states = [s0, s1]
+        for i in range(len(self.edges) // 2):
+            (_, a), (_, b) = self.edges[2 * i], self.edges[2 * i + 1]
+            states.append(self.ops[2 * i](states[a]) + self.ops[2 * i + 1](states[b]))
+        return torch.tanh(self.proj(torch.cat([states[c] for c in self.concat], dim=-1)))
+
+
+class DenseTower(nn.Module):
+    """Observation -> Linear + tanh stem -> ``layers`` cells (each reads the two states before it) -> (N, C)."""
+
+    def __init__(self, edges: Sequence[tuple[str, int]], concat: Sequence[int], in_dim: int, C: int, layers: int) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Linear(in_dim, C), nn.Tanh())
+        self.cells = nn.ModuleList(DenseCell(edges, concat, C) for _ in range(layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return s1
+
+
+class DenseExtractor(nn.Module):
+    """The policy and value towers, with SB3's mlp_extractor interface (``latent_dim_pi``, ``forward_actor`` ...)."""
+
+    def __init__(self, genotype: PolicyGenotype, in_dim: int, width: int, layers: int) -> None:
+        super().__init__()
+        self.policy_net = DenseTower(*genotype.policy, in_dim, width, layers)
+        self.value_net = DenseTower(*genotype.value, in_dim, width, layers)
+        self.latent_dim_pi = self.latent_dim_vf = width
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_actor(features), self.forward_critic(features)
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        return self.policy_net(features)
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        return self.value_net(features)
+
+
+class PolicyNet(nn.Module):
+    """obs (N, obs_dim) -> (action logits or mean (N, n_actions), value (N,)).
+
+    ``discrete``: a categorical policy over ``n_actions``; else a diagonal Gaussian with a
+    state-independent ``log_std`` per action dimension (as SB3's for Box actions).
+    """
+
+    def __init__(
+        self,
+        genotype: PolicyGenotype,
+        obs_dim: int,
+        n_actions: int,
+        discrete: bool,
+        width: int = 64,
+        layers: int = 1,
+        log_std_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.genotype = genotype
+        self.obs_dim, self.n_actions, self.discrete = obs_dim, n_actions, discrete
+        self.mlp_extractor = DenseExtractor(genotype, obs_dim, width, layers)
+        self.action_net = nn.Linear(width, n_actions)
+        self.value_net = nn.Linear(width, 1)
+        if not discrete:
+            self.log_std = nn.Parameter(torch.full((n_actions,), float(log_std_init)))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pi, vf = self.mlp_extractor(obs.flatten(1).float())
+        return self.action_net(pi), self.value_net(vf)[:, 0]
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action: the most likely one (Discrete) or the mean (Box, unclipped)."""
+        out, _ = self(obs)
+        return out.argmax(-1) if self.discrete else out
+
+
+@MODEL_BUILDERS.register("rl")
+def create_policy(
+    arch: Any,
+    obs_dim: int = 4,
+    n_actions: int = 2,
+    discrete: bool = True,
+    width: int = 64,
+    layers: int = 1,
+    log_std_init: float = 0.0,
+    **_: Any,
+) -> PolicyNet:
+    """``zoo.create_model`` for policies (other model arguments, e.g. classification's, are ignored)."""
+    genotype = resolve_genotype(arch)
+    if not isinstance(genotype, PolicyGenotype):
+        raise ValueError(f"task=rl builds policy genotypes (space=policy), not {type(genotype).__name__}")
+    return PolicyNet(genotype, int(obs_dim), int(n_actions), bool(discrete), int(width), int(layers), float(log_std_init))

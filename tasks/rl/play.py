@@ -1,0 +1,81 @@
+"""Watching a policy: episodes with their returns (``mode=play``), one episode as a GIF, learning curves as a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tasks.rl.envs import make_env
+
+
+def record_gif(policy: Any, env_id: str, path: str | Path, seed: int = 0, max_frames: int = 300, width: int = 320) -> bool:
+    """One deterministic episode rendered with ``render_mode="rgb_array"`` to an animated GIF (every
+    k-th frame so that at most ``max_frames`` are kept, scaled to ``width`` pixels); False when the
+    environment cannot render."""
+    import os
+    import warnings
+
+    from PIL import Image
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen, with no display or sound device
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pygame's own pkg_resources deprecation warning on import
+        try:
+            import pygame  # noqa: F401  (classic-control rendering)
+        except ImportError:
+            pass
+    try:
+        env = make_env(env_id, render_mode="rgb_array")
+    except Exception:
+        return False
+    frames, total = [], 0.0
+    try:
+        obs, _ = env.reset(seed=seed)
+        first = env.render()
+        if first is None:
+            return False
+        frames.append(first)
+        done = False
+        while not done:
+            action, _ = policy.predict(obs[None] if np.ndim(obs) else np.asarray([obs]), deterministic=True)
+            obs, r, terminated, truncated, _ = env.step(action[0])
+            total += float(r)
+            done = terminated or truncated
+            frames.append(env.render())
+    except Exception:
+        return False
+    finally:
+        env.close()
+    step = max(1, -(-len(frames) // max_frames))
+    images = []
+    for f in frames[::step]:
+        im = Image.fromarray(np.asarray(f, dtype=np.uint8))
+        images.append(im.resize((width, max(1, round(im.height * width / im.width)))))
+    images[0].save(path, save_all=True, append_images=images[1:], duration=40 * step, loop=0, optimize=True)
+    return True
+
+
+def draw_curves(curves: dict[str, list[dict[str, Any]]], threshold: float | None, path: str | Path, env_id: str) -> None:
+    """Deterministic evaluation return vs environment steps, one line per model, the threshold dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for name, curve in curves.items():
+        if curve:
+            ax.plot([c["steps"] for c in curve], [c["eval_return"] for c in curve], "-o", ms=3, label=name)
+    if threshold is not None:
+        ax.axhline(threshold, ls="--", color="0.4", lw=1, label=f"threshold {threshold:g}")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("evaluation return (deterministic)")
+    ax.set_title(f"PPO on {env_id}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

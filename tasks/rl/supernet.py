@@ -1,0 +1,158 @@
+"""The one-shot policy search (``search=darts``, RL-DARTS style): a supernet actor-critic acting in
+the environment, its weights trained on PPO's loss and its architecture on PPO's loss of held-out rollouts.
+
+RL-DARTS (Miao et al., AutoML-Conf 2022) replaces a policy's network by a DARTS supernet and
+trains it as the acting policy. Here every edge of both towers' cells is a softmax mixture of
+the dense ops (:class:`SuperTower`), and :class:`SuperPolicy` is an SB3 ``ActorCriticPolicy``
+around it, so SB3 collects its rollouts and computes the advantages (GAE). The one-shot
+problem hands the DARTS strategy
+
+* ``train_loader``: each pass collects one rollout with the current supernet (on-policy) and
+  yields PPO's minibatches of it for ``n_epochs`` passes; the weights take SGD steps on
+  PPO's clipped loss of them;
+* ``valid_loader``: the same from environments on other seeds (the held-out rollouts); the
+  architecture parameters step on PPO's loss of those, i.e. on the policy gradient of
+  episodes the weights were not fitted to, which is DARTS' bi-level split carried over to RL;
+* ``score``: the mean return of deterministic episodes.
+
+Only first-order DARTS applies (``search.order=1``): the loss calls the policy's own methods,
+which the second-order functional re-binding does not reach.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from stable_baselines3.common.policies import ActorCriticPolicy
+from torch import nn
+
+from tasks.rl.space import PolicyGenotype, PolicySpace
+from zoo.space.genotype import Genotype
+from zoo.space.supernet import MixedOp, derive_edges, num_edges
+
+
+class SuperCell(nn.Module):
+    """Every node sums a :class:`MixedOp` from each earlier state; projection + tanh as in :class:`tasks.rl.model.DenseCell`."""
+
+    def __init__(self, steps: int, C: int, primitives: Sequence[str]) -> None:
+        super().__init__()
+        self.steps = steps
+        self.edges = nn.ModuleList(MixedOp(C, 1, primitives) for _ in range(num_edges(steps)))
+        self.proj = nn.Linear(steps * C, C)
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states, k = [s0, s1], 0
+        for _ in range(self.steps):
+            node = sum(self.edges[k + j](h, weights[k + j]) for j, h in enumerate(states))
+            k += len(states)
+            states.append(node)  # type: ignore[arg-type]
+        return torch.tanh(self.proj(torch.cat(states[2:], dim=-1)))
+
+
+class SuperTower(nn.Module):
+    def __init__(self, in_dim: int, C: int, layers: int, steps: int, primitives: Sequence[str]) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Linear(in_dim, C), nn.Tanh())
+        self.cells = nn.ModuleList(SuperCell(steps, C, primitives) for _ in range(layers))
+        self.alpha = nn.Parameter(1e-3 * torch.randn(num_edges(steps), len(primitives)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = F.softmax(self.alpha, dim=-1)
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, w)
+        return s1
+
+
+class SuperExtractor(nn.Module):
+    def __init__(self, in_dim: int, width: int, layers: int, steps: int, primitives: Sequence[str]) -> None:
+        super().__init__()
+        self.policy_net = SuperTower(in_dim, width, layers, steps, primitives)
+        self.value_net = SuperTower(in_dim, width, layers, steps, primitives)
+        self.latent_dim_pi = self.latent_dim_vf = width
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_actor(features), self.forward_critic(features)
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        return self.policy_net(features)
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        return self.value_net(features)
+
+
+class SuperPolicy(ActorCriticPolicy):
+    """SB3 actor-critic whose towers are supernets; the supernet interface of the one-shot strategies."""
+
+    def __init__(self, *args: Any, steps: int = 2, primitives: Sequence[str] = (), width: int = 32, layers: int = 1, **kwargs: Any) -> None:
+        self.steps, self.primitives, self.width, self.layers = int(steps), list(primitives), int(width), int(layers)
+        super().__init__(*args, **kwargs)
+
+    def _build_mlp_extractor(self) -> None:
+        self.mlp_extractor = SuperExtractor(self.features_dim, self.width, self.layers, self.steps, self.primitives)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        extra = {"steps": self.steps, "primitives": self.primitives, "width": self.width, "layers": self.layers}
+        return {**super()._get_constructor_parameters(), **extra}
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.mlp_extractor.policy_net.alpha, self.mlp_extractor.value_net.alpha]
+
+    def weight_parameters(self) -> Iterator[nn.Parameter]:
+        arch = {id(a) for a in self.arch_parameters()}
+        return (p for p in self.parameters() if id(p) not in arch)
+
+    def arch_weights(self) -> dict[str, torch.Tensor]:
+        return {"policy": F.softmax(self.arch_parameters()[0], -1), "value": F.softmax(self.arch_parameters()[1], -1)}
+
+    def genotype(self) -> PolicyGenotype:
+        w = self.arch_weights()
+        concat = tuple(range(2, self.steps + 2))
+        pi = derive_edges(w["policy"].detach(), self.steps, self.primitives, zero="dense_none")
+        vf = derive_edges(w["value"].detach(), self.steps, self.primitives, zero="dense_none")
+        return PolicyGenotype(Genotype(pi, concat, vf, concat))
+
+
+class RolloutLoader:
+    """Each iteration collects one rollout with ``ppo``'s (shared) policy, then yields PPO minibatches
+    of it for ``passes`` passes (as PPO's ``n_epochs``)."""
+
+    def __init__(self, ppo: Any, batch_size: int, passes: int) -> None:
+        self.ppo, self.batch_size, self.passes = ppo, int(batch_size), int(passes)
+        self._callback: Any = None
+
+    def __len__(self) -> int:
+        return self.passes * math.ceil(self.ppo.n_envs * self.ppo.n_steps / self.batch_size)
+
+    def __iter__(self) -> Iterator[Any]:
+        ppo = self.ppo
+        if self._callback is None:
+            _, self._callback = ppo._setup_learn(10**12, None, reset_num_timesteps=True)
+        was = ppo.policy.training
+        with torch.no_grad():
+            ppo.collect_rollouts(ppo.env, self._callback, ppo.rollout_buffer, n_rollout_steps=ppo.n_steps)
+        ppo.policy.set_training_mode(was)
+        for _ in range(self.passes):
+            yield from ppo.rollout_buffer.get(self.batch_size)
+
+
+def ppo_loss(policy: Any, batch: Any, clip_range: float, ent_coef: float, vf_coef: float, discrete: bool) -> torch.Tensor:
+    """PPO's clipped surrogate + value + entropy loss (Schulman et al. 2017) on one rollout minibatch, advantages normalised."""
+    actions = batch.actions.long().flatten() if discrete else batch.actions
+    values, log_prob, entropy = policy.evaluate_actions(batch.observations, actions)
+    adv = batch.advantages
+    if len(adv) > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    ratio = torch.exp(log_prob - batch.old_log_prob)
+    policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(1 - clip_range, 1 + clip_range)).mean()
+    value_loss = F.mse_loss(batch.returns, values.flatten())
+    entropy_loss = -entropy.mean() if entropy is not None else log_prob.mean()
+    return policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+
+
+def supernet_kwargs(space: PolicySpace, width: int, layers: int) -> dict[str, Any]:
+    return {"steps": space.steps, "primitives": list(space.primitives), "width": int(width), "layers": int(layers)}

@@ -1,0 +1,270 @@
+"""Reinforcement learning: searched actor-critic networks trained with stable-baselines3's PPO.
+
+A candidate (:class:`tasks.rl.space.PolicyGenotype`) becomes SB3's ``ActorCriticPolicy`` with
+the genotype's towers (:class:`tasks.rl.integrations.sb3.ZooPolicy`) and trains with PPO on
+``data.env`` under rl-zoo3's tuned hyper-parameters where they exist (:mod:`tasks.rl.envs`).
+Its reward for a multi-trial search is the mean return of deterministic evaluation episodes
+after ``trainer.estimate_steps`` steps, averaged over ``trainer.estimate_seeds`` training
+seeds (RL is noisy). The winner is retrained for ``trainer.steps`` and evaluated over
+``trainer.eval_episodes`` episodes on seeds no candidate saw, beside SB3's default
+``MlpPolicy`` (64x64 tanh) trained with the same steps, settings and seed. ``search=darts``
+trains a supernet policy (:mod:`tasks.rl.supernet`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tasks.rl.envs import SB3_PPO, EnvInfo, env_info, ppo_settings
+from tasks.rl.space import PolicyGenotype
+from tasks.rl.train import EVAL_SEED, evaluate, steps_to, train_ppo
+from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Flag, Number, OneOf, Text
+from zoo.estimate.problem import OneShotProblem
+from zoo.task import TASKS, Task
+
+ESTIMATE_SEED = 3_000_000  # candidates' evaluation episodes
+
+
+def _null_or(spec: Number) -> Number:
+    return Number(spec.integer, spec.low, spec.high, spec.low_open, spec.high_open, null=True)
+
+
+@TASKS.register("rl")
+class RL(Task):
+    name = "rl"
+    metric = "return"
+    supernet_kinds = ("darts",)
+    spaces = ("policy",)
+    config_specs = {
+        **{f"{part}.{key}": POSITIVE_INT for part in ("model", "estimate_model", "supernet") for key in ("width", "layers")},
+        "baseline.enabled": Flag(),
+        "gif": Flag(),
+    }
+    data_specs = {"gym": {"env": Text(), "threshold": Number(integer=False, null=True)}}
+    trainer_specs = {
+        "steps": _null_or(POSITIVE_INT),
+        "epochs": POSITIVE_INT,
+        "estimate_steps": _null_or(POSITIVE_INT),
+        "estimate_seeds": POSITIVE_INT,
+        "eval_every": NON_NEGATIVE_INT,
+        "curve_episodes": POSITIVE_INT,
+        "eval_episodes": POSITIVE_INT,
+        "n_envs": _null_or(POSITIVE_INT),
+        "n_steps": _null_or(Number(integer=True, low=2)),
+        "batch_size": _null_or(Number(integer=True, low=2)),
+        "n_epochs": _null_or(POSITIVE_INT),
+        "gamma": _null_or(Number(integer=False, low=0, high=1)),
+        "gae_lambda": _null_or(Number(integer=False, low=0, high=1)),
+        "lr": _null_or(POSITIVE),
+        "lr_schedule": OneOf(("constant", "linear"), null=True),
+        "clip_range": _null_or(POSITIVE),
+        "ent_coef": _null_or(Number(integer=False, low=0)),
+        "vf_coef": _null_or(Number(integer=False, low=0)),
+        "max_grad_norm": _null_or(POSITIVE),
+    }
+
+    def setup(self) -> None:
+        self.info: EnvInfo = env_info(str(self.data_cfg.env))
+        self.env_id = self.info.env_id
+        self.hp = ppo_settings(self.env_id, self.trainer_cfg)
+        t = self.data_cfg.get("threshold")
+        self.threshold = float(t) if t is not None else self.info.reward_threshold
+        self.curves: dict[str, list[dict[str, Any]]] = {}
+        self.trained: dict[str, Any] = {}
+
+    def describe_data(self) -> dict[str, Any]:
+        return {**self.info.describe(), "threshold": self.threshold, "ppo": self.hp}
+
+    # ---- models
+    def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
+        m = self.cfg.model if final else self.cfg.estimate_model
+        i = self.info
+        return {
+            "arch": genotype.to_json(),
+            "obs_dim": i.obs_dim,
+            "n_actions": i.n_actions,
+            "discrete": i.discrete,
+            "width": int(m.width),
+            "layers": int(m.layers),
+        }
+
+    def build_model(self, genotype: Any, final: bool = True) -> nn.Module:
+        from zoo.models import create_model
+
+        torch.manual_seed(self.seed)
+        return create_model(task=self.name, **self.model_config(genotype, final))
+
+    def example_input(self) -> torch.Tensor:
+        """One observation of the environment (reset with the run's seed), flattened as the policy takes it."""
+        from tasks.rl.envs import make_env
+
+        env = make_env(self.env_id)
+        try:
+            obs, _ = env.reset(seed=self.seed)
+        finally:
+            env.close()
+        if not np.ndim(obs):  # Discrete observation: one-hot
+            one_hot = np.zeros(self.info.obs_dim, dtype=np.float32)
+            one_hot[int(obs)] = 1.0
+            obs = one_hot
+        return torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(1, -1))
+
+    # ---- PPO
+    def new_ppo(self, policy: Any, seed: int, policy_kwargs: dict[str, Any] | None = None) -> Any:
+        """A :class:`RunPPO` on ``n_envs`` copies of the environment with this run's PPO settings."""
+        from stable_baselines3.common.env_util import make_vec_env
+
+        from tasks.rl.integrations.sb3 import RunPPO, schedule
+
+        hp = self.hp
+        env = make_vec_env(self.env_id, n_envs=int(hp["n_envs"]), seed=seed)
+        return RunPPO(
+            policy,
+            env,
+            learning_rate=schedule(hp["lr_schedule"], hp["lr"]),
+            clip_range=schedule(hp["lr_schedule"], hp["clip_range"]),
+            n_steps=int(hp["n_steps"]),
+            batch_size=int(hp["batch_size"]),
+            n_epochs=int(hp["n_epochs"]),
+            gamma=float(hp["gamma"]),
+            gae_lambda=float(hp["gae_lambda"]),
+            ent_coef=float(hp["ent_coef"]),
+            vf_coef=float(hp["vf_coef"]),
+            max_grad_norm=float(hp["max_grad_norm"]),
+            policy_kwargs=policy_kwargs,
+            seed=seed,
+            device="cpu",
+            verbose=0,
+        )
+
+    def _zoo_ppo(self, genotype: PolicyGenotype, final: bool, seed: int) -> Any:
+        from tasks.rl.integrations.sb3 import ZooPolicy, policy_kwargs
+
+        m = self.cfg.model if final else self.cfg.estimate_model
+        return self.new_ppo(ZooPolicy, seed, policy_kwargs(genotype, int(m.width), int(m.layers)))
+
+    def _steps(self) -> int:
+        return int(self.trainer_cfg.steps or self.hp["steps"] or SB3_PPO["steps"])
+
+    def estimate(self, genotype: Any) -> dict[str, Any]:
+        steps = int(self.trainer_cfg.estimate_steps or max(1, self._steps() // 8))
+        returns, params = [], 0
+        for k in range(int(self.trainer_cfg.estimate_seeds)):
+            seed = self.seed * 7919 + 101 * (k + 1)
+            ppo, _ = train_ppo(lambda s=seed: self._zoo_ppo(genotype, False, s), self.env_id, steps, 1, seed, desc="estimate")
+            returns.append(float(np.mean(evaluate(ppo.policy, self.env_id, int(self.trainer_cfg.curve_episodes), ESTIMATE_SEED))))
+            params = sum(p.numel() for p in ppo.policy.parameters())
+        return {"reward": float(np.mean(returns)), "returns_per_seed": returns, "estimate_steps": steps, "params": params}
+
+    def _train_and_test(self, key: str, make: Any, checkpoints: Any) -> tuple[Any, dict[str, Any]]:
+        t0 = time.time()
+        ckpt = checkpoints.for_model(key) if checkpoints is not None else None
+        ppo, curve = train_ppo(
+            make,
+            self.env_id,
+            self._steps(),
+            int(self.trainer_cfg.epochs),
+            self.seed,
+            checkpoint=ckpt,
+            eval_every=int(self.trainer_cfg.eval_every),
+            eval_episodes=int(self.trainer_cfg.curve_episodes),
+            progress=self.progress,
+            desc=f"retrain {key}",
+        )
+        seconds = time.time() - t0
+        rets = evaluate(ppo.policy, self.env_id, int(self.trainer_cfg.eval_episodes), EVAL_SEED)
+        self.curves[key] = curve
+        self.trained[key] = ppo
+        return ppo, {
+            "mean_return": float(np.mean(rets)),
+            "std_return": float(np.std(rets)),
+            "episodes": len(rets),
+            "steps": int(ppo.num_timesteps),
+            "steps_to_threshold": steps_to(curve, self.threshold),
+            "params": sum(p.numel() for p in ppo.policy.parameters()),
+            "train_seconds": round(seconds, 1),
+            "curve": curve,
+        }
+
+    def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
+        from tasks.rl.integrations.sb3 import policy_net
+
+        ppo, s = self._train_and_test("searched", lambda: self._zoo_ppo(genotype, True, self.seed), checkpoints)
+        model = policy_net(ppo.policy, self.info.obs_dim, self.info.n_actions, self.info.discrete)
+        out: dict[str, Any] = {
+            "score": s["mean_return"],
+            "test_mean_return": s["mean_return"],
+            "test_std_return": s["std_return"],
+            "steps_to_threshold": s["steps_to_threshold"],
+            "threshold": self.threshold,
+            "params": s["params"],
+            "train_steps": s["steps"],
+            "train_seconds": s["train_seconds"],
+            "curve": s["curve"],
+        }
+        if bool(self.cfg.baseline.enabled):
+            _, b = self._train_and_test("baseline", lambda: self.new_ppo("MlpPolicy", self.seed), checkpoints)
+            out.update(
+                {
+                    "test_mean_return_baseline": b["mean_return"],
+                    "steps_to_threshold_baseline": b["steps_to_threshold"],
+                    "params_baseline": b["params"],
+                    "baseline": {"model": "stable-baselines3 MlpPolicy (pi and vf 64x64, tanh)", **b},
+                }
+            )
+        return model, out
+
+    # ---- one-shot
+    def make_supernet(self, kind: str = "darts", **_: Any) -> nn.Module:
+        return self._super_ppo(self.seed).policy
+
+    def _super_ppo(self, seed: int) -> Any:
+        from tasks.rl.supernet import SuperPolicy, supernet_kwargs
+
+        s = self.cfg.supernet
+        torch.manual_seed(self.seed)
+        return self.new_ppo(SuperPolicy, seed, supernet_kwargs(self.space, int(s.width), int(s.layers)))
+
+    def one_shot_problem(self) -> OneShotProblem:
+        from tasks.rl.supernet import RolloutLoader, ppo_loss
+
+        train = self._super_ppo(self.seed * 7919 + 11)
+        valid = self._super_ppo(self.seed * 7919 + 23)
+        valid.policy = train.policy  # one supernet acting in both sets of environments
+        hp = self.hp
+        batch, passes = int(hp["batch_size"]), int(hp["n_epochs"])
+
+        def loss(model: Any, b: Any) -> torch.Tensor:
+            return ppo_loss(model, b, float(hp["clip_range"]), float(hp["ent_coef"]), float(hp["vf_coef"]), self.info.discrete)
+
+        def score(model: Any, _loader: Any) -> float:
+            return float(np.mean(evaluate(model, self.env_id, int(self.trainer_cfg.curve_episodes), ESTIMATE_SEED)))
+
+        return OneShotProblem(
+            train.policy,
+            RolloutLoader(train, batch, passes),
+            RolloutLoader(valid, batch, 1),
+            loss,
+            score,
+            space=self.space,
+        )
+
+    # ---- outputs
+    def write_outputs(self, run_dir: str | Path) -> list[str]:
+        """The learning curves (``curve.png``) and, with ``task.gif``, one episode of the searched policy (``episode.gif``)."""
+        from tasks.rl.play import draw_curves, record_gif
+
+        names = []
+        if self.curves:
+            draw_curves(self.curves, self.threshold, Path(run_dir) / "curve.png", self.env_id)
+            names.append("curve.png")
+        if bool(self.cfg.get("gif", True)) and "searched" in self.trained:
+            if record_gif(self.trained["searched"].policy, self.env_id, Path(run_dir) / "episode.gif", seed=EVAL_SEED):
+                names.append("episode.gif")
+        return names

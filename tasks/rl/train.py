@@ -1,0 +1,132 @@
+"""PPO training in checkpointed chunks, and batched evaluation episodes.
+
+:func:`train_ppo` runs stable-baselines3's PPO for ``steps`` environment steps in ``epochs``
+chunks. Each chunk starts from seeds derived from (seed, chunk) and fresh environment resets,
+so a run resumed from the checkpoint after chunk k (policy, optimizer, step counters, the
+learning curve) continues exactly as the uninterrupted run; the learning-rate and clip-range
+schedules run over the whole training (:class:`tasks.rl.integrations.sb3.RunPPO`). Every
+``eval_every`` steps a deterministic evaluation on fixed seeds goes into the learning curve.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm import tqdm
+
+from tasks.rl.envs import make_env
+
+KIND = "rl_ppo"
+EVAL_SEED = 1_000_000  # the final 100-episode evaluation: seeds no training or candidate evaluation uses
+CURVE_SEED = 2_000_000  # evaluations during training
+
+
+def evaluate(policy: Any, env_id: str, episodes: int, seed: int, deterministic: bool = True) -> list[float]:
+    """Returns of ``episodes`` episodes (reset with seeds ``seed``, ``seed + 1``, ...), all stepped
+    together with one batched ``policy.predict`` per step."""
+    envs = [make_env(env_id) for _ in range(episodes)]
+    obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
+    returns = [0.0] * episodes
+    live = list(range(episodes))
+    try:
+        while live:
+            actions, _ = policy.predict(np.stack([obs[i] for i in live]), deterministic=deterministic)
+            still = []
+            for i, a in zip(live, actions):
+                obs[i], r, terminated, truncated, _ = envs[i].step(a)
+                returns[i] += float(r)
+                if not (terminated or truncated):
+                    still.append(i)
+            live = still
+    finally:
+        for env in envs:
+            env.close()
+    return returns
+
+
+class _Curve(BaseCallback):
+    """Evaluates the policy every ``every`` steps (at the end of a rollout) into ``history``."""
+
+    def __init__(self, env_id: str, every: int, episodes: int, history: list[dict[str, Any]], bar: Any) -> None:
+        super().__init__()
+        self.env_id, self.every, self.episodes, self.history, self.bar = env_id, every, episodes, history, bar
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        n = int(self.model.num_timesteps)
+        if self.bar is not None:
+            self.bar.update(n - self.bar.n)
+        done = self.history[-1]["steps"] if self.history else 0
+        if self.every and n // self.every > done // self.every:
+            rets = evaluate(self.model.policy, self.env_id, self.episodes, CURVE_SEED)
+            train = [float(e["r"]) for e in self.model.ep_info_buffer] if self.model.ep_info_buffer else []
+            self.history.append({"steps": n, "eval_return": float(np.mean(rets)), "train_return": float(np.mean(train)) if train else None})
+            if self.bar is not None:
+                self.bar.set_postfix(eval_return=f"{np.mean(rets):.1f}")
+
+
+def chunk_ends(steps: int, rollout: int, epochs: int) -> list[int]:
+    """The step count at the end of each chunk: whole rollouts, as evenly spread as they go."""
+    n = max(1, math.ceil(steps / rollout))
+    epochs = min(epochs, n)
+    return [rollout * round(n * (e + 1) / epochs) for e in range(epochs)]
+
+
+def train_ppo(
+    make_ppo: Callable[[], Any],
+    env_id: str,
+    steps: int,
+    epochs: int,
+    seed: int,
+    checkpoint: Any = None,
+    eval_every: int = 0,
+    eval_episodes: int = 5,
+    progress: bool = False,
+    desc: str = "ppo",
+    before_chunk: Callable[[Any, int], None] | None = None,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Trains ``make_ppo()`` (a :class:`RunPPO` on its vectorised env) and returns it with its learning
+    curve; ``before_chunk(ppo, k)`` runs before chunk k (e.g. to freeze parts)."""
+    ppo = make_ppo()
+    rollout = int(ppo.n_envs * ppo.n_steps)
+    ends = chunk_ends(steps, rollout, epochs)
+    ppo.run_total_timesteps = ends[-1]
+    objects = {"policy": ppo.policy, "optimizer": ppo.policy.optimizer}
+    history: list[dict[str, Any]] = []
+    start = 0
+    meta = checkpoint.restore(KIND, objects) if checkpoint is not None else None
+    if meta is not None:
+        start = int(meta["epoch"]) + 1
+        ppo.num_timesteps, ppo._n_updates = int(meta["num_timesteps"]), int(meta["n_updates"])
+        history = list(meta["history"])
+    bar = tqdm(total=ends[-1], initial=ppo.num_timesteps, desc=desc, unit="step", leave=False, disable=not progress)
+    try:
+        for e in range(start, len(ends)):
+            ppo.set_random_seed(seed * 1009 + e)  # python, numpy, torch, the action space and the envs' next reset
+            ppo._last_obs = None  # learn() starts the chunk from fresh resets
+            if before_chunk is not None:
+                before_chunk(ppo, e)
+            curve = _Curve(env_id, eval_every, eval_episodes, history, bar if progress else None)
+            ppo.learn(total_timesteps=ends[e] - ppo.num_timesteps, callback=curve, reset_num_timesteps=False)
+            if checkpoint is not None:
+                checkpoint.save(
+                    KIND,
+                    objects,
+                    {"epoch": e, "num_timesteps": int(ppo.num_timesteps), "n_updates": int(ppo._n_updates), "history": history},
+                )
+    finally:
+        bar.close()
+    return ppo, history
+
+
+def steps_to(history: list[dict[str, Any]], threshold: float | None) -> int | None:
+    """Environment steps at the first evaluation of the curve reaching ``threshold`` (None: never)."""
+    if threshold is None:
+        return None
+    return next((int(h["steps"]) for h in history if h["eval_return"] >= threshold), None)
