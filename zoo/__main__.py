@@ -137,6 +137,18 @@ def print_help(argv: list[str]) -> None:
     )
 
 
+def with_checkpoint_task(argv: list[str]) -> list[str]:
+    """``mode=play`` without ``task=``: the task the checkpoint records is added (a play runs in its task's environment)."""
+    args = {a.partition("=")[0]: a.partition("=")[2] for a in argv if "=" in a and not a.startswith("-")}
+    if args.get("mode") == "play" and "task" not in args and args.get("checkpoint"):
+        from zoo.play import checkpoint_task_name
+
+        name = checkpoint_task_name(args["checkpoint"])
+        if name:
+            return [*argv, f"task={name}"]
+    return argv
+
+
 def main() -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
@@ -148,6 +160,7 @@ def main() -> None:
         load_plugins()  # a broken task package: one line naming it, before anything else
     except PluginError as e:
         _die(str(e))
+    sys.argv[1:] = with_checkpoint_task(sys.argv[1:])
     if any(a in ("--help", "-h") for a in sys.argv[1:]):
         return print_help(sys.argv[1:])
     if not any(a in ("--hydra-help", "--info", "--cfg", "-c") or a.startswith("--info") for a in sys.argv[1:]):

@@ -130,8 +130,12 @@ def build_checks(cfg: DictConfig) -> None:
         from zoo.finetune import check_finetune
 
         return check_finetune(cfg)
+    if mode == "play":
+        from zoo.play import check_play
+
+        return check_play(cfg)
     if mode != "search":
-        raise ConfigError(f"mode={mode} is unknown; allowed: search, finetune")
+        raise ConfigError(f"mode={mode} is unknown; allowed: search, finetune, play")
     build(cfg, None, setup=False)
 
 
@@ -254,6 +258,12 @@ def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if cfg.get("threads"):
             torch.set_num_threads(int(cfg.threads))
         return run_finetune(cfg, run_dir)
+    if cfg.get("mode", "search") == "play":
+        from zoo.play import run_play
+
+        if cfg.get("threads"):
+            torch.set_num_threads(int(cfg.threads))
+        return run_play(cfg, run_dir)
     done = finished_metrics(cfg, run_dir) if cfg.resume else None
     if done is not None:  # resume=true on a finished run: nothing left to do
         run = build(cfg, run_dir, setup=False)

@@ -1,10 +1,10 @@
 """Reinforcement-learning task: searched actor-critic networks trained with stable-baselines3's PPO.
 
 Importing the package registers the task, its ``policy`` space and genotype, the policy
-builder, the fine-tuner, the hub facts and the stable-baselines3 bridge.
+builder, the player (``mode=play``), the fine-tuner, the hub facts and the stable-baselines3 bridge.
 """
 
-from tasks.rl import finetune, hub, model, space  # noqa: F401  (register)
+from tasks.rl import finetune, hub, model, play, space  # noqa: F401  (register)
 from tasks.rl.integrations import sb3  # noqa: F401  (registers the "sb3" bridge)
 from tasks.rl.task import RL
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from tasks.rl.envs import make_env
+from zoo.play import player
 
 
 def record_gif(policy: Any, env_id: str, path: str | Path, seed: int = 0, max_frames: int = 300, width: int = 320) -> bool:
@@ -79,3 +80,45 @@ def draw_curves(curves: dict[str, list[dict[str, Any]]], threshold: float | None
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _env_override(cfg: Any) -> str | None:
+    """``data.env`` when the user gave it on the command line (else the play runs in the checkpoint's environment)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        given = [o for o in HydraConfig.get().overrides.task if o.startswith("data.env=")]
+        return str(cfg.data.env) if given else None
+    except ValueError:  # not under Hydra: the config says what to play
+        return str(cfg.data.env)
+
+
+@player("rl")
+def play_rl(model: Any, config: dict[str, Any], cfg: Any, run_dir: Path) -> dict[str, Any]:
+    """``play.episodes`` episodes of the checkpoint's policy; the returns, their mean and std; ``episode.gif``."""
+    from tasks.rl.envs import env_info
+    from tasks.rl.integrations.sb3 import to_ppo
+    from tasks.rl.train import evaluate
+    from zoo.config_values import ConfigError
+
+    env_id = _env_override(cfg) or str(config["data"]["env"])
+    info = env_info(env_id)
+    m = config["model"]
+    if (info.obs_dim, info.n_actions, info.discrete) != (int(m["obs_dim"]), int(m["n_actions"]), bool(m["discrete"])):
+        raise ConfigError(
+            f"data.env={env_id} has observations of size {info.obs_dim} and {info.n_actions} actions; "
+            f"checkpoint={cfg.checkpoint} takes size {m['obs_dim']} and {m['n_actions']}"
+        )
+    policy = to_ppo((model, config), env_id).policy
+    p = cfg.play
+    returns = evaluate(policy, env_id, int(p.episodes), int(p.seed), deterministic=bool(p.deterministic))
+    out: dict[str, Any] = {
+        "env": env_id,
+        "episodes": len(returns),
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "returns": returns,
+    }
+    if bool(p.gif) and record_gif(policy, env_id, Path(run_dir) / "episode.gif", seed=int(p.seed)):
+        out["gif"] = "episode.gif"
+    return out

@@ -7,10 +7,11 @@ the dense ops (:class:`SuperTower`), and :class:`SuperPolicy` is an SB3 ``ActorC
 around it, so SB3 collects its rollouts and computes the advantages (GAE). The one-shot
 problem hands the DARTS strategy
 
-* ``train_loader``: each pass collects one rollout with the current supernet (on-policy) and
-  yields PPO's minibatches of it for ``n_epochs`` passes; the weights take SGD steps on
+* ``train_loader``: each pass (a DARTS epoch) collects ``task.supernet.rollouts`` rollouts, each with
+  the current supernet (on-policy), and yields PPO's minibatches of each for ``n_epochs``
+  passes; the weights take SGD steps on
   PPO's clipped loss of them;
-* ``valid_loader``: the same from environments on other seeds (the held-out rollouts); the
+* ``valid_loader``: the same, as many, from environments on other seeds (the held-out rollouts); the
   architecture parameters step on PPO's loss of those, i.e. on the policy gradient of
   episodes the weights were not fitted to, which is DARTS' bi-level split carried over to RL;
 * ``score``: the mean return of deterministic episodes.
@@ -118,26 +119,27 @@ class SuperPolicy(ActorCriticPolicy):
 
 
 class RolloutLoader:
-    """Each iteration collects one rollout with ``ppo``'s (shared) policy, then yields PPO minibatches
-    of it for ``passes`` passes (as PPO's ``n_epochs``)."""
+    """One pass (a DARTS epoch) collects ``rollouts`` rollouts with ``ppo``'s (shared) policy, one after
+    the other, and yields PPO minibatches of each for ``passes`` passes (as PPO's ``n_epochs``)."""
 
-    def __init__(self, ppo: Any, batch_size: int, passes: int) -> None:
-        self.ppo, self.batch_size, self.passes = ppo, int(batch_size), int(passes)
+    def __init__(self, ppo: Any, batch_size: int, passes: int, rollouts: int) -> None:
+        self.ppo, self.batch_size, self.passes, self.rollouts = ppo, int(batch_size), int(passes), int(rollouts)
         self._callback: Any = None
 
     def __len__(self) -> int:
-        return self.passes * math.ceil(self.ppo.n_envs * self.ppo.n_steps / self.batch_size)
+        return self.rollouts * self.passes * math.ceil(self.ppo.n_envs * self.ppo.n_steps / self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
         ppo = self.ppo
         if self._callback is None:
             _, self._callback = ppo._setup_learn(10**12, None, reset_num_timesteps=True)
-        was = ppo.policy.training
-        with torch.no_grad():
-            ppo.collect_rollouts(ppo.env, self._callback, ppo.rollout_buffer, n_rollout_steps=ppo.n_steps)
-        ppo.policy.set_training_mode(was)
-        for _ in range(self.passes):
-            yield from ppo.rollout_buffer.get(self.batch_size)
+        for _ in range(self.rollouts):
+            was = ppo.policy.training
+            with torch.no_grad():
+                ppo.collect_rollouts(ppo.env, self._callback, ppo.rollout_buffer, n_rollout_steps=ppo.n_steps)
+            ppo.policy.set_training_mode(was)
+            for _ in range(self.passes):
+                yield from ppo.rollout_buffer.get(self.batch_size)
 
 
 def ppo_loss(policy: Any, batch: Any, clip_range: float, ent_coef: float, vf_coef: float, discrete: bool) -> torch.Tensor:

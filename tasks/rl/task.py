@@ -43,6 +43,7 @@ class RL(Task):
     spaces = ("policy",)
     config_specs = {
         **{f"{part}.{key}": POSITIVE_INT for part in ("model", "estimate_model", "supernet") for key in ("width", "layers")},
+        "supernet.rollouts": POSITIVE_INT,
         "baseline.enabled": Flag(),
         "gif": Flag(),
     }
@@ -238,7 +239,7 @@ class RL(Task):
         valid = self._super_ppo(self.seed * 7919 + 23)
         valid.policy = train.policy  # one supernet acting in both sets of environments
         hp = self.hp
-        batch, passes = int(hp["batch_size"]), int(hp["n_epochs"])
+        batch, passes, rollouts = int(hp["batch_size"]), int(hp["n_epochs"]), int(self.cfg.supernet.rollouts)
 
         def loss(model: Any, b: Any) -> torch.Tensor:
             return ppo_loss(model, b, float(hp["clip_range"]), float(hp["ent_coef"]), float(hp["vf_coef"]), self.info.discrete)
@@ -248,8 +249,8 @@ class RL(Task):
 
         return OneShotProblem(
             train.policy,
-            RolloutLoader(train, batch, passes),
-            RolloutLoader(valid, batch, 1),
+            RolloutLoader(train, batch, passes, rollouts),
+            RolloutLoader(valid, batch, passes, rollouts),  # as many batches: DARTS cycles through them without repeating
             loss,
             score,
             space=self.space,

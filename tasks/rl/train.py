@@ -110,6 +110,8 @@ def train_ppo(
         for e in range(start, len(ends)):
             ppo.set_random_seed(seed * 1009 + e)  # python, numpy, torch, the action space and the envs' next reset
             ppo._last_obs = None  # learn() starts the chunk from fresh resets
+            if ppo.ep_info_buffer is not None:
+                ppo.ep_info_buffer.clear()  # training returns of this chunk only (a resumed run has no earlier ones)
             if before_chunk is not None:
                 before_chunk(ppo, e)
             curve = _Curve(env_id, eval_every, eval_episodes, history, bar if progress else None)

@@ -167,6 +167,8 @@ class _Bound(torch.nn.Module):
 def _to(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.to(device)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a named tuple takes its fields as arguments
+        return type(batch)(*(_to(b, device) for b in batch))
     if isinstance(batch, (list, tuple)):
         return type(batch)(_to(b, device) for b in batch)
     if isinstance(batch, dict):

@@ -121,7 +121,7 @@ def test_frozen_body_keeps_weights_and_statistics(tmp_path: Path, monkeypatch: p
             "finetune.freeze_epochs=9 is invalid; allowed: 0 ... finetune.epochs (6)",
         ),
         (["checkpoint=no/such/dir"], "checkpoint=no/such/dir does not exist"),
-        (["checkpoint=digits-darts", "task=classification", "mode=train"], "mode=train is unknown; allowed: search, finetune"),
+        (["checkpoint=digits-darts", "task=classification", "mode=train"], "mode=train is unknown; allowed: search, finetune, play"),
     ],
 )
 def test_finetune_bad_input_is_one_line(overrides: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

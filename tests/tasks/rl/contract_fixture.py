@@ -1,0 +1,69 @@
+"""RL's contract fixture: CartPole-v1 (gymnasium ships it, nothing to write), two PPO chunks of one
+256-step rollout each, 8-unit towers; unknown, unsupported and not-installed environments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from fixtures import BadData, TaskFixture, contract_fixture
+from gymnasium import spaces
+
+from zoo.config_values import ConfigError
+
+MULTIBINARY_ID = "zoo-test/MultiBinaryActions-v0"
+
+
+class MultiBinaryActions(gym.Env):
+    """A registered environment whose action space (MultiBinary) task=rl does not support."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = spaces.MultiBinary(2)
+
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        return np.zeros(3, np.float32), 0.0, True, False, {}
+
+
+if MULTIBINARY_ID not in gym.registry:
+    gym.register(MULTIBINARY_ID, entry_point=MultiBinaryActions)
+
+TINY = [
+    "task=rl",
+    "data.env=CartPole-v1",
+    *(f"task.{part}.{key}={value}" for part in ("model", "estimate_model", "supernet") for key, value in (("width", 8), ("layers", 1))),
+    "task.baseline.enabled=false",
+    "task.gif=false",
+    "trainer.steps=512",
+    "trainer.epochs=2",
+    "trainer.estimate_steps=256",
+    "trainer.estimate_seeds=1",
+    "trainer.eval_every=256",
+    "trainer.curve_episodes=2",
+    "trainer.eval_episodes=3",
+    "trainer.n_epochs=2",
+]
+
+
+@contract_fixture("rl")
+def rl(root: Path) -> TaskFixture:
+    return TaskFixture(
+        overrides=list(TINY),
+        bad_data=[
+            BadData("unknown env", "data.env=NoSuchEnv-v0 is not a registered gymnasium environment", ("data.env=NoSuchEnv-v0",)),
+            BadData("tuple observations", "data.env=Blackjack-v1 has a Tuple observation space", ("data.env=Blackjack-v1",)),
+            BadData("multibinary actions", f"data.env={MULTIBINARY_ID} has a MultiBinary action space", (f"data.env={MULTIBINARY_ID}",)),
+            BadData("extra not installed", "data.env=LunarLander-v3 needs a package that is not installed", ("data.env=LunarLander-v3",)),
+            BadData(
+                "bad schedule",
+                "trainer.lr_schedule='cosine' is invalid; allowed: null or one of constant, linear",
+                ("trainer.lr_schedule=cosine",),
+                error=ConfigError,
+            ),
+        ],
+    )

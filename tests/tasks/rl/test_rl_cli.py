@@ -1,0 +1,105 @@
+"""task=rl through the CLI: a tiny search run writes a bundle, learning curves and an episode GIF;
+mode=play replays it (task read from the checkpoint) with the returns an in-process evaluation gives;
+search=darts moves the supernet's architecture weights; fine-tuning refuses another action space."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
+
+TINY = [
+    "task=rl",
+    "task.model.width=16",
+    "task.estimate_model.width=8",
+    "task.supernet.width=8",
+    "trainer.steps=2048",
+    "trainer.epochs=2",
+    "trainer.estimate_steps=512",
+    "trainer.estimate_seeds=2",
+    "trainer.eval_every=1024",
+    "trainer.curve_episodes=2",
+    "trainer.eval_episodes=4",
+    "threads=1",
+    "progress=false",
+]
+
+
+def _zoo(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = Path(__file__).resolve().parents[3]
+    d = tmp_path_factory.mktemp("rl") / "run"
+    out = _zoo([*TINY, "search=random", "search.budget=2", f"hydra.run.dir={d}"], root)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return d
+
+
+def test_a_search_run_writes_bundle_curves_and_gif(run_dir: Path) -> None:
+    m = json.loads((run_dir / "metrics.json").read_text())
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["task"] == "rl" and cfg["data"]["env"] == "CartPole-v1" and cfg["model"]["width"] == 16
+    assert 0 < m["test_mean_return"] <= 500 and m["train_steps"] == 2048
+    assert (
+        m["baseline"]["model"].startswith("stable-baselines3 MlpPolicy") and m["params_baseline"] == 9155
+    )  # SB3's 64x64 actor-critic for CartPole
+    assert [c["steps"] for c in m["curve"]] == [1024, 2048] == [c["steps"] for c in m["baseline"]["curve"]]
+    log = [json.loads(line) for line in (run_dir / "search_log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 and all(len(e["result"]["returns_per_seed"]) == 2 for e in log)
+    gif = Image.open(run_dir / "episode.gif")
+    assert gif.n_frames > 5 and gif.size[0] == 320
+    assert Image.open(run_dir / "curve.png").size[0] > 400
+
+
+def test_play_replays_the_bundle_in_its_environment(run_dir: Path, tmp_path: Path, repo_root: Path) -> None:
+    from tasks.rl.integrations.sb3 import to_ppo
+    from tasks.rl.train import evaluate
+
+    out = _zoo(["mode=play", f"checkpoint={run_dir}", "play.episodes=3", "play.seed=7", f"hydra.run.dir={tmp_path / 'play'}"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    played = json.loads((tmp_path / "play" / "play.json").read_text())
+    expected = evaluate(to_ppo(run_dir).policy, "CartPole-v1", 3, 7)
+    assert played["env"] == "CartPole-v1" and played["returns"] == expected
+    assert played["mean_return"] == pytest.approx(float(np.mean(expected))) and played["std_return"] == pytest.approx(
+        float(np.std(expected))
+    )
+    assert f"mean_return       {np.mean(expected):.2f}" in out.stdout
+    assert (tmp_path / "play" / "episode.gif").is_file()
+
+    other = _zoo(["mode=play", f"checkpoint={run_dir}", "data.env=Pendulum-v1", f"hydra.run.dir={tmp_path / 'p2'}"], tmp_path)
+    assert other.returncode != 0
+    assert other.stderr.strip().splitlines()[-1].startswith("zoo: error: data.env=Pendulum-v1 has observations of size 3 and 1 actions")
+
+
+def test_finetune_on_an_env_with_other_spaces_fails_in_one_line(run_dir: Path, tmp_path: Path, repo_root: Path) -> None:
+    out = _zoo(["task=rl", "mode=finetune", f"checkpoint={run_dir}", "data.env=Acrobot-v1", f"hydra.run.dir={tmp_path / 'ft'}"], repo_root)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("zoo: error: data.env=Acrobot-v1 has observations of size 6 and 3 Discrete actions"), last
+
+
+def test_darts_moves_the_architecture_weights(tmp_path: Path, repo_root: Path) -> None:
+    d = tmp_path / "darts"
+    out = _zoo(
+        [*TINY, "search=darts", "search.epochs=2", "search.warmup_epochs=0", "task.supernet.rollouts=2", f"hydra.run.dir={d}"], repo_root
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = [json.loads(line) for line in (d / "search_log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [1, 2]
+    for tower in ("policy", "value"):
+        w = np.array(log[-1][tower])
+        assert w.shape == (5, 10) and np.allclose(w.sum(1), 1)
+        assert np.abs(w - 0.1).max() > 1e-3, f"the {tower} tower's architecture weights stayed uniform"
+    g = json.loads((d / "genotype.json").read_text())
+    assert g["space"] == "policy" and len(g["cell"]["normal"]) == 4
+    assert json.loads((d / "metrics.json").read_text())["test_mean_return"] > 0

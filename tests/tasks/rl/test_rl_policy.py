@@ -1,0 +1,149 @@
+"""Searched policies inside stable-baselines3: the bundle's PolicyNet computes what SB3's policy computes
+(Discrete and Box actions), PPO on a searched policy learns CartPole, and saved policies act the same
+in a fresh process (SB3's zip and the zoo bundle)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+from tasks.rl.envs import env_info
+from tasks.rl.integrations.sb3 import RunPPO, ZooPolicy, policy_kwargs, policy_net, schedule, to_ppo
+from tasks.rl.space import PolicySpace, mlp_genotype
+from tasks.rl.train import evaluate, train_ppo
+from zoo.hub.bundle import save_bundle
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _genotype(seed: int):  # noqa: ANN202
+    space = PolicySpace(steps=2)
+    rng = np.random.default_rng(seed)
+    return space.decode([int(rng.integers(c)) for c in space.cardinalities()])
+
+
+def _ppo(env_id: str, genotype, seed: int = 0, **kw) -> RunPPO:  # noqa: ANN001
+    from stable_baselines3.common.env_util import make_vec_env
+
+    return RunPPO(
+        ZooPolicy, make_vec_env(env_id, n_envs=2, seed=seed), policy_kwargs=policy_kwargs(genotype, 16, 2), seed=seed, device="cpu", **kw
+    )
+
+
+@torch.no_grad()
+def _perturbed(policy: torch.nn.Module) -> None:
+    g = torch.Generator().manual_seed(0)
+    for p in policy.parameters():
+        p.add_(0.1 * torch.randn(p.shape, generator=g))
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1", "FrozenLake-v1"])
+def test_policy_net_computes_what_the_sb3_policy_computes(env_id: str) -> None:
+    info = env_info(env_id)
+    ppo = _ppo(env_id, _genotype(1))
+    _perturbed(ppo.policy)  # log_std and heads off their initial values
+    net = policy_net(ppo.policy, info.obs_dim, info.n_actions, info.discrete)
+    space = ppo.policy.observation_space
+    obs = np.stack([space.sample() for _ in range(16)])
+    obs_t, _ = ppo.policy.obs_to_tensor(obs)
+    features = ppo.policy.extract_features(obs_t)  # SB3's preprocessing: float Box, one-hot Discrete
+    out, value = net(features)
+    dist = ppo.policy.get_distribution(obs_t).distribution
+    assert torch.allclose(value, ppo.policy.predict_values(obs_t)[:, 0], atol=1e-6)
+    if info.discrete:
+        assert out.shape == (16, info.n_actions)
+        assert torch.allclose(torch.log_softmax(out, -1), dist.logits, atol=1e-6)
+        assert torch.equal(net.act(features), torch.as_tensor(ppo.predict(obs, deterministic=True)[0]))
+    else:
+        assert out.shape == (16, info.n_actions)
+        assert torch.allclose(out, dist.mean, atol=1e-6)
+        assert torch.allclose(net.log_std, ppo.policy.log_std)
+
+
+def test_a_short_ppo_run_beats_a_random_policy() -> None:
+    episodes, seed = 10, 12345
+
+    class Random:
+        rng = np.random.default_rng(0)
+
+        def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
+            return self.rng.integers(0, 2, size=len(obs)), None
+
+    random_return = float(np.mean(evaluate(Random(), "CartPole-v1", episodes, seed)))
+
+    def make() -> RunPPO:
+        from stable_baselines3.common.env_util import make_vec_env
+
+        return RunPPO(
+            ZooPolicy,
+            make_vec_env("CartPole-v1", n_envs=8, seed=0),
+            n_steps=32,
+            batch_size=256,
+            n_epochs=20,
+            gamma=0.98,
+            gae_lambda=0.8,
+            learning_rate=schedule("linear", 1e-3),
+            clip_range=schedule("linear", 0.2),
+            policy_kwargs=policy_kwargs(mlp_genotype(2), 32, 1),
+            seed=0,
+            device="cpu",
+        )
+
+    ppo, curve = train_ppo(make, "CartPole-v1", 8192, 2, seed=0, eval_every=4096, eval_episodes=3)
+    trained = float(np.mean(evaluate(ppo.policy, "CartPole-v1", episodes, seed)))
+    assert len(curve) == 2 and [c["steps"] for c in curve] == [4096, 8192]
+    assert random_return < 40, random_return  # CartPole's random policy falls within ~20 steps
+    assert trained > 3 * random_return, (trained, random_return)
+
+
+FRESH = """
+import json, sys
+import numpy as np
+from stable_baselines3 import PPO
+from tasks.rl.integrations.sb3 import to_ppo
+obs = np.array(json.loads(sys.argv[3]), dtype=np.float32)
+ppo = PPO.load(sys.argv[1], device="cpu") if sys.argv[2] == "zip" else to_ppo(sys.argv[1])
+print(json.dumps(ppo.predict(obs, deterministic=True)[0].tolist()))
+"""
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_saved_policies_act_the_same_in_a_fresh_process(env_id: str, tmp_path: Path, repo_root: Path) -> None:
+    info = env_info(env_id)
+    g = _genotype(4)
+    ppo = _ppo(env_id, g, n_steps=64, batch_size=64, n_epochs=1)
+    ppo.learn(256)  # trained a little: the weights are not the initial ones
+    obs = np.stack([ppo.observation_space.sample() for _ in range(32)])
+    expected = ppo.predict(obs, deterministic=True)[0].tolist()
+
+    ppo.save(tmp_path / "policy.zip")
+    net = policy_net(ppo.policy, info.obs_dim, info.n_actions, info.discrete)
+    model_args = {
+        "arch": g.to_json(),
+        "obs_dim": info.obs_dim,
+        "n_actions": info.n_actions,
+        "discrete": info.discrete,
+        "width": 16,
+        "layers": 2,
+    }
+    save_bundle(tmp_path / "bundle", net, {"task": "rl", "model": model_args, "data": info.describe(), "metrics": {}})
+    assert isinstance(PPO.load(tmp_path / "policy.zip", device="cpu").policy, ZooPolicy)
+
+    for kind, path in (("zip", tmp_path / "policy.zip"), ("bundle", tmp_path / "bundle")):
+        out = subprocess.run(
+            [sys.executable, "-c", FRESH, str(path), kind, json.dumps(obs.tolist())],
+            capture_output=True,
+            text=True,
+            cwd=repo_root,
+            check=True,
+        )
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        assert got == expected, f"{kind}: actions differ from the saving process"
+    assert to_ppo(tmp_path / "bundle").predict(obs, deterministic=True)[0].tolist() == expected

@@ -1,0 +1,89 @@
+"""Running a trained model in its environment (``python -m zoo mode=play checkpoint=...``).
+
+Tasks whose models act (the RL task) register a player with ``@player("task")``: given the
+loaded bundle and the config, it runs ``play.episodes`` episodes, prints the returns' mean
+and standard deviation and writes what it recorded into the run directory. The task is read
+from the checkpoint, so ``task=`` may be left out.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from zoo.config_values import POSITIVE_INT, ConfigError, Flag, Number, check_values
+from zoo.registry import Registry
+from zoo.space.genotype import save_json_atomic
+
+Player = Callable[[Any, dict[str, Any], DictConfig, Path], dict[str, Any]]  # (model, bundle config, cfg, run dir) -> metrics
+PLAYERS: Registry[Player] = Registry("player", plugins=True)
+PLAY_SPECS = {"episodes": POSITIVE_INT, "seed": Number(integer=True, low=0), "gif": Flag(), "deterministic": Flag()}
+
+
+def player(task: str) -> Callable[[Player], Player]:
+    """Registers the player of ``task``."""
+
+    def deco(fn: Player) -> Player:
+        PLAYERS.add(task, fn)
+        return fn
+
+    return deco
+
+
+def check_play(cfg: DictConfig) -> None:
+    """Everything checkable before the checkpoint is loaded."""
+    if not cfg.get("checkpoint"):
+        raise ConfigError("mode=play needs checkpoint=NAME_OR_PATH (a run directory, a bundle or a zoo name from `python -m zoo.hub list`)")
+    if cfg.get("play") is None:
+        raise ConfigError("mode=play needs the play: config section (zoo/conf/play/default.yaml)")
+    check_values(cfg.play, PLAY_SPECS, "play")
+    if cfg.task.name not in PLAYERS:
+        raise ConfigError(f"task={cfg.task.name} has no play mode; allowed with mode=play: {', '.join(PLAYERS.names()) or 'none'}")
+
+
+def run_play(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    from zoo.hub.api import resolve_bundle
+    from zoo.hub.bundle import load_bundle
+
+    check_play(cfg)
+    bundle_dir, _ = resolve_bundle(str(cfg.checkpoint), progress=bool(cfg.progress))
+    model, config = load_bundle(bundle_dir)
+    if config.get("task") != cfg.task.name:
+        raise ConfigError(
+            f"checkpoint={cfg.checkpoint} is a {config.get('task')} model, not {cfg.task.name}; drop task= or pass task={config.get('task')}"
+        )
+    started = time.time()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = PLAYERS.get(cfg.task.name)(model, config, cfg, run_dir)
+    metrics["play_seconds"] = round(time.time() - started, 1)
+    save_json_atomic(run_dir / "play.json", metrics)
+    lines = ["", f"zoo play finished in {metrics['play_seconds']:.0f}s -> {run_dir}", f"  checkpoint {cfg.checkpoint} ({bundle_dir})"]
+    for k, v in metrics.items():
+        if k != "play_seconds" and not isinstance(v, (list, dict)):
+            lines.append(f"  {k:<18}{v:.2f}" if isinstance(v, float) else f"  {k:<18}{v}")
+    print("\n".join(lines), file=sys.stdout, flush=True)
+    return metrics
+
+
+def checkpoint_task_name(checkpoint: str) -> str | None:
+    """The task recorded by a checkpoint (run or bundle directory, archive or zoo name), or None when it cannot be read."""
+    from zoo.hub.bundle import read_config
+
+    p = Path(checkpoint).expanduser()
+    try:
+        if p.is_dir():
+            return str(read_config(p).get("task"))
+        if p.is_file():
+            from zoo.hub.archive import unpack_cached
+
+            return str(read_config(unpack_cached(p)).get("task"))
+        from zoo.hub.registry import get_entry
+
+        return get_entry(checkpoint, None).task
+    except Exception:
+        return None
