@@ -76,15 +76,15 @@ def _registries(cfg: DictConfig) -> Any:
     return OmegaConf.to_container(reg) if OmegaConf.is_list(reg) else reg
 
 
-def checkpoint_task(cfg: DictConfig) -> str:
-    """The task of ``cfg.checkpoint`` without downloading it; one-line errors for a bad one."""
+def checkpoint_task(cfg: DictConfig, mode: str = "finetune") -> str:
+    """The task of ``cfg.checkpoint`` without downloading it; one-line errors for a bad one (``mode`` names the mode in them)."""
     from zoo.hub.bundle import read_config
     from zoo.hub.registry import get_entry
 
     ckpt = cfg.get("checkpoint")
     if not ckpt:
         raise ConfigError(
-            "mode=finetune needs checkpoint=NAME_OR_PATH (a zoo name from `python -m zoo.hub list`, a bundle directory or archive)"
+            f"mode={mode} needs checkpoint=NAME_OR_PATH (a zoo name from `python -m zoo.hub list`, a bundle directory or archive)"
         )
     p = Path(str(ckpt)).expanduser()
     if p.is_dir():
@@ -96,7 +96,8 @@ def checkpoint_task(cfg: DictConfig) -> str:
     entry = get_entry(str(ckpt), _registries(cfg))
     if not entry.has_weights:
         raise ConfigError(
-            f"checkpoint={ckpt} is architecture-only (no weights to fine-tune); train it with mode=search or pick an entry with weights"
+            f"checkpoint={ckpt} is architecture-only (no weights to {'fine-tune' if mode == 'finetune' else 'run'}); "
+            "train it with mode=search or pick an entry with weights"
         )
     return entry.task
 

@@ -105,6 +105,10 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
                 f"search={cfg.search.name} trains a {kind!r} supernet, which task={cfg.task.name} does not build; "
                 f"allowed one-shot searches for it: {', '.join(takes)} (or any multi-trial strategy)"
             )
+        if getattr(run.strategy, "order", 1) == 2 and not task_cls.second_order:
+            raise ConfigError(
+                f"search.order=2 is invalid with task={cfg.task.name} (its loss is not a plain forward of the supernet); allowed: 1"
+            )
         run.task = make_task(cfg, space=run.space)
         if setup:
             run.task.setup()

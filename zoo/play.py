@@ -36,14 +36,19 @@ def player(task: str) -> Callable[[Player], Player]:
 
 
 def check_play(cfg: DictConfig) -> None:
-    """Everything checkable before the checkpoint is loaded."""
-    if not cfg.get("checkpoint"):
-        raise ConfigError("mode=play needs checkpoint=NAME_OR_PATH (a run directory, a bundle or a zoo name from `python -m zoo.hub list`)")
+    """Everything checkable before the checkpoint is loaded: a readable checkpoint of a task that plays, the play values."""
+    from zoo.finetune import checkpoint_task
+
     if cfg.get("play") is None:
         raise ConfigError("mode=play needs the play: config section (zoo/conf/play/default.yaml)")
     check_values(cfg.play, PLAY_SPECS, "play")
-    if cfg.task.name not in PLAYERS:
-        raise ConfigError(f"task={cfg.task.name} has no play mode; allowed with mode=play: {', '.join(PLAYERS.names()) or 'none'}")
+    task = checkpoint_task(cfg, "play")
+    if task not in PLAYERS:
+        raise ConfigError(
+            f"checkpoint={cfg.checkpoint} is a {task} model, which has no play mode; allowed with mode=play: models of {', '.join(PLAYERS.names())}"
+        )
+    if cfg.task.name != task:
+        raise ConfigError(f"checkpoint={cfg.checkpoint} is a {task} model, not {cfg.task.name}; leave task= out or pass task={task}")
 
 
 def run_play(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -51,7 +56,9 @@ def run_play(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from zoo.hub.bundle import load_bundle
 
     check_play(cfg)
-    bundle_dir, _ = resolve_bundle(str(cfg.checkpoint), progress=bool(cfg.progress))
+    from zoo.finetune import _registries
+
+    bundle_dir, _ = resolve_bundle(str(cfg.checkpoint), _registries(cfg), progress=bool(cfg.progress))
     model, config = load_bundle(bundle_dir)
     if config.get("task") != cfg.task.name:
         raise ConfigError(
@@ -70,20 +77,12 @@ def run_play(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
-def checkpoint_task_name(checkpoint: str) -> str | None:
-    """The task recorded by a checkpoint (run or bundle directory, archive or zoo name), or None when it cannot be read."""
-    from zoo.hub.bundle import read_config
+def checkpoint_task_name(argv: dict[str, str]) -> str:
+    """The task ``checkpoint=`` of the command-line ``argv`` (key -> value) records; one-line
+    :class:`ConfigError` for a checkpoint that does not exist or cannot be read."""
+    from omegaconf import OmegaConf
 
-    p = Path(checkpoint).expanduser()
-    try:
-        if p.is_dir():
-            return str(read_config(p).get("task"))
-        if p.is_file():
-            from zoo.hub.archive import unpack_cached
+    from zoo.finetune import checkpoint_task
 
-            return str(read_config(unpack_cached(p)).get("task"))
-        from zoo.hub.registry import get_entry
-
-        return get_entry(checkpoint, None).task
-    except Exception:
-        return None
+    registry = argv.get("hub.registry")
+    return checkpoint_task(OmegaConf.create({"checkpoint": argv.get("checkpoint"), "hub": {"registry": registry}}), "play")

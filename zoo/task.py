@@ -45,6 +45,9 @@ class Task(ABC):
     name: str = "abstract"
     metric: str = "score"
     supernet_kinds: tuple[str, ...] = ("darts",)  # one-shot supernets it builds (OneShotStrategy.supernet_kind)
+    second_order: ClassVar[bool] = (
+        True  # its one-shot loss calls the supernet's forward only, so second-order DARTS can re-bind the weights
+    )
     spaces: ClassVar[tuple[str, ...]] = ("darts",)  # search spaces whose genotypes it builds models from
     config_specs: ClassVar[Mapping[str, Spec]] = {}  # ``task.*`` values (dotted keys)
     data_specs: ClassVar[Mapping[str, Mapping[str, Spec]]] = {}  # data option -> its ``data.*`` values

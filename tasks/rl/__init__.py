@@ -4,8 +4,7 @@ Importing the package registers the task, its ``policy`` space and genotype, the
 builder, the player (``mode=play``), the fine-tuner, the hub facts and the stable-baselines3 bridge.
 """
 
-from tasks.rl import finetune, hub, model, play, space  # noqa: F401  (register)
-from tasks.rl.integrations import sb3  # noqa: F401  (registers the "sb3" bridge)
+from tasks.rl import finetune, hub, integrations, model, play, space  # noqa: F401  (register; integrations: the "sb3" bridge)
 from tasks.rl.task import RL
 
 __all__ = ["RL"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from zoo.task import DataError
 
-SUPPORTED = "observations Box or Discrete, actions Discrete or Box"
+SUPPORTED = "observations Box or Discrete (from 0), actions Discrete (from 0) or Box (one dimension)"
 
 # stable-baselines3's PPO defaults (PPO.__init__) and the run length used when nothing else says
 SB3_PPO: dict[str, Any] = {
@@ -86,11 +86,29 @@ class EnvInfo:
     discrete: bool
     max_episode_steps: int | None
     reward_threshold: float | None
+    observation_space: str = "Box"  # Box (flattened) or Discrete (one-hot)
+    action_low: list[float] | None = None  # Box actions: the bounds actions are clipped to
+    action_high: list[float] | None = None
+
+    def spaces(self) -> str:
+        """The spaces in words, for messages."""
+        acts = f"{self.n_actions} Discrete actions" if self.discrete else f"Box actions of {self.n_actions} dimensions"
+        return f"{self.observation_space} observations of size {self.obs_dim} and {acts}"
+
+    def matches(self, model: dict[str, Any], data: dict[str, Any]) -> bool:
+        """Whether a policy recorded with ``model`` args and ``data`` description takes this environment's spaces."""
+        return (int(model["obs_dim"]), int(model["n_actions"]), bool(model["discrete"]), data.get("observation_space", "Box")) == (
+            self.obs_dim,
+            self.n_actions,
+            self.discrete,
+            self.observation_space,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
             "env": self.env_id,
             "obs_dim": self.obs_dim,
+            "observation_space": self.observation_space,
             "action_space": "Discrete" if self.discrete else "Box",
             "n_actions": self.n_actions,
             "max_episode_steps": self.max_episode_steps,
@@ -126,18 +144,21 @@ def env_info(env_id: str) -> EnvInfo:
         env.close()
     if isinstance(obs, spaces.Box):
         obs_dim = int(np.prod(obs.shape))
-    elif isinstance(obs, spaces.Discrete):
+    elif isinstance(obs, spaces.Discrete) and int(obs.start) == 0:
         obs_dim = int(obs.n)
     else:
         raise DataError(
             f"data.env={env_id} has a {type(obs).__name__} observation space, which task=rl does not support; allowed: {SUPPORTED}"
         )
-    if isinstance(act, spaces.Discrete):
+    low = high = None
+    if isinstance(act, spaces.Discrete) and int(act.start) == 0:
         n_actions, discrete = int(act.n), True
     elif isinstance(act, spaces.Box) and len(act.shape) == 1:
         n_actions, discrete = int(act.shape[0]), False
+        low, high = [float(v) for v in act.low], [float(v) for v in act.high]
     else:
-        raise DataError(f"data.env={env_id} has a {type(act).__name__} action space, which task=rl does not support; allowed: {SUPPORTED}")
+        what = f"{type(act).__name__}(start={act.start})" if isinstance(act, spaces.Discrete) else type(act).__name__
+        raise DataError(f"data.env={env_id} has a {what} action space, which task=rl does not support; allowed: {SUPPORTED}")
     if isinstance(obs, spaces.Box) and len(obs.shape) == 3:
         raise DataError(
             f"data.env={env_id} has image observations {obs.shape}, which task=rl does not support yet; allowed: {SUPPORTED} (flat)"
@@ -149,4 +170,7 @@ def env_info(env_id: str) -> EnvInfo:
         discrete,
         spec.max_episode_steps if spec is not None else None,
         spec.reward_threshold if spec is not None else None,
+        type(obs).__name__,
+        low,
+        high,
     )

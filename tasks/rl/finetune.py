@@ -4,7 +4,9 @@ The parent policy continues training with PPO on ``data.env`` (whose observation
 spaces must match the parent's), for ``finetune.epochs`` chunks of ``trainer.steps / trainer.epochs``
 environment steps; during the first ``finetune.freeze_epochs`` chunks only the action and value
 heads (and the action log-std) learn, the towers frozen (Kumar et al., ICLR 2022). The return
-over ``trainer.eval_episodes`` evaluation episodes is reported before and after.
+over ``trainer.eval_episodes`` evaluation episodes is reported before and after. PPO's own
+settings (``trainer.*``, rl-zoo3's for the new environment) apply; ``finetune.lr`` and
+``finetune.min_steps`` (the image tasks' optimiser settings) are not used.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from zoo.finetune import FinetuneJob, bundle_config, finetuner
 @finetuner("rl")
 def finetune_rl(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
     from tasks.rl.integrations.sb3 import ZooPolicy, load_policy_weights, policy_kwargs, policy_net
+    from tasks.rl.play import recorded_spaces
     from tasks.rl.train import EVAL_SEED, evaluate, train_ppo
     from zoo.hub.bundle import load_bundle
 
@@ -32,12 +35,8 @@ def finetune_rl(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dict[str, 
     parent, _ = load_bundle(job.bundle_dir)
     args = dict(job.parent["model"])
     i = task.info
-    theirs = (int(args["obs_dim"]), int(args["n_actions"]), bool(args["discrete"]))
-    if theirs != (i.obs_dim, i.n_actions, i.discrete):
-        raise ConfigError(
-            f"data.env={i.env_id} has observations of size {i.obs_dim} and {i.n_actions} {'Discrete' if i.discrete else 'Box'} actions; "
-            f"checkpoint={job.checkpoint} takes size {theirs[0]} and {theirs[1]} {'Discrete' if theirs[2] else 'Box'} actions"
-        )
+    if not i.matches(args, job.parent.get("data") or {}):
+        raise ConfigError(f"data.env={i.env_id} has {i.spaces()}; checkpoint={job.checkpoint} takes {recorded_spaces(job.parent)}")
     seed = int(cfg.seed)
     kwargs = policy_kwargs(parent.genotype, int(args["width"]), int(args["layers"]))
 

@@ -91,10 +91,17 @@ class PolicyNet(nn.Module):
         width: int = 64,
         layers: int = 1,
         log_std_init: float = 0.0,
+        action_low: Sequence[float] | None = None,
+        action_high: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         self.genotype = genotype
         self.obs_dim, self.n_actions, self.discrete = obs_dim, n_actions, discrete
+        self.action_bounds = (
+            (torch.tensor(action_low, dtype=torch.float32), torch.tensor(action_high, dtype=torch.float32))
+            if action_low is not None and action_high is not None
+            else None
+        )
         self.mlp_extractor = DenseExtractor(genotype, obs_dim, width, layers)
         self.action_net = nn.Linear(width, n_actions)
         self.value_net = nn.Linear(width, 1)
@@ -107,9 +114,11 @@ class PolicyNet(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> torch.Tensor:
-        """The deterministic action: the most likely one (Discrete) or the mean (Box, unclipped)."""
+        """The deterministic action: the most likely one (Discrete) or the mean clipped to the action bounds (Box), as SB3's ``predict``."""
         out, _ = self(obs)
-        return out.argmax(-1) if self.discrete else out
+        if self.discrete:
+            return out.argmax(-1)
+        return torch.clamp(out, *self.action_bounds) if self.action_bounds is not None else out
 
 
 @MODEL_BUILDERS.register("rl")
@@ -121,10 +130,14 @@ def create_policy(
     width: int = 64,
     layers: int = 1,
     log_std_init: float = 0.0,
+    action_low: Sequence[float] | None = None,
+    action_high: Sequence[float] | None = None,
     **_: Any,
 ) -> PolicyNet:
     """``zoo.create_model`` for policies (other model arguments, e.g. classification's, are ignored)."""
     genotype = resolve_genotype(arch)
     if not isinstance(genotype, PolicyGenotype):
         raise ValueError(f"task=rl builds policy genotypes (space=policy), not {type(genotype).__name__}")
-    return PolicyNet(genotype, int(obs_dim), int(n_actions), bool(discrete), int(width), int(layers), float(log_std_init))
+    return PolicyNet(
+        genotype, int(obs_dim), int(n_actions), bool(discrete), int(width), int(layers), float(log_std_init), action_low, action_high
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,17 @@ def record_gif(policy: Any, env_id: str, path: str | Path, seed: int = 0, max_fr
             import pygame  # noqa: F401  (classic-control rendering)
         except ImportError:
             pass
+    import gymnasium as gym
+
+    from zoo.task import DataError
+
     try:
         env = make_env(env_id, render_mode="rgb_array")
-    except Exception:
+    except (DataError, gym.error.Error, TypeError) as e:  # an environment that does not take render_mode="rgb_array"
+        print(
+            f"zoo: no episode.gif: {env_id} cannot render frames ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
+            file=sys.stderr,
+        )
         return False
     frames, total = [], 0.0
     try:
@@ -46,7 +55,8 @@ def record_gif(policy: Any, env_id: str, path: str | Path, seed: int = 0, max_fr
             total += float(r)
             done = terminated or truncated
             frames.append(env.render())
-    except Exception:
+    except (gym.error.DependencyNotInstalled, ImportError) as e:  # rendering needs pygame (gymnasium[classic-control]) or another extra
+        print(f"zoo: no episode.gif: {env_id} cannot render frames ({str(e).splitlines()[0]})", file=sys.stderr)
         return False
     finally:
         env.close()
@@ -82,6 +92,13 @@ def draw_curves(curves: dict[str, list[dict[str, Any]]], threshold: float | None
     plt.close(fig)
 
 
+def recorded_spaces(config: dict[str, Any]) -> str:
+    """The spaces a bundle's policy takes, in the words of :meth:`tasks.rl.envs.EnvInfo.spaces`."""
+    m, d = config["model"], config.get("data") or {}
+    acts = f"{m['n_actions']} Discrete actions" if m["discrete"] else f"Box actions of {m['n_actions']} dimensions"
+    return f"{d.get('observation_space', 'Box')} observations of size {m['obs_dim']} and {acts}"
+
+
 def _env_override(cfg: Any) -> str | None:
     """``data.env`` when the user gave it on the command line (else the play runs in the checkpoint's environment)."""
     try:
@@ -103,14 +120,12 @@ def play_rl(model: Any, config: dict[str, Any], cfg: Any, run_dir: Path) -> dict
 
     env_id = _env_override(cfg) or str(config["data"]["env"])
     info = env_info(env_id)
-    m = config["model"]
-    if (info.obs_dim, info.n_actions, info.discrete) != (int(m["obs_dim"]), int(m["n_actions"]), bool(m["discrete"])):
-        raise ConfigError(
-            f"data.env={env_id} has observations of size {info.obs_dim} and {info.n_actions} actions; "
-            f"checkpoint={cfg.checkpoint} takes size {m['obs_dim']} and {m['n_actions']}"
-        )
-    policy = to_ppo((model, config), env_id).policy
+    if not info.matches(config["model"], config.get("data") or {}):
+        raise ConfigError(f"data.env={env_id} has {info.spaces()}; checkpoint={cfg.checkpoint} takes {recorded_spaces(config)}")
+    ppo = to_ppo((model, config), env_id)
     p = cfg.play
+    ppo.set_random_seed(int(p.seed))  # sampled actions (play.deterministic=false) repeat too
+    policy = ppo.policy
     returns = evaluate(policy, env_id, int(p.episodes), int(p.seed), deterministic=bool(p.deterministic))
     out: dict[str, Any] = {
         "env": env_id,

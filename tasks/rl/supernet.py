@@ -89,15 +89,24 @@ class SuperExtractor(nn.Module):
 class SuperPolicy(ActorCriticPolicy):
     """SB3 actor-critic whose towers are supernets; the supernet interface of the one-shot strategies."""
 
-    def __init__(self, *args: Any, steps: int = 2, primitives: Sequence[str] = (), width: int = 32, layers: int = 1, **kwargs: Any) -> None:
-        self.steps, self.primitives, self.width, self.layers = int(steps), list(primitives), int(width), int(layers)
+    def __init__(
+        self,
+        *args: Any,
+        steps: int = 2,
+        primitives: Sequence[str] = (),
+        width: int = 32,
+        layers: int = 1,
+        zero: str = "dense_none",
+        **kwargs: Any,
+    ) -> None:
+        self.steps, self.primitives, self.width, self.layers, self.zero = int(steps), list(primitives), int(width), int(layers), zero
         super().__init__(*args, **kwargs)
 
     def _build_mlp_extractor(self) -> None:
         self.mlp_extractor = SuperExtractor(self.features_dim, self.width, self.layers, self.steps, self.primitives)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        extra = {"steps": self.steps, "primitives": self.primitives, "width": self.width, "layers": self.layers}
+        extra = {"steps": self.steps, "primitives": self.primitives, "width": self.width, "layers": self.layers, "zero": self.zero}
         return {**super()._get_constructor_parameters(), **extra}
 
     def arch_parameters(self) -> list[nn.Parameter]:
@@ -113,8 +122,8 @@ class SuperPolicy(ActorCriticPolicy):
     def genotype(self) -> PolicyGenotype:
         w = self.arch_weights()
         concat = tuple(range(2, self.steps + 2))
-        pi = derive_edges(w["policy"].detach(), self.steps, self.primitives, zero="dense_none")
-        vf = derive_edges(w["value"].detach(), self.steps, self.primitives, zero="dense_none")
+        pi = derive_edges(w["policy"].detach(), self.steps, self.primitives, zero=self.zero)
+        vf = derive_edges(w["value"].detach(), self.steps, self.primitives, zero=self.zero)
         return PolicyGenotype(Genotype(pi, concat, vf, concat))
 
 
@@ -122,21 +131,23 @@ class RolloutLoader:
     """One pass (a DARTS epoch) collects ``rollouts`` rollouts with ``ppo``'s (shared) policy, one after
     the other, and yields PPO minibatches of each for ``passes`` passes (as PPO's ``n_epochs``)."""
 
-    def __init__(self, ppo: Any, batch_size: int, passes: int, rollouts: int) -> None:
+    def __init__(self, ppo: Any, batch_size: int, passes: int, rollouts: int, seed: int) -> None:
         self.ppo, self.batch_size, self.passes, self.rollouts = ppo, int(batch_size), int(passes), int(rollouts)
-        self._callback: Any = None
+        # draws each pass's seed; the one-shot checkpoint saves it (EpochCheckpoint.track), so a resumed search replays the same episodes
+        self.generator = torch.Generator().manual_seed(int(seed))
 
     def __len__(self) -> int:
         return self.rollouts * self.passes * math.ceil(self.ppo.n_envs * self.ppo.n_steps / self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
         ppo = self.ppo
-        if self._callback is None:
-            _, self._callback = ppo._setup_learn(10**12, None, reset_num_timesteps=True)
+        ppo.set_random_seed(int(torch.randint(2**31 - 1, (1,), generator=self.generator)))  # envs, sampling, minibatch order
+        ppo._last_obs = None  # _setup_learn resets the envs with those seeds
+        _, callback = ppo._setup_learn(10**12, None, reset_num_timesteps=True)
         for _ in range(self.rollouts):
             was = ppo.policy.training
             with torch.no_grad():
-                ppo.collect_rollouts(ppo.env, self._callback, ppo.rollout_buffer, n_rollout_steps=ppo.n_steps)
+                ppo.collect_rollouts(ppo.env, callback, ppo.rollout_buffer, n_rollout_steps=ppo.n_steps)
             ppo.policy.set_training_mode(was)
             for _ in range(self.passes):
                 yield from ppo.rollout_buffer.get(self.batch_size)
@@ -157,4 +168,4 @@ def ppo_loss(policy: Any, batch: Any, clip_range: float, ent_coef: float, vf_coe
 
 
 def supernet_kwargs(space: PolicySpace, width: int, layers: int) -> dict[str, Any]:
-    return {"steps": space.steps, "primitives": list(space.primitives), "width": int(width), "layers": int(layers)}
+    return {"steps": space.steps, "primitives": list(space.primitives), "width": int(width), "layers": int(layers), "zero": space.zero}

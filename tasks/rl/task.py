@@ -4,7 +4,8 @@ A candidate (:class:`tasks.rl.space.PolicyGenotype`) becomes SB3's ``ActorCritic
 the genotype's towers (:class:`tasks.rl.integrations.sb3.ZooPolicy`) and trains with PPO on
 ``data.env`` under rl-zoo3's tuned hyper-parameters where they exist (:mod:`tasks.rl.envs`).
 Its reward for a multi-trial search is the mean return of deterministic evaluation episodes
-after ``trainer.estimate_steps`` steps, averaged over ``trainer.estimate_seeds`` training
+after ``trainer.estimate_steps`` steps (the first steps of a full run: the learning-rate and
+clip schedules run over ``trainer.steps``), averaged over ``trainer.estimate_seeds`` training
 seeds (RL is noisy). The winner is retrained for ``trainer.steps`` and evaluated over
 ``trainer.eval_episodes`` episodes on seeds no candidate saw, beside SB3's default
 ``MlpPolicy`` (64x64 tanh) trained with the same steps, settings and seed. ``search=darts``
@@ -23,7 +24,7 @@ from torch import nn
 
 from tasks.rl.envs import SB3_PPO, EnvInfo, env_info, ppo_settings
 from tasks.rl.space import PolicyGenotype
-from tasks.rl.train import EVAL_SEED, evaluate, steps_to, train_ppo
+from tasks.rl.train import EVAL_SEED, evaluate, seed_for, steps_to, train_ppo
 from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Flag, Number, OneOf, Text
 from zoo.estimate.problem import OneShotProblem
 from zoo.task import TASKS, Task
@@ -40,6 +41,7 @@ class RL(Task):
     name = "rl"
     metric = "return"
     supernet_kinds = ("darts",)
+    second_order = False  # PPO's loss calls the policy's evaluate_actions, which second-order DARTS cannot re-bind
     spaces = ("policy",)
     config_specs = {
         **{f"{part}.{key}": POSITIVE_INT for part in ("model", "estimate_model", "supernet") for key in ("width", "layers")},
@@ -91,6 +93,8 @@ class RL(Task):
             "obs_dim": i.obs_dim,
             "n_actions": i.n_actions,
             "discrete": i.discrete,
+            "action_low": i.action_low,
+            "action_high": i.action_high,
             "width": int(m.width),
             "layers": int(m.layers),
         }
@@ -121,28 +125,10 @@ class RL(Task):
         """A :class:`RunPPO` on ``n_envs`` copies of the environment with this run's PPO settings."""
         from stable_baselines3.common.env_util import make_vec_env
 
-        from tasks.rl.integrations.sb3 import RunPPO, schedule
+        from tasks.rl.integrations.sb3 import RunPPO, ppo_kwargs
 
-        hp = self.hp
-        env = make_vec_env(self.env_id, n_envs=int(hp["n_envs"]), seed=seed)
-        return RunPPO(
-            policy,
-            env,
-            learning_rate=schedule(hp["lr_schedule"], hp["lr"]),
-            clip_range=schedule(hp["lr_schedule"], hp["clip_range"]),
-            n_steps=int(hp["n_steps"]),
-            batch_size=int(hp["batch_size"]),
-            n_epochs=int(hp["n_epochs"]),
-            gamma=float(hp["gamma"]),
-            gae_lambda=float(hp["gae_lambda"]),
-            ent_coef=float(hp["ent_coef"]),
-            vf_coef=float(hp["vf_coef"]),
-            max_grad_norm=float(hp["max_grad_norm"]),
-            policy_kwargs=policy_kwargs,
-            seed=seed,
-            device="cpu",
-            verbose=0,
-        )
+        env = make_vec_env(self.env_id, n_envs=int(self.hp["n_envs"]), seed=seed)
+        return RunPPO(policy, env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0, **ppo_kwargs(self.hp))
 
     def _zoo_ppo(self, genotype: PolicyGenotype, final: bool, seed: int) -> Any:
         from tasks.rl.integrations.sb3 import ZooPolicy, policy_kwargs
@@ -154,11 +140,13 @@ class RL(Task):
         return int(self.trainer_cfg.steps or self.hp["steps"] or SB3_PPO["steps"])
 
     def estimate(self, genotype: Any) -> dict[str, Any]:
-        steps = int(self.trainer_cfg.estimate_steps or max(1, self._steps() // 8))
+        steps = int(self.trainer_cfg.estimate_steps or max(1, self._steps() // 10))
         returns, params = [], 0
         for k in range(int(self.trainer_cfg.estimate_seeds)):
-            seed = self.seed * 7919 + 101 * (k + 1)
-            ppo, _ = train_ppo(lambda s=seed: self._zoo_ppo(genotype, False, s), self.env_id, steps, 1, seed, desc="estimate")
+            seed = seed_for(self.seed, 101, k)
+            ppo, _ = train_ppo(
+                lambda s=seed: self._zoo_ppo(genotype, False, s), self.env_id, steps, 1, seed, desc="estimate", schedule_steps=self._steps()
+            )
             returns.append(float(np.mean(evaluate(ppo.policy, self.env_id, int(self.trainer_cfg.curve_episodes), ESTIMATE_SEED))))
             params = sum(p.numel() for p in ppo.policy.parameters())
         return {"reward": float(np.mean(returns)), "returns_per_seed": returns, "estimate_steps": steps, "params": params}
@@ -222,9 +210,6 @@ class RL(Task):
         return model, out
 
     # ---- one-shot
-    def make_supernet(self, kind: str = "darts", **_: Any) -> nn.Module:
-        return self._super_ppo(self.seed).policy
-
     def _super_ppo(self, seed: int) -> Any:
         from tasks.rl.supernet import SuperPolicy, supernet_kwargs
 
@@ -235,8 +220,8 @@ class RL(Task):
     def one_shot_problem(self) -> OneShotProblem:
         from tasks.rl.supernet import RolloutLoader, ppo_loss
 
-        train = self._super_ppo(self.seed * 7919 + 11)
-        valid = self._super_ppo(self.seed * 7919 + 23)
+        train = self._super_ppo(seed_for(self.seed, 11))
+        valid = self._super_ppo(seed_for(self.seed, 23))
         valid.policy = train.policy  # one supernet acting in both sets of environments
         hp = self.hp
         batch, passes, rollouts = int(hp["batch_size"]), int(hp["n_epochs"]), int(self.cfg.supernet.rollouts)
@@ -249,8 +234,10 @@ class RL(Task):
 
         return OneShotProblem(
             train.policy,
-            RolloutLoader(train, batch, passes, rollouts),
-            RolloutLoader(valid, batch, passes, rollouts),  # as many batches: DARTS cycles through them without repeating
+            RolloutLoader(train, batch, passes, rollouts, seed_for(self.seed, 11)),
+            RolloutLoader(
+                valid, batch, passes, rollouts, seed_for(self.seed, 23)
+            ),  # as many batches: DARTS cycles through them without repeating
             loss,
             score,
             space=self.space,

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
 from tasks.rl.envs import make_env
@@ -25,16 +24,25 @@ EVAL_SEED = 1_000_000  # the final 100-episode evaluation: seeds no training or 
 CURVE_SEED = 2_000_000  # evaluations during training
 
 
-def evaluate(policy: Any, env_id: str, episodes: int, seed: int, deterministic: bool = True) -> list[float]:
+def seed_for(*key: int) -> int:
+    """A 31-bit seed for ``key`` (run seed, chunk, ...): unrelated keys give unrelated seeds, so the
+    per-environment seeds ``s, s + 1, ...`` of one chunk never replay another chunk's."""
+    return int(np.random.SeedSequence([int(k) for k in key]).generate_state(1)[0] >> 1)
+
+
+def evaluate(policy: Any, env_id: str, episodes: int, seed: int, deterministic: bool = True, max_steps: int = 100_000) -> list[float]:
     """Returns of ``episodes`` episodes (reset with seeds ``seed``, ``seed + 1``, ...), all stepped
-    together with one batched ``policy.predict`` per step."""
+    together with one batched ``policy.predict`` per step; an episode is cut after ``max_steps``
+    steps (environments without a time limit)."""
     envs = [make_env(env_id) for _ in range(episodes)]
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     returns = [0.0] * episodes
     live = list(range(episodes))
     try:
-        while live:
-            actions, _ = policy.predict(np.stack([obs[i] for i in live]), deterministic=deterministic)
+        for _ in range(max_steps):
+            if not live:
+                break
+            actions, _ = policy.predict(np.stack([np.asarray(obs[i]) for i in live]), deterministic=deterministic)
             still = []
             for i, a in zip(live, actions):
                 obs[i], r, terminated, truncated, _ = envs[i].step(a)
@@ -48,27 +56,42 @@ def evaluate(policy: Any, env_id: str, episodes: int, seed: int, deterministic: 
     return returns
 
 
-class _Curve(BaseCallback):
-    """Evaluates the policy every ``every`` steps (at the end of a rollout) into ``history``."""
+class CurveRecorder:
+    """Appends a deterministic evaluation to ``history`` each time training passes a multiple of ``every`` steps.
+
+    Called when a rollout starts (the policy then holds every update of the steps so far) and
+    after each chunk, so each point is the policy trained on exactly the steps it is plotted at."""
 
     def __init__(self, env_id: str, every: int, episodes: int, history: list[dict[str, Any]], bar: Any) -> None:
-        super().__init__()
         self.env_id, self.every, self.episodes, self.history, self.bar = env_id, every, episodes, history, bar
 
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
-        n = int(self.model.num_timesteps)
+    def __call__(self, ppo: Any, last: bool = False) -> None:
+        """``last``: the end of training, recorded even between multiples of ``every``."""
+        n = int(ppo.num_timesteps)
         if self.bar is not None:
             self.bar.update(n - self.bar.n)
         done = self.history[-1]["steps"] if self.history else 0
-        if self.every and n // self.every > done // self.every:
-            rets = evaluate(self.model.policy, self.env_id, self.episodes, CURVE_SEED)
-            train = [float(e["r"]) for e in self.model.ep_info_buffer] if self.model.ep_info_buffer else []
+        if self.every and n > done and (last or n // self.every > done // self.every):
+            rets = evaluate(ppo.policy, self.env_id, self.episodes, CURVE_SEED)
+            train = [float(e["r"]) for e in ppo.ep_info_buffer] if ppo.ep_info_buffer else []
             self.history.append({"steps": n, "eval_return": float(np.mean(rets)), "train_return": float(np.mean(train)) if train else None})
             if self.bar is not None:
                 self.bar.set_postfix(eval_return=f"{np.mean(rets):.1f}")
+
+    def callback(self) -> Any:
+        """The SB3 callback that calls this recorder when a rollout starts."""
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        recorder = self
+
+        class OnRolloutStart(BaseCallback):
+            def _on_step(self) -> bool:
+                return True
+
+            def _on_rollout_start(self) -> None:
+                recorder(self.model)
+
+        return OnRolloutStart()
 
 
 def chunk_ends(steps: int, rollout: int, epochs: int) -> list[int]:
@@ -90,13 +113,16 @@ def train_ppo(
     progress: bool = False,
     desc: str = "ppo",
     before_chunk: Callable[[Any, int], None] | None = None,
+    schedule_steps: int | None = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Trains ``make_ppo()`` (a :class:`RunPPO` on its vectorised env) and returns it with its learning
-    curve; ``before_chunk(ppo, k)`` runs before chunk k (e.g. to freeze parts)."""
+    curve; ``before_chunk(ppo, k)`` runs before chunk k (e.g. to freeze parts). ``schedule_steps``: the
+    run length the schedules decay over (default ``steps``); a candidate's short training takes the
+    full run's, so it is the first part of that run rather than a run annealed early."""
     ppo = make_ppo()
     rollout = int(ppo.n_envs * ppo.n_steps)
     ends = chunk_ends(steps, rollout, epochs)
-    ppo.run_total_timesteps = ends[-1]
+    ppo.run_total_timesteps = max(ends[-1], int(schedule_steps or 0))
     objects = {"policy": ppo.policy, "optimizer": ppo.policy.optimizer}
     history: list[dict[str, Any]] = []
     start = 0
@@ -106,16 +132,17 @@ def train_ppo(
         ppo.num_timesteps, ppo._n_updates = int(meta["num_timesteps"]), int(meta["n_updates"])
         history = list(meta["history"])
     bar = tqdm(total=ends[-1], initial=ppo.num_timesteps, desc=desc, unit="step", leave=False, disable=not progress)
+    curve = CurveRecorder(env_id, eval_every, eval_episodes, history, bar if progress else None)
     try:
         for e in range(start, len(ends)):
-            ppo.set_random_seed(seed * 1009 + e)  # python, numpy, torch, the action space and the envs' next reset
+            ppo.set_random_seed(seed_for(seed, e))  # python, numpy, torch, the action space and the envs' next reset
             ppo._last_obs = None  # learn() starts the chunk from fresh resets
             if ppo.ep_info_buffer is not None:
                 ppo.ep_info_buffer.clear()  # training returns of this chunk only (a resumed run has no earlier ones)
             if before_chunk is not None:
                 before_chunk(ppo, e)
-            curve = _Curve(env_id, eval_every, eval_episodes, history, bar if progress else None)
-            ppo.learn(total_timesteps=ends[e] - ppo.num_timesteps, callback=curve, reset_num_timesteps=False)
+            ppo.learn(total_timesteps=ends[e] - ppo.num_timesteps, callback=curve.callback(), reset_num_timesteps=False)
+            curve(ppo, last=e == len(ends) - 1)
             if checkpoint is not None:
                 checkpoint.save(
                     KIND,

@@ -244,7 +244,7 @@ op("seq_self_attention", "sequence")(lambda C, s, a: SeqSelfAttention(C, s))
 
 # ---------------------------------------------------------------- dense ops (N, C)
 # For policy and value networks (the RL task): a linear layer with one of several activations,
-# a wider two-layer block ("linear of several widths"), layer norm, a gated linear unit
+# a wider two-layer block ("linear of several widths"), layer norm then linear, a gated linear unit
 # (Dauphin et al., ICML 2017), the residual (identity) and zero.
 def _dense(C: int, act: nn.Module) -> nn.Module:
     return nn.Sequential(nn.Linear(C, C), act)
@@ -264,7 +264,7 @@ op("dense_tanh", "dense")(lambda C, s, a: _dense(C, nn.Tanh()))
 op("dense_silu", "dense")(lambda C, s, a: _dense(C, nn.SiLU()))
 op("dense_elu", "dense")(lambda C, s, a: _dense(C, nn.ELU()))
 op("dense_sigmoid_gate", "dense")(lambda C, s, a: _GatedDense(C))
-op("dense_layer_norm", "dense")(lambda C, s, a: nn.LayerNorm(C, elementwise_affine=a))
+op("dense_layer_norm", "dense")(lambda C, s, a: nn.Sequential(nn.LayerNorm(C, elementwise_affine=a), nn.Linear(C, C)))
 op("dense_wide_tanh", "dense")(lambda C, s, a: DenseMLP(C, 2, nn.Tanh()))
 op("dense_wide_relu", "dense")(lambda C, s, a: DenseMLP(C, 4, nn.ReLU()))
 

@@ -7,8 +7,8 @@ own action head, value head, distributions and orthogonal initialisation are kep
 searched policy trains exactly as SB3 trains its ``MlpPolicy``.
 
 :func:`to_ppo` turns a zoo bundle (safetensors + JSON, or a zoo entry name) into a ready
-``PPO`` object; ``ppo.save("policy.zip")`` then gives SB3's own format (which SB3 reads with
-cloudpickle: load only zips you made).
+``PPO`` object with the PPO settings it was trained with; ``ppo.save("policy.zip")`` then gives
+SB3's own format (which SB3 reads with cloudpickle: load only zips you made yourself).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from tasks.rl.model import DenseExtractor, PolicyNet
 from tasks.rl.space import PolicyGenotype
-from zoo.hub.facts import BRIDGES
 
 
 class ZooPolicy(ActorCriticPolicy):
@@ -63,11 +62,30 @@ def policy_kwargs(genotype: PolicyGenotype, width: int, layers: int) -> dict[str
     return {"genotype": genotype.to_json(), "width": int(width), "layers": int(layers)}
 
 
+def ppo_kwargs(hp: dict[str, Any]) -> dict[str, Any]:
+    """``PPO`` keyword arguments from the task's settings (:func:`tasks.rl.envs.ppo_settings`)."""
+    return {
+        "learning_rate": schedule(hp["lr_schedule"], hp["lr"]),
+        "clip_range": schedule(hp["lr_schedule"], hp["clip_range"]),
+        "n_steps": int(hp["n_steps"]),
+        "batch_size": int(hp["batch_size"]),
+        "n_epochs": int(hp["n_epochs"]),
+        "gamma": float(hp["gamma"]),
+        "gae_lambda": float(hp["gae_lambda"]),
+        "ent_coef": float(hp["ent_coef"]),
+        "vf_coef": float(hp["vf_coef"]),
+        "max_grad_norm": float(hp["max_grad_norm"]),
+    }
+
+
 def policy_net(policy: ActorCriticPolicy, obs_dim: int, n_actions: int, discrete: bool) -> PolicyNet:
-    """The bundle model (:class:`PolicyNet`) of a :class:`ZooPolicy`, weights copied by name."""
+    """The bundle model (:class:`PolicyNet`) of a :class:`ZooPolicy`, weights copied by name (Box actions keep their bounds)."""
     if not isinstance(policy, ZooPolicy):
         raise TypeError(f"policy_net() needs a ZooPolicy, not {type(policy).__name__}")
-    net = PolicyNet(PolicyGenotype.from_json(policy.genotype), obs_dim, n_actions, discrete, policy.width, policy.layers)
+    low = high = None
+    if not discrete:
+        low, high = [float(v) for v in policy.action_space.low], [float(v) for v in policy.action_space.high]
+    net = PolicyNet(PolicyGenotype.from_json(policy.genotype), obs_dim, n_actions, discrete, policy.width, policy.layers, 0.0, low, high)
     load_policy_weights(net, policy)
     return net.eval()
 
@@ -81,9 +99,10 @@ def load_policy_weights(dst: torch.nn.Module, src: torch.nn.Module) -> None:
     dst.load_state_dict({k: theirs[k] for k in dst.state_dict()}, strict=True)
 
 
-def to_ppo(checkpoint: Any, env: Any = None, **ppo_kwargs: Any) -> PPO:
+def to_ppo(checkpoint: Any, env: Any = None, **kwargs: Any) -> PPO:
     """A ``PPO`` with the searched policy of ``checkpoint`` (zoo entry name, bundle directory or
-    ``(PolicyNet, config)``), on ``env`` (an env id or object; default: the environment it was trained on)."""
+    ``(PolicyNet, config)``), on ``env`` (an env id or object; default: the environment it was trained on),
+    with the PPO settings it was trained with (``kwargs`` override them), so ``learn`` continues as training did."""
     if isinstance(checkpoint, tuple):
         net, config = checkpoint
     else:
@@ -95,19 +114,15 @@ def to_ppo(checkpoint: Any, env: Any = None, **ppo_kwargs: Any) -> PPO:
         raise ValueError(f"checkpoint {checkpoint!r} is a {config.get('task')} model, not an RL policy")
     model_args = config["model"]
     env = env or config["data"]["env"]
+    trained = config.get("data", {}).get("ppo")
+    settings = ppo_kwargs(trained) if trained else {}
     ppo = PPO(
         ZooPolicy,
         env,
         policy_kwargs=policy_kwargs(net.genotype, model_args["width"], model_args["layers"]),
         verbose=0,
         device="cpu",
-        **ppo_kwargs,
+        **{**settings, **kwargs},
     )
     load_policy_weights(ppo.policy, net)
     return ppo
-
-
-@BRIDGES.register("sb3")
-def register_sb3() -> type[ZooPolicy]:
-    """The SB3 policy class (nothing to register: SB3 takes policy classes directly)."""
-    return ZooPolicy

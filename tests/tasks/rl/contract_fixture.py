@@ -14,6 +14,7 @@ from gymnasium import spaces
 from zoo.config_values import ConfigError
 
 MULTIBINARY_ID = "zoo-test/MultiBinaryActions-v0"
+NEEDS_EXTRA_ID = "zoo-test/NeedsAnExtra-v0"
 
 
 class MultiBinaryActions(gym.Env):
@@ -30,8 +31,23 @@ class MultiBinaryActions(gym.Env):
         return np.zeros(3, np.float32), 0.0, True, False, {}
 
 
+class ActionsFromOne(MultiBinaryActions):
+    """Discrete actions numbered from 1, which SB3's categorical policies would mis-index."""
+
+    action_space = spaces.Discrete(3, start=1)
+
+
+def needs_an_extra(**_: Any) -> gym.Env:
+    """An environment whose package is missing, as gymnasium's Box2D ones report it without box2d."""
+    raise gym.error.DependencyNotInstalled('Box2D is not installed, you can install it by run `pip install "gymnasium[box2d]"`')
+
+
 if MULTIBINARY_ID not in gym.registry:
     gym.register(MULTIBINARY_ID, entry_point=MultiBinaryActions)
+if "zoo-test/ActionsFromOne-v0" not in gym.registry:
+    gym.register("zoo-test/ActionsFromOne-v0", entry_point=ActionsFromOne)
+if NEEDS_EXTRA_ID not in gym.registry:
+    gym.register(NEEDS_EXTRA_ID, entry_point=needs_an_extra)
 
 TINY = [
     "task=rl",
@@ -58,7 +74,16 @@ def rl(root: Path) -> TaskFixture:
             BadData("unknown env", "data.env=NoSuchEnv-v0 is not a registered gymnasium environment", ("data.env=NoSuchEnv-v0",)),
             BadData("tuple observations", "data.env=Blackjack-v1 has a Tuple observation space", ("data.env=Blackjack-v1",)),
             BadData("multibinary actions", f"data.env={MULTIBINARY_ID} has a MultiBinary action space", (f"data.env={MULTIBINARY_ID}",)),
-            BadData("extra not installed", "data.env=LunarLander-v3 needs a package that is not installed", ("data.env=LunarLander-v3",)),
+            BadData(
+                "extra not installed",
+                f"data.env={NEEDS_EXTRA_ID} needs a package that is not installed: Box2D is not installed",
+                (f"data.env={NEEDS_EXTRA_ID}",),
+            ),
+            BadData(
+                "discrete from 1",
+                "data.env=zoo-test/ActionsFromOne-v0 has a Discrete(start=1) action space",
+                ("data.env=zoo-test/ActionsFromOne-v0",),
+            ),
             BadData(
                 "bad schedule",
                 "trainer.lr_schedule='cosine' is invalid; allowed: null or one of constant, linear",

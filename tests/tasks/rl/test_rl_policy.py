@@ -49,6 +49,9 @@ def test_policy_net_computes_what_the_sb3_policy_computes(env_id: str) -> None:
     info = env_info(env_id)
     ppo = _ppo(env_id, _genotype(1))
     _perturbed(ppo.policy)  # log_std and heads off their initial values
+    if not info.discrete:
+        with torch.no_grad():
+            ppo.policy.action_net.bias.copy_(torch.tensor([3.0]))  # means beyond Pendulum's bounds [-2, 2]: predict clips them
     net = policy_net(ppo.policy, info.obs_dim, info.n_actions, info.discrete)
     space = ppo.policy.observation_space
     obs = np.stack([space.sample() for _ in range(16)])
@@ -65,6 +68,9 @@ def test_policy_net_computes_what_the_sb3_policy_computes(env_id: str) -> None:
         assert out.shape == (16, info.n_actions)
         assert torch.allclose(out, dist.mean, atol=1e-6)
         assert torch.allclose(net.log_std, ppo.policy.log_std)
+        acts = net.act(features)  # clipped to the bounds, as SB3's predict clips
+        assert (acts.abs() <= 2.0).all() and (out > 2.0).any()
+        assert torch.allclose(acts, torch.as_tensor(ppo.predict(obs, deterministic=True)[0]), atol=1e-6)
 
 
 def test_a_short_ppo_run_beats_a_random_policy() -> None:
