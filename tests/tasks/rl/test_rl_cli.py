@@ -91,6 +91,27 @@ def test_play_replays_the_bundle_in_its_environment(run_dir: Path, tmp_path: Pat
     )
 
 
+def test_finetune_on_another_env_with_the_same_spaces(run_dir: Path, tmp_path: Path, repo_root: Path) -> None:
+    from tasks.rl.integrations.sb3 import to_ppo
+    from tasks.rl.train import EVAL_SEED, evaluate
+
+    d = tmp_path / "ft"
+    out = _zoo(
+        [*TINY, "mode=finetune", f"checkpoint={run_dir}", "data.env=CartPole-v0", "finetune.epochs=2", f"hydra.run.dir={d}"], repo_root
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    m = json.loads((d / "metrics.json").read_text())
+    assert (
+        m["env"] == "CartPole-v0" and m["steps"] == 2048 and m["epochs"] == 2 and m["freeze_epochs"] == 2
+    )  # finetune.freeze_epochs default
+    parent = evaluate(to_ppo(run_dir).policy, "CartPole-v0", 4, EVAL_SEED)
+    assert m["test_mean_return_before"] == pytest.approx(float(np.mean(parent)))  # the parent's return on the new environment
+    after = evaluate(to_ppo(d).policy, "CartPole-v0", 4, EVAL_SEED)
+    assert m["test_mean_return"] == pytest.approx(float(np.mean(after)))  # the bundle holds the fine-tuned policy
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["data"]["env"] == "CartPole-v0" and cfg["finetuned_from"]["checkpoint"] == str(run_dir)
+
+
 def test_finetune_on_an_env_with_other_spaces_fails_in_one_line(run_dir: Path, tmp_path: Path, repo_root: Path) -> None:
     out = _zoo(["task=rl", "mode=finetune", f"checkpoint={run_dir}", "data.env=Acrobot-v1", f"hydra.run.dir={tmp_path / 'ft'}"], repo_root)
     assert out.returncode != 0
