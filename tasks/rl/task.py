@@ -82,7 +82,7 @@ class RL(Task):
         self.trained: dict[str, Any] = {}
 
     def describe_data(self) -> dict[str, Any]:
-        return {**self.info.describe(), "threshold": self.threshold, "ppo": self.hp}
+        return {"name": self.env_id, **self.info.describe(), "threshold": self.threshold, "ppo": self.hp}
 
     # ---- models
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
