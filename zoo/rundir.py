@@ -38,7 +38,8 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
 def _result_config(cfg: DictConfig) -> dict[str, Any]:
     """The flattened options that decide a search run's result (not how it runs, not fine-tuning's)."""
     data = OmegaConf.to_container(cfg, resolve=True)
-    return _flat({k: v for k, v in data.items() if k not in RUN_CONTROL_KEYS and k not in ("hydra", "finetune", "play", "hub", "checkpoint")})  # type: ignore[union-attr]
+    other_modes = ("hydra", "finetune", "play", "hub", "checkpoint")  # Hydra's own, and what fine-tuning and playing read
+    return _flat({k: v for k, v in data.items() if k not in RUN_CONTROL_KEYS and k not in other_modes})  # type: ignore[union-attr]
 
 
 def config_digest(cfg: DictConfig) -> str:
