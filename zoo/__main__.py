@@ -141,16 +141,12 @@ def with_checkpoint_task(argv: list[str]) -> list[str]:
     """``mode=play`` without ``task=``: the task the checkpoint records is added (a play runs in its task's environment)."""
     args = {a.partition("=")[0]: a.partition("=")[2] for a in argv if "=" in a and not a.startswith("-")}
     if args.get("mode") == "play" and "task" not in args:
-        from zoo.play import PLAYERS, checkpoint_task_name
+        from zoo.play import checkpoint_task_name
 
         try:
             task = checkpoint_task_name(args)
-        except ValueError as e:  # ConfigError, HubError: a checkpoint that does not exist or cannot be read
+        except ValueError as e:  # ConfigError, HubError: a checkpoint that is missing, unreadable or of a task without a player
             _die(str(e))
-        if task not in PLAYERS:
-            _die(
-                f"checkpoint={args.get('checkpoint')} is a {task} model, which has no play mode; allowed with mode=play: models of {', '.join(PLAYERS.names())}"
-            )
         return [*argv, f"task={task}"]
     return argv
 

@@ -35,35 +35,37 @@ def player(task: str) -> Callable[[Player], Player]:
     return deco
 
 
-def check_play(cfg: DictConfig) -> None:
-    """Everything checkable before the checkpoint is loaded: a readable checkpoint of a task that plays, the play values."""
+def playable_task(cfg: Any) -> str:
+    """The task ``cfg.checkpoint`` records, read without downloading; one-line :class:`ConfigError`
+    for a checkpoint that is missing, cannot be read or is of a task without a player."""
     from zoo.finetune import checkpoint_task
 
-    if cfg.get("play") is None:
-        raise ConfigError("mode=play needs the play: config section (zoo/conf/play/default.yaml)")
-    check_values(cfg.play, PLAY_SPECS, "play")
     task = checkpoint_task(cfg, "play")
     if task not in PLAYERS:
         raise ConfigError(
             f"checkpoint={cfg.checkpoint} is a {task} model, which has no play mode; allowed with mode=play: models of {', '.join(PLAYERS.names())}"
         )
+    return task
+
+
+def check_play(cfg: DictConfig) -> None:
+    """Everything checkable before the checkpoint is loaded: a readable checkpoint of a task that plays, the play values."""
+    if cfg.get("play") is None:
+        raise ConfigError("mode=play needs the play: config section (zoo/conf/play/default.yaml)")
+    check_values(cfg.play, PLAY_SPECS, "play")
+    task = playable_task(cfg)
     if cfg.task.name != task:
         raise ConfigError(f"checkpoint={cfg.checkpoint} is a {task} model, not {cfg.task.name}; leave task= out or pass task={task}")
 
 
 def run_play(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    from zoo.finetune import _registries
     from zoo.hub.api import resolve_bundle
     from zoo.hub.bundle import load_bundle
 
-    check_play(cfg)
-    from zoo.finetune import _registries
-
+    check_play(cfg)  # the checkpoint's task is the config's
     bundle_dir, _ = resolve_bundle(str(cfg.checkpoint), _registries(cfg), progress=bool(cfg.progress))
     model, config = load_bundle(bundle_dir)
-    if config.get("task") != cfg.task.name:
-        raise ConfigError(
-            f"checkpoint={cfg.checkpoint} is a {config.get('task')} model, not {cfg.task.name}; drop task= or pass task={config.get('task')}"
-        )
     started = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics = PLAYERS.get(cfg.task.name)(model, config, cfg, run_dir)
@@ -78,11 +80,7 @@ def run_play(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def checkpoint_task_name(argv: dict[str, str]) -> str:
-    """The task ``checkpoint=`` of the command-line ``argv`` (key -> value) records; one-line
-    :class:`ConfigError` for a checkpoint that does not exist or cannot be read."""
+    """:func:`playable_task` of ``checkpoint=`` (and ``hub.registry=``) in the command-line ``argv`` (key -> value)."""
     from omegaconf import OmegaConf
 
-    from zoo.finetune import checkpoint_task
-
-    registry = argv.get("hub.registry")
-    return checkpoint_task(OmegaConf.create({"checkpoint": argv.get("checkpoint"), "hub": {"registry": registry}}), "play")
+    return playable_task(OmegaConf.create({"checkpoint": argv.get("checkpoint"), "hub": {"registry": argv.get("hub.registry")}}))
