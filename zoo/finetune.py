@@ -124,6 +124,14 @@ def check_finetune(cfg: DictConfig) -> None:
     make_task(cfg, cfg.data)  # the task plug-in's own checks (e.g. detection data for task=detection); no data loaded
 
 
+def finetune_task(job: FinetuneJob, data_cfg: Any = None) -> Any:
+    """The task on the fine-tuning data, set up (data read and checked). ``data_cfg``: default a
+    resolved copy of ``cfg.data`` (a fine-tuner may adjust it first, as classification's does)."""
+    task = make_task(job.cfg, data_cfg if data_cfg is not None else OmegaConf.create(OmegaConf.to_container(job.cfg.data, resolve=True)))
+    task.setup()
+    return task
+
+
 def bundle_config(
     job: FinetuneJob, args: dict[str, Any], labels: list[str], data: dict[str, Any], metrics: dict[str, Any]
 ) -> dict[str, Any]:

@@ -16,9 +16,8 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from zoo.build import make_task
 from zoo.config_values import ConfigError
-from zoo.finetune import FinetuneJob, adapt_state, bundle_config, finetuner, freeze_body, scaled_epochs
+from zoo.finetune import FinetuneJob, adapt_state, bundle_config, finetune_task, finetuner, freeze_body, scaled_epochs
 
 
 def _is_head(name: str) -> bool:
@@ -39,8 +38,7 @@ def finetune_classification(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any]
         chans, size = int(pre["input_size"][0]), int(pre["input_size"][-1])
         data_cfg.grayscale = chans == 1
         data_cfg.image_size = size
-    task = make_task(cfg, data_cfg)
-    task.setup()
+    task = finetune_task(job, data_cfg)
 
     parent_model, _ = load_bundle(job.bundle_dir)
     args = dict(parent["model"])

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from omegaconf import OmegaConf
 from torch import nn
 
-from zoo.build import make_task
 from zoo.config_values import ConfigError
-from zoo.finetune import FinetuneJob, adapt_state, bundle_config, finetuner, freeze_body, scaled_epochs
+from zoo.finetune import FinetuneJob, adapt_state, bundle_config, finetune_task, finetuner, freeze_body, scaled_epochs
 
 CLASS_LOGITS = ("head.cls_logits.weight", "head.cls_logits.bias")
 
@@ -40,8 +38,7 @@ def finetune_detection(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dic
     from zoo.models import create_model
 
     cfg, f = job.cfg, job.cfg.finetune
-    task = make_task(cfg, OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True)))
-    task.setup()
+    task = finetune_task(job)
 
     parent_model, _ = load_bundle(job.bundle_dir)
     args = dict(job.parent["model"])

@@ -14,12 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from omegaconf import OmegaConf
 from torch import nn
 
-from zoo.build import make_task
 from zoo.config_values import ConfigError
-from zoo.finetune import FinetuneJob, bundle_config, finetuner
+from zoo.finetune import FinetuneJob, bundle_config, finetune_task, finetuner
 
 
 @finetuner("rl")
@@ -30,8 +28,7 @@ def finetune_rl(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dict[str, 
     from zoo.hub.bundle import load_bundle
 
     cfg, f = job.cfg, job.cfg.finetune
-    task = make_task(cfg, OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True)))
-    task.setup()
+    task = finetune_task(job)
     parent, _ = load_bundle(job.bundle_dir)
     args = dict(job.parent["model"])
     i = task.info

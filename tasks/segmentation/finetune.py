@@ -16,12 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from omegaconf import OmegaConf
 from torch import nn
 
-from zoo.build import make_task
 from zoo.config_values import ConfigError
-from zoo.finetune import FinetuneJob, adapt_state, bundle_config, finetuner, freeze_body, scaled_epochs
+from zoo.finetune import FinetuneJob, adapt_state, bundle_config, finetune_task, finetuner, freeze_body, scaled_epochs
 
 CLASS_LAYER = ("decoder.classifier.weight", "decoder.classifier.bias")
 
@@ -42,8 +40,7 @@ def finetune_segmentation(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], 
     from zoo.models import create_model
 
     cfg, f = job.cfg, job.cfg.finetune
-    task = make_task(cfg, OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True)))
-    task.setup()
+    task = finetune_task(job)
 
     parent_model, _ = load_bundle(job.bundle_dir)
     args = dict(job.parent["model"])
