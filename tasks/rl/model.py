@@ -56,13 +56,12 @@ class DenseTower(nn.Module):
         return s1
 
 
-class DenseExtractor(nn.Module):
-    """The policy and value towers, with SB3's mlp_extractor interface (``latent_dim_pi``, ``forward_actor`` ...)."""
+class Towers(nn.Module):
+    """A policy and a value tower side by side, with SB3's mlp_extractor interface (``latent_dim_pi``, ``forward_actor`` ...)."""
 
-    def __init__(self, genotype: PolicyGenotype, in_dim: int, width: int, layers: int) -> None:
+    def __init__(self, policy_net: nn.Module, value_net: nn.Module, width: int) -> None:
         super().__init__()
-        self.policy_net = DenseTower(*genotype.policy, in_dim, width, layers)
-        self.value_net = DenseTower(*genotype.value, in_dim, width, layers)
+        self.policy_net, self.value_net = policy_net, value_net
         self.latent_dim_pi = self.latent_dim_vf = width
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,6 +72,13 @@ class DenseExtractor(nn.Module):
 
     def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
         return self.value_net(features)
+
+
+class DenseExtractor(Towers):
+    """The genotype's policy and value towers."""
+
+    def __init__(self, genotype: PolicyGenotype, in_dim: int, width: int, layers: int) -> None:
+        super().__init__(DenseTower(*genotype.policy, in_dim, width, layers), DenseTower(*genotype.value, in_dim, width, layers), width)
 
 
 class PolicyNet(nn.Module):

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
+from tasks.rl.model import Towers
 from tasks.rl.space import PolicyGenotype, PolicySpace
 from zoo.space.genotype import Genotype
 from zoo.space.supernet import MixedOp, derive_edges, num_edges
@@ -69,21 +70,9 @@ class SuperTower(nn.Module):
         return s1
 
 
-class SuperExtractor(nn.Module):
+class SuperExtractor(Towers):
     def __init__(self, in_dim: int, width: int, layers: int, steps: int, primitives: Sequence[str]) -> None:
-        super().__init__()
-        self.policy_net = SuperTower(in_dim, width, layers, steps, primitives)
-        self.value_net = SuperTower(in_dim, width, layers, steps, primitives)
-        self.latent_dim_pi = self.latent_dim_vf = width
-
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_actor(features), self.forward_critic(features)
-
-    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
-        return self.policy_net(features)
-
-    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
-        return self.value_net(features)
+        super().__init__(SuperTower(in_dim, width, layers, steps, primitives), SuperTower(in_dim, width, layers, steps, primitives), width)
 
 
 class SuperPolicy(ActorCriticPolicy):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tasks.rl.envs import SB3_PPO, EnvInfo, env_info, ppo_settings
+from tasks.rl.envs import EnvInfo, env_info, ppo_settings
 from tasks.rl.space import PolicyGenotype
 from tasks.rl.train import EVAL_SEED, evaluate, seed_for, steps_to, train_ppo
 from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Flag, Number, OneOf, Text
@@ -137,7 +137,7 @@ class RL(Task):
         return self.new_ppo(ZooPolicy, seed, policy_kwargs(genotype, int(m.width), int(m.layers)))
 
     def _steps(self) -> int:
-        return int(self.trainer_cfg.steps or self.hp["steps"] or SB3_PPO["steps"])
+        return int(self.hp["steps"])  # trainer.steps, else rl-zoo3's for the env, else SB3_PPO's
 
     def estimate(self, genotype: Any) -> dict[str, Any]:
         steps = int(self.trainer_cfg.estimate_steps or max(1, self._steps() // 10))
@@ -235,9 +235,8 @@ class RL(Task):
         return OneShotProblem(
             train.policy,
             RolloutLoader(train, batch, passes, rollouts, seed_for(self.seed, 11)),
-            RolloutLoader(
-                valid, batch, passes, rollouts, seed_for(self.seed, 23)
-            ),  # as many batches: DARTS cycles through them without repeating
+            # as many held-out batches as training ones: DARTS cycles through them without repeating
+            RolloutLoader(valid, batch, passes, rollouts, seed_for(self.seed, 23)),
             loss,
             score,
             space=self.space,
