@@ -36,9 +36,94 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False) -> A
         return compose("config", overrides=[*overrides, search_path_override()], return_hydra_config=return_hydra_config)
 
 
+_job_label = ""  # in a multirun pre-check: which experiment an error belongs to
+
+
 def _die(msg: str) -> None:
-    print(f"zoo: error: {msg}", file=sys.stderr)
+    print(f"zoo: error: {_job_label}{msg}", file=sys.stderr)
     raise SystemExit(2)
+
+
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def is_multirun(argv: list[str]) -> bool:
+    return any(a in MULTIRUN_FLAGS for a in argv) or "hydra.mode=MULTIRUN" in argv
+
+
+def sweep_jobs(argv: list[str]) -> list[list[str]]:
+    """The override lists of the experiments a ``-m`` sweep runs (Hydra's basic sweeper order:
+    the cartesian product, last override varying fastest), each as plain ``key=value`` strings."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [a for a in argv if "=" in a and not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        choices = [
+            [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line] for o in parsed
+        ]
+    except Exception as e:  # Hydra's parse errors are multi-line
+        _die(str(e).strip().splitlines()[0])
+        raise
+    return [list(job) for job in itertools.product(*choices)]
+
+
+def precheck_sweep(argv: list[str]) -> None:
+    """Each experiment of a ``-m`` sweep passes the same one-line pre-check as a single run, before any starts."""
+    global _job_label
+    if any(a.startswith("hydra.run.dir=") for a in argv):
+        _die("hydra.run.dir is for single runs; with -m the experiments go under hydra.sweep.dir=DIR (one sub-directory each)")
+    rest = [a for a in argv if a not in MULTIRUN_FLAGS and not (a.startswith("hydra.") or a.startswith("hydra/"))]
+    if any(a == "resume=true" for a in rest) and not any(a.startswith("hydra.sweep.dir=") for a in argv):
+        _die("resume=true with -m needs hydra.sweep.dir=DIR, the directory of the sweep to continue")
+    for job in sweep_jobs(rest):
+        _job_label = f"[{' '.join(job)}] "
+        precheck([a for a in job if not a.startswith("resume=")])
+    _job_label = ""
+
+
+def sweep_summary(sweep_dir: Path) -> str:
+    """A table of a finished sweep's experiments (their overrides and headline metrics), also
+    written to ``sweep_dir/sweep_summary.json``."""
+    from omegaconf import OmegaConf
+
+    from zoo.space.genotype import save_json_atomic
+
+    rows = []
+    jobs = sorted((d for d in sweep_dir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name))
+    for d in jobs:
+        overrides_file = d / ".hydra" / "overrides.yaml"
+        overrides = [str(o).removeprefix("++") for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
+        overrides = [o for o in overrides if not o.startswith(("hydra.", "hydra/"))]
+        row: dict[str, Any] = {"job": int(d.name), "dir": str(d), "overrides": overrides}
+        metrics = d / "metrics.json"
+        if metrics.is_file():
+            import json
+
+            m = json.loads(metrics.read_text())
+            row["status"] = "finished"
+            row["metrics"] = {k: v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if m.get("stopped_by"):
+                row["status"] = f"finished (stopped by {m['stopped_by']})"
+        else:
+            row["status"] = "failed" if (d / "error.txt").is_file() else "unfinished"
+            if (d / "error.txt").is_file():
+                row["error"] = (d / "error.txt").read_text().strip()
+        rows.append(row)
+    save_json_atomic(sweep_dir / "sweep_summary.json", {"sweep_dir": str(sweep_dir), "experiments": rows})
+    shown = ("test_accuracy", "test_acc_200ep", "test_miou", "test_map", "test_return", "params", "search_reward", "search_seconds")
+    keys = [k for k in shown if any(k in r.get("metrics", {}) for r in rows)][:4]
+    common = [o for o in (rows[0]["overrides"] if rows else []) if all(o in r["overrides"] for r in rows)]
+    lines = ["", f"zoo sweep: {len(rows)} experiments -> {sweep_dir} (sweep_summary.json)"]
+    if common:
+        lines.append(f"  all   {' '.join(common)}")
+    for r in rows:
+        values = "  ".join(f"{k} {r['metrics'][k]:.4g}" for k in keys if k in r.get("metrics", {}))
+        own = " ".join(o for o in r["overrides"] if o not in common) or "(defaults)"
+        lines.append(f"  {r['job']:>3}   {own}  {r['status']}  {values or r.get('error', '')}")
+    return "\n".join(lines)
 
 
 def group_options(roots: list[Path]) -> dict[str, list[str]]:
@@ -88,6 +173,10 @@ def precheck(argv: list[str]) -> None:
     for o in overrides:
         key, _, value = o.partition("=")
         key = key.lstrip("+~")
+        if key == "workers":
+            _die(
+                f"workers={value} is unknown: candidates in parallel are runner.workers now; allowed: runner=process runner.workers={value} (or runner=ray)"
+            )
         if key in groups and value not in groups[key]:
             _die(f"{key}={value} is unknown; allowed {key} options: {', '.join(groups[key])}")
     searchpath = search_path_override()
@@ -163,10 +252,35 @@ def main() -> None:
     except PluginError as e:
         _die(str(e))
     sys.argv[1:] = with_checkpoint_task(sys.argv[1:])
+    try:  # under torchrun, ranks > 0 run Hydra in a scratch directory (zoo.runners.distributed)
+        from zoo.runners.distributed import follower_argv
+
+        sys.argv[1:] = follower_argv(sys.argv[1:])
+    except ValueError as e:
+        _die(str(e))
     if any(a in ("--help", "-h") for a in sys.argv[1:]):
         return print_help(sys.argv[1:])
+    multirun = is_multirun(sys.argv[1:])
+    sweep_dir = None
+    if multirun:
+        given = [a.partition("=")[2] for a in sys.argv[1:] if a.startswith("hydra.sweep.dir=")]
+        if not given:  # chosen here, so the summary knows where the experiments are whatever launcher runs them
+            import time
+
+            given = [f"outputs/multirun/{time.strftime('%Y-%m-%d_%H-%M-%S')}"]
+            sys.argv.append(f"hydra.sweep.dir={given[0]}")
+        sweep_dir = Path(given[-1])
     if not any(a in ("--hydra-help", "--info", "--cfg", "-c") or a.startswith("--info") for a in sys.argv[1:]):
-        precheck(sys.argv[1:])
+        precheck_sweep(sys.argv[1:]) if multirun else precheck(sys.argv[1:])
+    if multirun:
+        groups = _groups()
+        # Hydra composes a sweep's master config without the swept options, so a key that only the
+        # swept group has (search.budget under search=random,evolution) would fail there: `++` adds it
+        # in the master and sets it in each job, whose keys the pre-check has already checked
+        sys.argv[1:] = [
+            f"++{a}" if "=" in a and not a.startswith(("-", "+", "~", "hydra")) and a.partition("=")[0] not in groups else a
+            for a in sys.argv[1:]
+        ]
     # the task packages' groups, for Hydra's own composition: placed beside the user's overrides, since
     # argparse refuses a second group of positional arguments after a flag (`task=detection --cfg job`)
     first = next((i for i, a in enumerate(sys.argv) if i and "=" in a and not a.startswith("-")), len(sys.argv))
@@ -174,6 +288,8 @@ def main() -> None:
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
     def _run(cfg: DictConfig) -> None:
+        from hydra.types import RunMode
+
         from zoo.pipeline import execute
         from zoo.registry import UnknownNameError
 
@@ -181,6 +297,10 @@ def main() -> None:
         try:
             execute(cfg, run_dir)
         except (ValueError, UnknownNameError, FileExistsError) as e:
+            if HydraConfig.get().mode == RunMode.MULTIRUN:  # the sweep goes on; the summary reports it
+                (run_dir / "error.txt").write_text(f"{str(e).strip().splitlines()[0]}\n")
+                print(f"zoo: error in {run_dir}: {e}", file=sys.stderr)
+                return
             _die(str(e))
         except KeyboardInterrupt:
             print(
@@ -191,6 +311,11 @@ def main() -> None:
             raise SystemExit(130) from None
 
     _run()
+    if sweep_dir is not None and sweep_dir.is_dir():
+        text = sweep_summary(sweep_dir)
+        print(text, flush=True)
+        if "  failed  " in text or "  unfinished  " in text:
+            raise SystemExit(1)
 
 
 if __name__ == "__main__":

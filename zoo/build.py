@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from zoo.device import resolve_device
 from zoo.space.base import SPACES, SearchSpace
 from zoo.task import TASKS, Task
 
@@ -26,10 +27,11 @@ def task_class(cfg: Any) -> type[Task]:
 
 
 def make_task(cfg: Any, data_cfg: Any = None, space: SearchSpace | None = None) -> Task:
-    """The ``cfg.task.name`` plug-in on ``data_cfg`` (default ``cfg.data``), checked, not yet set up."""
+    """The ``cfg.task.name`` plug-in on ``data_cfg`` (default ``cfg.data``), on ``cfg.device``, checked, not yet set up."""
     data_cfg = cfg.data if data_cfg is None else data_cfg
     task_cls = task_class(cfg)
     task_cls.check_trainer(cfg.trainer)
     task_cls.check_config(cfg.task, data_cfg)
     space = make_space(cfg) if space is None else space
-    return task_cls(cfg.task, data_cfg, cfg.trainer, space, seed=int(cfg.seed), progress=bool(cfg.progress))
+    device = resolve_device(cfg.get("device", "auto"))
+    return task_cls(cfg.task, data_cfg, cfg.trainer, space, seed=int(cfg.seed), progress=bool(cfg.progress), device=device)

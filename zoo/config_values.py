@@ -8,6 +8,7 @@ their ``task.*`` and ``data.*`` fields next to the code that reads them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +109,36 @@ class Text:
         return f"null or {what}" if self.null else what
 
 
-Spec = Number | OneOf | Flag | Text
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)([smhd]))+$")
+
+
+def duration_seconds(v: Any) -> float | None:
+    """Seconds in a duration: a positive number of seconds, or a string such as ``90s``, ``45m``,
+    ``2h``, ``1h30m``; None when it is not one."""
+    if _is_number(v):
+        return float(v) if v > 0 else None
+    if not isinstance(v, str) or not _DURATION.match(v.strip()):
+        return None
+    total = sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhd])", v.strip()))
+    return total if total > 0 else None
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A wall-clock duration (:func:`duration_seconds`)."""
+
+    null: bool = False
+
+    def allows(self, v: Any) -> bool:
+        return (v is None and self.null) or duration_seconds(v) is not None
+
+    def __str__(self) -> str:
+        what = "a duration such as 90s, 45m, 2h or 1h30m (or a number of seconds > 0)"
+        return f"null or {what}" if self.null else what
+
+
+Spec = Number | OneOf | Flag | Text | Duration
 
 POSITIVE_INT = Number(integer=True, low=1)
 NON_NEGATIVE_INT = Number(integer=True, low=0)

@@ -29,6 +29,7 @@ from torch import nn
 
 from zoo.build import make_task
 from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, ConfigError, Flag, check_values
+from zoo.device import resolve_device
 from zoo.registry import Registry
 from zoo.space.genotype import save_json_atomic
 
@@ -114,6 +115,7 @@ def check_finetune(cfg: DictConfig) -> None:
     if f is None:
         raise ConfigError("mode=finetune needs the finetune: config section (zoo/conf/finetune/default.yaml)")
     check_values(f, FINETUNE_SPECS, "finetune")
+    resolve_device(cfg.get("device", "auto"))  # before the checkpoint is looked up (make_task below passes it to the task)
     if f.freeze_epochs > f.epochs:
         raise ConfigError(f"finetune.freeze_epochs={f.freeze_epochs} is invalid; allowed: 0 ... finetune.epochs ({f.epochs})")
     task = checkpoint_task(cfg)

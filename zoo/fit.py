@@ -2,7 +2,8 @@
 
 A task chooses the optimiser and the learning-rate schedule through small factories and
 passes its loss; :func:`fit` does the rest the same way for all: batches of any structure
-(tensors, dicts, sequences, dataclasses) moved to the device in one place, gradient
+(tensors, dicts, sequences, dataclasses) moved to the device in one place, the forward pass and
+loss under bf16 autocast with ``amp`` (:func:`zoo.device.autocast`, CUDA only), gradient
 clipping, a progress bar with the running loss, and an epoch checkpoint
 (:class:`zoo.runners.checkpoint.EpochCheckpoint`) of the model, optimiser, stateful schedule
 and random states after every epoch, so a killed training resumes and ends where an
@@ -18,6 +19,7 @@ SGD on the few hundred steps a CPU budget allows.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -25,6 +27,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 from tqdm import tqdm
+
+from zoo.device import autocast
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -88,22 +92,25 @@ def warmup_cosine_per_step() -> ScheduleFactory:
     return lambda opt, epochs, steps: _WarmupCosinePerStep(opt, epochs, steps)
 
 
-def to_device(batch: Any, device: torch.device | str) -> Any:
-    """``batch`` with every tensor in it on ``device`` (tensors, dicts, lists, tuples, dataclasses)."""
+def to_device(batch: Any, device: torch.device | str, non_blocking: bool = False) -> Any:
+    """``batch`` with every tensor in it on ``device`` (tensors, dicts, lists, tuples, dataclasses);
+    ``non_blocking``: asynchronous copies from page-locked memory (a pinning DataLoader's batches)."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device)
+        return batch.to(device, non_blocking=non_blocking)
     if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
+        return {k: to_device(v, device, non_blocking) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):
-        moved = [to_device(v, device) for v in batch]
+        moved = [to_device(v, device, non_blocking) for v in batch]
         return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        return dataclasses.replace(batch, **{f.name: to_device(getattr(batch, f.name), device) for f in dataclasses.fields(batch)})
+        fields = dataclasses.fields(batch)
+        return dataclasses.replace(batch, **{f.name: to_device(getattr(batch, f.name), device, non_blocking) for f in fields})
     return batch
 
 
 def model_device(model: nn.Module) -> torch.device:
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
+    """Where ``model``'s first parameter (or buffer) is; torch's default device for a module without tensors."""
+    return next((t.device for t in itertools.chain(model.parameters(), model.buffers())), torch.get_default_device())
 
 
 def fit(
@@ -120,15 +127,18 @@ def fit(
     progress: bool = True,
     checkpoint: Any = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    amp: bool = False,
 ) -> float:
     """Trains ``model`` in place for ``epochs`` over ``loader``; returns the last epoch's mean loss.
 
     ``loss(model, batch)`` gets the batch already on ``device`` (default: where the model's
-    parameters are). ``before_epoch(epoch)`` runs after the rate is set (e.g. drop-path
+    parameters are) and runs under bf16 autocast with ``amp`` (``trainer.amp``; CUDA only).
+    ``before_epoch(epoch)`` runs after the rate is set (e.g. drop-path
     growth). ``checkpoint`` (an :class:`~zoo.runners.checkpoint.EpochCheckpoint`) is saved after
     every epoch and, when resuming, training continues after the last saved epoch.
     """
     device = torch.device(device) if device is not None else model_device(model)
+    non_blocking = device.type == "cuda"
     model.to(device)
     opt = optimizer(model.parameters())
     n = len(loader)
@@ -148,9 +158,10 @@ def fit(
         model.train()
         total, seen = 0.0, 0
         for batch in loader:
-            batch = to_device(batch, device)
+            batch = to_device(batch, device, non_blocking)
             opt.zero_grad(set_to_none=True)
-            value = loss(model, batch)
+            with autocast(device, amp):
+                value = loss(model, batch)
             value.backward()
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
@@ -197,8 +208,8 @@ def fit_adamw_warmup(
     checkpoint: Any = None,
 ) -> float:
     """:func:`fit` with AdamW at ``trainer.lr`` / ``trainer.weight_decay``, a linear warm-up over the first
-    epoch and a per-step cosine decay (:func:`warmup_cosine_per_step`), gradients clipped at ``trainer.grad_clip``:
-    the dense-prediction tasks' training recipe."""
+    epoch and a per-step cosine decay (:func:`warmup_cosine_per_step`), gradients clipped at ``trainer.grad_clip``,
+    bf16 autocast with ``trainer.amp``: the dense-prediction tasks' training recipe."""
     return fit(
         model,
         loader,
@@ -211,4 +222,5 @@ def fit_adamw_warmup(
         desc=desc,
         progress=progress,
         checkpoint=checkpoint,
+        amp=bool(trainer.get("amp", False)),
     )

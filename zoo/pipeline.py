@@ -8,6 +8,7 @@ data), so bad input costs one line and no compute.
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,14 +19,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.build import make_space, make_task, task_class
-from zoo.config_values import POSITIVE_INT, Flag, Number, check_values
+from zoo.config_values import Duration, Flag, Number, check_values, duration_seconds
+from zoo.device import Device, resolve_device
 from zoo.estimate.base import ESTIMATORS
 from zoo.rundir import config_digest, finished_metrics, write_run_config
 from zoo.runners.local import JsonlLog, read_log, run_multi_trial
 from zoo.search.base import STRATEGIES, ConfigError, OneShotStrategy
 from zoo.space.genotype import save_json_atomic
 
-RESERVED_SEARCH_KEYS = {"name", "budget", "target"}  # target: what task=detection searches (read by space=detection)
+RESERVED_SEARCH_KEYS = {"name", "budget", "target", "time_budget"}  # target: what task=detection searches (read by space=detection)
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Run:
     strategy: Any = None
     started: float = field(default_factory=time.time)
     search_checkpoint: Any = None  # one-shot epoch checkpoint, removed when the run is complete
+    runner: Any = None  # where a multi-trial search evaluates its candidates (zoo.runners.base.Runner)
     commit: str | None = field(default_factory=lambda: _source_commit())  # the code the run started with, not the code at its end
 
 
@@ -49,15 +52,80 @@ def _source_commit() -> str | None:
 
 TOP_LEVEL_SPECS = {
     "seed": Number(integer=True, low=0),  # numpy generators take non-negative seeds
-    "workers": POSITIVE_INT,
     "resume": Flag(),
     "progress": Flag(),
     "threads": Number(integer=True, low=1, null=True),
+    "device": Device(),  # auto, cpu, cuda, cuda:N: what this machine has (zoo.device.resolve_device)
 }
 
 
 def check_top_level(cfg: Any) -> None:
+    resolve_device(cfg.get("device", "auto"))  # first: its one line says why this machine refuses the device
     check_values(cfg, TOP_LEVEL_SPECS, "")
+    check_values(cfg.search, {"time_budget": Duration(null=True)}, "search")
+
+
+def check_runner(cfg: Any, one_shot: bool) -> None:
+    """One-line errors for a bad ``runner.*`` value, a runner a one-shot search cannot use, or Ray missing."""
+    from zoo.runners.base import RUNNERS
+
+    runner = cfg.get("runner")
+    if runner is None:
+        return
+    cls = RUNNERS.get(runner.name)
+    check_values(runner, cls.specs, "runner")
+    if one_shot and runner.name != "local":
+        raise ConfigError(
+            f"runner={runner.name} is invalid with search={cfg.search.name}, which trains one supernet; allowed: runner=local "
+            "(for several processes or GPUs run it under torchrun --nproc-per-node N)"
+        )
+    if runner.name == "ray":
+        from zoo.runners.ray_tasks import check_ray_installed
+
+        check_ray_installed()
+        if str(cfg.get("device", "auto")).startswith("cuda") and not runner.num_gpus:
+            raise ConfigError(
+                f"runner.num_gpus={runner.num_gpus} is invalid with device={cfg.device}: Ray hides the GPUs from a task that asks for none; "
+                "allowed: a number > 0 (1, or 0.5 to share a GPU between two candidates), or device=cpu"
+            )
+
+
+def make_runner(cfg: DictConfig, run: Run) -> Any:
+    """The configured runner; remote ones rebuild the task from this config in each worker."""
+    from zoo.runners.base import RUNNERS
+    from zoo.runners.local import LocalRunner
+
+    options = {k: v for k, v in OmegaConf.to_container(cfg.runner, resolve=True).items() if k != "name"}  # type: ignore[union-attr]
+    if cfg.runner.name == "local":
+        return LocalRunner(run.estimator, **options)
+    if cfg.runner.name == "process" and cfg.get("threads"):
+        options["threads"] = int(cfg.threads)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain["runner"] = {"name": "local", "workers": 1}  # a worker evaluates in its own process
+    return RUNNERS.get(cfg.runner.name)(evaluate_in_worker, plain, str(run.run_dir.resolve()), **options)
+
+
+_worker: dict[str, Any] = {}  # in a runner's worker process: the estimator built from the run's config
+
+
+def evaluate_in_worker(cfg: dict[str, Any], run_dir: str, genotype_json: Any) -> tuple[Any, float]:
+    """A remote runner's work per candidate: builds the run (task data included) from ``cfg`` once
+    per worker process, then evaluates the genotype given as JSON (``(result or Failure, seconds)``)."""
+    from zoo.runners.base import timed
+
+    key = json.dumps(cfg, sort_keys=True, default=str) + run_dir
+    if _worker.get("key") != key:
+        conf = OmegaConf.create(cfg)
+        conf.progress = False
+        run = build(conf, Path(run_dir), setup=True, runner=False)
+        _worker.update(key=key, estimator=run.estimator, space=run.space)
+    return timed(_worker["estimator"], _worker["space"].genotype_from_json(genotype_json))
+
+
+def deadline(cfg: DictConfig, started: float) -> float | None:
+    """When ``search.time_budget`` runs out (counted from the start of this process's run), or None."""
+    budget = cfg.search.get("time_budget")
+    return None if budget is None else started + float(duration_seconds(budget))  # type: ignore[arg-type]
 
 
 def strategy_kwargs(cls: type, search_cfg: Any) -> dict[str, Any]:
@@ -72,12 +140,16 @@ def strategy_kwargs(cls: type, search_cfg: Any) -> dict[str, Any]:
     return hp
 
 
-def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
-    """Builds and validates everything; raises one-line errors before any training."""
+def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True, runner: bool = True) -> Run:
+    """Builds and validates everything; raises one-line errors before any training.
+
+    ``setup``: load the data (and, with ``runner``, start the runner: a Ray connection is checked
+    before the data is read)."""
     run = Run(cfg, run_dir or Path("."))
     check_top_level(cfg)
     run.space = make_space(cfg)
     strategy_cls = STRATEGIES.get(cfg.search.name)
+    check_runner(cfg, issubclass(strategy_cls, OneShotStrategy))
     est_cls = ESTIMATORS.get(cfg.estimate.name)
     hp = strategy_kwargs(strategy_cls, cfg.search)
     if issubclass(strategy_cls, OneShotStrategy):
@@ -92,6 +164,8 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
         if not (isinstance(budget, int) and budget > 0):
             raise ConfigError(f"search.budget={budget!r} is invalid; allowed: a positive integer")
         run.strategy = strategy_cls(run.space, budget=budget, seed=int(cfg.seed), **hp)
+    if setup and runner and cfg.get("runner") is not None and cfg.runner.name != "local" and not issubclass(strategy_cls, OneShotStrategy):
+        run.runner = make_runner(cfg, run)  # a remote runner connects (and checks its resources) before the data is read
     if est_cls.needs_task or issubclass(strategy_cls, OneShotStrategy):
         task_cls = task_class(cfg)
         kind = getattr(strategy_cls, "supernet_kind", None)
@@ -124,11 +198,16 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True) -> Run:
                 f"search.objectives={list(run.strategy.objectives)!r} needs latency, but estimate.latency=false; allowed: estimate.latency=true"
             )
     run.estimator = est_cls(cfg.estimate, run.task)
+    if setup and runner and not issubclass(strategy_cls, OneShotStrategy) and cfg.get("runner") is not None:
+        run.runner = run.runner or make_runner(cfg, run)
     return run
 
 
 def build_checks(cfg: DictConfig) -> None:
     """Checks names and hyper-parameters without loading data (used before Hydra starts)."""
+    from zoo.runners.distributed import World
+
+    check_distributed(cfg, World.from_env())
     mode = cfg.get("mode", "search")
     if mode == "finetune":
         from zoo.finetune import check_finetune
@@ -143,24 +222,41 @@ def build_checks(cfg: DictConfig) -> None:
     build(cfg, None, setup=False)
 
 
-def search(run: Run) -> Any:
+def _discard(record: dict[str, Any]) -> None:
+    """The search log of torchrun's ranks > 0 (rank 0 writes the run's one log)."""
+
+
+def search(run: Run, replicas: Any = None) -> Any:
+    """Runs the search; ``replicas`` (:class:`zoo.runners.distributed.DistributedReplicas`, under
+    ``torchrun``): every rank trains the supernet, rank 0 alone writes the log and checkpoints."""
     cfg = run.cfg
     if isinstance(run.strategy, OneShotStrategy):
-        log = JsonlLog(run.run_dir / "search_log.jsonl")
+        log = JsonlLog(run.run_dir / "search_log.jsonl") if replicas is None or replicas.is_main else None
         if not run.strategy.needs_problem:
-            return run.strategy.search(None, log=log.append)
+            return run.strategy.search(None, log=log.append if log is not None else _discard)
         from zoo.runners.checkpoint import EpochCheckpoint
 
-        if not cfg.resume and log.path.exists() and log.path.stat().st_size:
+        if log is not None and not cfg.resume and log.path.exists() and log.path.stat().st_size:
             raise FileExistsError(f"{log.path} exists; pass resume=true to continue that search or use a new run directory")
         problem = run.task.one_shot_problem()
-        problem.checkpoint = EpochCheckpoint(run.run_dir, resume=bool(cfg.resume), log_path=log.path).track(
-            problem.train_loader, problem.valid_loader
-        )
+        if log is not None:
+            checkpoint = EpochCheckpoint(run.run_dir, resume=bool(cfg.resume), log_path=log.path)
+        else:  # a rank > 0: restores rank 0's checkpoint, writes none
+            checkpoint = replicas.follower_checkpoint(run.run_dir, resume=bool(cfg.resume))
+        problem.checkpoint = checkpoint.track(problem.train_loader, problem.valid_loader)
+        if replicas is not None:
+            problem.distributed = replicas
         run.search_checkpoint = problem.checkpoint
-        return run.strategy.search(problem, log=log.append)
+        run.strategy.deadline = deadline(cfg, run.started)
+        return run.strategy.search(problem, log=log.append if log is not None else _discard)
     strategy = run_multi_trial(
-        run.strategy, run.estimator, run.run_dir, resume=bool(cfg.resume), workers=int(cfg.workers), progress=bool(cfg.progress)
+        run.strategy,
+        run.estimator,
+        run.run_dir,
+        resume=bool(cfg.resume),
+        progress=bool(cfg.progress),
+        runner=run.runner,
+        deadline=deadline(cfg, run.started),
     )
     return strategy.best()[0]
 
@@ -180,6 +276,15 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
         "genotype": genotype.to_json(),
         "search_seconds": round(time.time() - run.started, 1),
     }
+    if run.task is not None:
+        metrics["device"] = str(run.task.device)  # where this process searched and trained (a resume may use another)
+    stopped = getattr(run.strategy, "stopped_by", None) or next((r["stopped"] for r in records if "stopped" in r), None)
+    if stopped:
+        metrics["stopped_by"] = stopped
+    failed = [r for r in records if r.get("failed")]
+    records = [r for r in records if "result" in r or "reward" in r]
+    if failed:
+        metrics["search_failed"] = len(failed)
     if records:
         rewards = [r["result"]["reward"] if "result" in r else r["reward"] for r in records]
         metrics["search_reward"] = max(rewards)
@@ -238,7 +343,10 @@ def summary(run: Run, genotype: Any, metrics: dict[str, Any], header: str | None
         f"  genotype  {run.space.describe(genotype)}",
     ]
     if "search_reward" in metrics:
-        lines.append(f"  search    best reward {metrics['search_reward']:.4f} over {metrics['search_evaluations']} evaluations")
+        failed = f" ({metrics['search_failed']} failed)" if metrics.get("search_failed") else ""
+        lines.append(f"  search    best reward {metrics['search_reward']:.4f} over {metrics['search_evaluations']} evaluations{failed}")
+    if metrics.get("stopped_by") == "time_budget":
+        lines.append(f"  stopped   search.time_budget={run.cfg.search.time_budget} ended the search; the best found so far was retrained")
     shown = {k: v for k, v in metrics.items() if k.startswith(("test_", "final_", "val_")) or k in ("params", "latency_ms", "nb201_index")}
     width = max([22, *(len(k) + 2 for k in shown)])
     for k, v in shown.items():
@@ -255,6 +363,11 @@ def summary(run: Run, genotype: Any, metrics: dict[str, Any], header: str | None
 
 
 def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    from zoo.runners.distributed import World
+
+    world = World.from_env()
+    if world.distributed:  # started by torchrun with more than one process
+        return execute_distributed(cfg, run_dir, world)
     if cfg.get("mode", "search") == "finetune":
         from zoo.finetune import run_finetune
 
@@ -270,20 +383,73 @@ def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         return run_play(cfg, run_dir)
     done = finished_metrics(cfg, run_dir) if cfg.resume else None
     if done is not None:  # resume=true on a finished run: nothing left to do
-        run = build(cfg, run_dir, setup=False)
-        genotype = run.space.genotype_from_json(done["genotype"])
-        print(
-            summary(run, genotype, done, f"zoo run had already finished with this config; nothing to resume -> {run_dir}"),
-            file=sys.stdout,
-            flush=True,
-        )
-        return done
+        return report_finished(cfg, run_dir, done)
     run = build(cfg, run_dir)
     write_run_config(cfg, run_dir)
     torch.manual_seed(int(cfg.seed))
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     genotype = search(run)
+    metrics = finish(run, genotype)
+    print(summary(run, genotype, metrics), file=sys.stdout, flush=True)
+    return metrics
+
+
+def report_finished(cfg: DictConfig, run_dir: Path, done: dict[str, Any]) -> dict[str, Any]:
+    """``resume=true`` on a run that finished with this config: its summary, and nothing else."""
+    run = build(cfg, run_dir, setup=False)
+    genotype = run.space.genotype_from_json(done["genotype"])
+    print(
+        summary(run, genotype, done, f"zoo run had already finished with this config; nothing to resume -> {run_dir}"),
+        file=sys.stdout,
+        flush=True,
+    )
+    return done
+
+
+def check_distributed(cfg: DictConfig, world: Any) -> None:
+    """Under ``torchrun`` with several processes (``world``, a :class:`zoo.runners.distributed.World`):
+    only a one-shot search that trains a supernet; a one-line error otherwise."""
+    if not world.distributed:
+        return
+    mode = cfg.get("mode", "search")
+    cls = STRATEGIES.get(cfg.search.name)
+    if mode != "search" or not (issubclass(cls, OneShotStrategy) and cls.needs_problem):
+        takes = [n for n in STRATEGIES.names() if issubclass(c := STRATEGIES.get(n), OneShotStrategy) and c.needs_problem]
+        raise ConfigError(
+            f"torchrun ({world.size} processes) runs one-shot searches, which train a supernet; got mode={mode} search={cfg.search.name}; "
+            f"allowed: search={', '.join(takes)} (or run without torchrun)"
+        )
+
+
+def execute_distributed(cfg: DictConfig, run_dir: Path, world: Any) -> dict[str, Any]:
+    """One one-shot search by ``torchrun``'s processes (:mod:`zoo.runners.distributed`): every rank
+    trains the supernet on its share of the batches and derives the same genotype; rank 0 alone
+    writes the run directory (Hydra's on rank 0; the other ranks' is a scratch directory), then
+    retrains the winner and writes the bundle while the others exit."""
+    from zoo.runners.distributed import DistributedReplicas, drop_scratch_dir
+
+    drop_scratch_dir(run_dir)  # a rank > 0 ran Hydra in a scratch directory: gone before any waiting
+    check_distributed(cfg, world)  # the CLI's pre-check has refused the rest already; this is for other callers
+    # DDP reduces gradients only through the module's forward; a loss that calls more of the supernet has them averaged by hand
+    with DistributedReplicas.start(world, use_ddp=task_class(cfg).second_order) as replicas:
+        run_dir = Path(replicas.share(str(run_dir)))  # rank 0's: Hydra's ${now:...} may differ by a second between ranks
+        done = replicas.share(finished_metrics(cfg, run_dir) if cfg.resume and replicas.is_main else None)
+        if done is None:
+            run = build(cfg, run_dir)
+            if replicas.is_main:
+                write_run_config(cfg, run_dir)
+            else:
+                run.strategy.progress = False
+            torch.manual_seed(int(cfg.seed))
+            if cfg.get("threads"):
+                torch.set_num_threads(int(cfg.threads))
+            genotype = search(run, replicas)
+            replicas.check_same(genotype.to_json(), "genotype")
+    if not replicas.is_main:
+        return done or {}
+    if done is not None:
+        return report_finished(cfg, run_dir, done)
     metrics = finish(run, genotype)
     print(summary(run, genotype, metrics), file=sys.stdout, flush=True)
     return metrics

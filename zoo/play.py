@@ -1,9 +1,9 @@
 """Running a trained model in its environment (``python -m zoo mode=play checkpoint=...``).
 
 Tasks whose models act (the RL task) register a player with ``@player("task")``: given the
-loaded bundle and the config, it runs ``play.episodes`` episodes, prints the returns' mean
-and standard deviation and writes what it recorded into the run directory. The task is read
-from the checkpoint, so ``task=`` may be left out.
+loaded bundle (on the run's ``device``) and the config, it runs ``play.episodes`` episodes, prints
+the returns' mean and standard deviation and writes what it recorded into the run directory. The
+task is read from the checkpoint, so ``task=`` may be left out.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from zoo.config_values import POSITIVE_INT, ConfigError, Flag, Number, check_values
+from zoo.device import resolve_device
 from zoo.registry import Registry
 from zoo.space.genotype import save_json_atomic
 
@@ -53,6 +54,7 @@ def check_play(cfg: DictConfig) -> None:
     if cfg.get("play") is None:
         raise ConfigError("mode=play needs the play: config section (zoo/conf/play/default.yaml)")
     check_values(cfg.play, PLAY_SPECS, "play")
+    resolve_device(cfg.get("device", "auto"))
     task = playable_task(cfg)
     if cfg.task.name != task:
         raise ConfigError(f"checkpoint={cfg.checkpoint} is a {task} model, not {cfg.task.name}; leave task= out or pass task={task}")
@@ -66,6 +68,7 @@ def run_play(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     check_play(cfg)  # the checkpoint's task is the config's
     bundle_dir, _ = resolve_bundle(str(cfg.checkpoint), _registries(cfg), progress=bool(cfg.progress))
     model, config = load_bundle(bundle_dir)
+    model.to(resolve_device(cfg.get("device", "auto")))  # loaded on the CPU; players run it where it is
     started = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics = PLAYERS.get(cfg.task.name)(model, config, cfg, run_dir)

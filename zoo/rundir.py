@@ -5,7 +5,8 @@ run's config, and the checks that keep one experiment per directory.
 the CLI's pre-check (:func:`check_run_dir`, before Hydra writes ``.hydra/``) refuses a second
 run there without ``resume=true`` and a resume whose options differ (other than
 ``search.budget``). ``metrics.json`` carries ``config_sha256`` (:func:`config_digest`), so
-``resume=true`` on a finished run with the same config only prints its summary.
+``resume=true`` on a finished run with the same config only prints its summary. Neither holds the
+:data:`RUN_CONTROL_KEYS` (``device`` among them: a run may continue on another device).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.space.genotype import save_json_atomic
 
-RUN_CONTROL_KEYS = ("resume", "progress", "threads", "workers")  # how a run runs, not what it computes
+# how a run runs, not what it computes; ``device``: a run may resume on another device (a CPU run finished on a GPU)
+RUN_CONTROL_KEYS = ("resume", "progress", "threads", "runner", "device")
+RESULT_RUNNER_KEYS = ("workers",)  # ...except the batch a multi-trial search asks for, which shapes the search
 
 
-RESUME_MAY_CHANGE = ("search.budget",)  # a multi-trial search may be extended on resume
+RESUME_MAY_CHANGE = ("search.budget", "search.time_budget")  # a search may be extended on resume
 RUN_CONFIG = "run_config.json"  # the config a run directory was started (or last resumed) with
 
 
@@ -39,7 +42,10 @@ def _result_config(cfg: DictConfig) -> dict[str, Any]:
     """The flattened options that decide a search run's result (not how it runs, not fine-tuning's)."""
     data = OmegaConf.to_container(cfg, resolve=True)
     other_modes = ("hydra", "finetune", "play", "hub", "checkpoint")  # Hydra's own, and what fine-tuning and playing read
-    return _flat({k: v for k, v in data.items() if k not in RUN_CONTROL_KEYS and k not in other_modes})  # type: ignore[union-attr]
+    result = {k: v for k, v in data.items() if k not in RUN_CONTROL_KEYS and k not in other_modes}  # type: ignore[union-attr]
+    if isinstance(data.get("runner"), dict):  # type: ignore[union-attr]
+        result["runner"] = {k: v for k, v in data["runner"].items() if k in RESULT_RUNNER_KEYS}  # type: ignore[index]
+    return _flat(result)
 
 
 def config_digest(cfg: DictConfig) -> str:

@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from zoo.config_values import NON_NEGATIVE, POSITIVE, POSITIVE_INT, ConfigError, Spec, check_values
+from zoo.config_values import NON_NEGATIVE, POSITIVE, POSITIVE_INT, ConfigError, Flag, Spec, check_values
+from zoo.device import check_amp, resolve_device
 from zoo.estimate.problem import OneShotProblem
 from zoo.registry import Registry
 from zoo.space.base import SearchSpace
@@ -36,6 +37,7 @@ COMMON_TRAINER_SPECS: dict[str, Spec] = {
     "lr": POSITIVE,
     "weight_decay": NON_NEGATIVE,
     "grad_clip": NON_NEGATIVE,
+    "amp": Flag(),  # bf16 autocast of the training steps (CUDA only; zoo.device)
 }
 
 
@@ -52,6 +54,7 @@ class Task(ABC):
     config_specs: ClassVar[Mapping[str, Spec]] = {}  # ``task.*`` values (dotted keys)
     data_specs: ClassVar[Mapping[str, Mapping[str, Spec]]] = {}  # data option -> its ``data.*`` values
     trainer_specs: ClassVar[Mapping[str, Spec]] = COMMON_TRAINER_SPECS  # the ``trainer.*`` values its training reads
+    amp_unsupported: ClassVar[str] = ""  # why ``trainer.amp=true`` cannot apply to its training ("": it applies)
 
     @classmethod
     def check_config(cls, cfg: Any, data_cfg: Any) -> None:
@@ -74,14 +77,28 @@ class Task(ABC):
             )
         check_values(trainer_cfg, cls.trainer_specs, "trainer")
 
-    def __init__(self, cfg: Any, data_cfg: Any, trainer_cfg: Any, space: SearchSpace, seed: int = 0, progress: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: Any,
+        data_cfg: Any,
+        trainer_cfg: Any,
+        space: SearchSpace,
+        seed: int = 0,
+        progress: bool = True,
+        device: torch.device | str | None = None,
+    ) -> None:
+        """``device``: where it trains and evaluates (a ``device`` option or a torch device; default ``auto``)."""
         self.cfg = cfg
         self.data_cfg = data_cfg
         self.trainer_cfg = trainer_cfg
         self.space = space
         self.seed = seed
         self.progress = progress
-        self.device = torch.device("cpu")
+        self.device = device if isinstance(device, torch.device) else resolve_device("auto" if device is None else device)
+        self.amp = bool(trainer_cfg.get("amp", False)) if trainer_cfg is not None else False
+        if self.amp and self.amp_unsupported:
+            raise ConfigError(f"trainer.amp=true is invalid with task={self.name} ({self.amp_unsupported}); allowed: false")
+        check_amp(self.amp, self.device)
         if getattr(space, "name", None) not in self.spaces:
             hint = " (space=nb201 is searched against its tables: estimate=nb201)" if getattr(space, "name", None) == "nb201" else ""
             raise ConfigError(

@@ -56,6 +56,7 @@ def finetune_classification(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any]
     if any(not _is_head(k) for k in missing):
         raise ConfigError(f"the checkpoint lacks tensor {next(k for k in missing if not _is_head(k))!r} of the body")
     model.load_state_dict(state, strict=False)
+    model.to(task.device)  # built on the CPU; evaluated and trained on the run's device
 
     before = None
     if not head_replaced:

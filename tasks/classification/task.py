@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from tasks.classification.data import ImageData, load
 from tasks.classification.metrics import accuracy, classification_loss
-from zoo.config_values import NON_NEGATIVE, OPEN_FRACTION, POSITIVE_INT, ConfigError, Flag, Number, OneOf, Text
+from zoo.config_values import NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_INT, ConfigError, Flag, Number, OneOf, Text
+from zoo.device import loader_options
 from zoo.estimate.problem import OneShotProblem
 from zoo.fit import cosine_per_epoch, fit, sgd
 from zoo.models import Normalize, create_model
@@ -48,6 +49,7 @@ class Classification(Task):
         **COMMON_TRAINER_SPECS,
         "aux_weight": NON_NEGATIVE,  # the auxiliary head's loss weight (DARTS evaluation protocol)
         "drop_path_prob": Number(integer=False, low=0, high=1, high_open=True),
+        "num_workers": NON_NEGATIVE_INT,  # DataLoader processes (0: batches are cut in this process)
     }
     config_specs = {
         "stem": OneOf(("cifar", "imagenet")),
@@ -138,7 +140,12 @@ class Classification(Task):
         x, y = self.splits[split]
         g = torch.Generator().manual_seed(self.seed)
         return DataLoader(
-            TensorDataset(x, y), batch_size=batch_size or int(self.trainer_cfg.batch_size), shuffle=shuffle, generator=g, drop_last=False
+            TensorDataset(x, y),
+            batch_size=batch_size or int(self.trainer_cfg.batch_size),
+            shuffle=shuffle,
+            generator=g,
+            drop_last=False,
+            **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))),
         )
 
     # ---- models
@@ -183,7 +190,7 @@ class Classification(Task):
 
     def one_shot_problem(self) -> OneShotProblem:
         net = self.make_supernet("darts")
-        norm = Normalize(self.mean, self.std)
+        norm = Normalize(self.mean, self.std).to(self.device)
 
         def loss(model: nn.Module, batch: Any) -> torch.Tensor:
             x, y = batch
@@ -198,8 +205,10 @@ class Classification(Task):
             self.loader("search_valid", True),
             loss,
             score,
+            device=self.device,
             make_supernet=self.make_supernet,
             space=self.space,
+            amp=self.amp,
         )
 
     # ---- estimation and retraining
@@ -236,6 +245,7 @@ class Classification(Task):
             desc=desc,
             progress=self.progress,
             checkpoint=checkpoint,
+            amp=self.amp,
         )
 
     def estimate(self, genotype: Any) -> dict[str, Any]:

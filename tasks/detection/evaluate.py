@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from tasks.detection.data import Annotated
+from zoo.fit import model_device
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -20,12 +21,13 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: Any, items: Sequence[Annotated], max_det: int = 300, score_thresh: float = 0.05) -> list[dict[str, np.ndarray]]:
-    """Predictions for whole images (one at a time: sizes differ)."""
+    """Predictions for whole images (one at a time: sizes differ), computed where the model is."""
     was = model.training
     model.eval()
+    device = model_device(model)
     out = []
     for it in items:
-        p = model.predict(to_tensor(it.image).unsqueeze(0), score_thresh=score_thresh, max_det=max_det)[0]
+        p = model.predict(to_tensor(it.image).unsqueeze(0).to(device), score_thresh=score_thresh, max_det=max_det)[0]
         out.append({k: v.cpu().numpy() for k, v in p.items()})
     model.train(was)
     return out

@@ -8,6 +8,7 @@ what the search bought; predictions on the test images are drawn to PNG in the r
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,9 +24,10 @@ from tasks.detection.evaluate import coco_map, draw, predict, to_tensor
 from tasks.detection.loss import fcos_loss
 from tasks.detection.model import create_baseline, decode
 from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, PROBABILITY, Flag, Number, Text
+from zoo.device import loader_options
 from zoo.estimate.problem import OneShotProblem
-from zoo.fit import fit_adamw_warmup
-from zoo.task import TASKS, DataError, Task
+from zoo.fit import fit_adamw_warmup, model_device
+from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, Task
 
 
 class TileDataset(Dataset):
@@ -75,6 +77,7 @@ class Detection(Task):
     metric = "mAP50"
     supernet_kinds = ("darts", "pc_darts")
     spaces = ("detection",)  # backbone + neck; search.target picks what is searched
+    trainer_specs = {**COMMON_TRAINER_SPECS, "num_workers": NON_NEGATIVE_INT}  # num_workers: DataLoader processes
     config_specs = {
         **{
             f"{part}.{key}": POSITIVE_INT
@@ -134,6 +137,7 @@ class Detection(Task):
             shuffle=shuffle,
             generator=g,
             collate_fn=collate,
+            **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))),
         )
 
     # ---- models
@@ -159,20 +163,24 @@ class Detection(Task):
 
     def _loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
         x, boxes, labels = batch
-        return fcos_loss(model(x), boxes, labels, float(self.cfg.get("center_radius", 1.5)))
+        out = model(x)
+        # FCOS targets and box losses in float32 also when the forward ran under bf16 autocast (trainer.amp)
+        out = dataclasses.replace(out, **{f.name: getattr(out, f.name).float() for f in dataclasses.fields(out)})
+        return fcos_loss(out, boxes, labels, float(self.cfg.get("center_radius", 1.5)))
 
     @torch.no_grad()
     def _score_tiles(self, model: nn.Module, loader: Any) -> dict[str, float]:
         was = model.training
         model.eval()
         items, preds = [], []
+        device = model_device(model)
         for x, boxes, labels in loader:
-            for i, p in enumerate(decode(model(x), x.shape[-2:], max_det=int(self.cfg.max_detections))):
+            for i, p in enumerate(decode(model(x.to(device)), x.shape[-2:], max_det=int(self.cfg.max_detections))):
                 keep = labels[i] >= 0
                 items.append(
                     Annotated("", np.zeros((x.shape[-2], x.shape[-1], 3), np.uint8), boxes[i][keep].numpy(), labels[i][keep].numpy())
                 )
-                preds.append({k: v.numpy() for k, v in p.items()})
+                preds.append({k: v.cpu().numpy() for k, v in p.items()})
         model.train(was)
         return coco_map(items, preds, self.classes, int(self.cfg.max_detections))
 
@@ -203,8 +211,10 @@ class Detection(Task):
             self.loader("search_valid", True),
             self._loss,
             lambda model, loader: self._score_tiles(model, self.loader("search_valid", False))[self.metric],
+            device=self.device,
             make_supernet=self.make_supernet,
             space=self.space,
+            amp=self.amp,
         )
 
     # ---- estimation, retraining, baseline

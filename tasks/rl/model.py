@@ -124,7 +124,9 @@ class PolicyNet(nn.Module):
         out, _ = self(obs)
         if self.discrete:
             return out.argmax(-1)
-        return torch.clamp(out, *self.action_bounds) if self.action_bounds is not None else out
+        if self.action_bounds is None:
+            return out
+        return torch.clamp(out, *(b.to(out.device) for b in self.action_bounds))  # plain tensors: they stay on the CPU
 
 
 @MODEL_BUILDERS.register("rl")

@@ -42,6 +42,7 @@ class RL(Task):
     metric = "return"
     supernet_kinds = ("darts",)
     second_order = False  # PPO's loss calls the policy's evaluate_actions, which second-order DARTS cannot re-bind
+    amp_unsupported = "stable-baselines3's PPO trains its policies in float32, and the one-shot search shares its policy"
     spaces = ("policy",)
     config_specs = {
         **{f"{part}.{key}": POSITIVE_INT for part in ("model", "estimate_model", "supernet") for key in ("width", "layers")},
@@ -70,6 +71,7 @@ class RL(Task):
         "ent_coef": _null_or(Number(integer=False, low=0)),
         "vf_coef": _null_or(Number(integer=False, low=0)),
         "max_grad_norm": _null_or(POSITIVE),
+        "amp": Flag(),  # declared as every trainer's, always false here (amp_unsupported)
     }
 
     def setup(self) -> None:
@@ -128,7 +130,7 @@ class RL(Task):
         from tasks.rl.integrations.sb3 import RunPPO, ppo_kwargs
 
         env = make_vec_env(self.env_id, n_envs=int(self.hp["n_envs"]), seed=seed)
-        return RunPPO(policy, env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0, **ppo_kwargs(self.hp))
+        return RunPPO(policy, env, policy_kwargs=policy_kwargs, seed=seed, device=self.device, verbose=0, **ppo_kwargs(self.hp))
 
     def _zoo_ppo(self, genotype: PolicyGenotype, final: bool, seed: int) -> Any:
         from tasks.rl.integrations.sb3 import ZooPolicy, policy_kwargs
@@ -239,6 +241,7 @@ class RL(Task):
             RolloutLoader(valid, batch, passes, rollouts, seed_for(self.seed, 23)),
             loss,
             score,
+            device=self.device,
             space=self.space,
         )
 

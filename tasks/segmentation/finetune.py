@@ -63,6 +63,7 @@ def finetune_segmentation(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], 
     if missing:
         raise ConfigError(f"the checkpoint lacks tensor {missing[0]!r} of the segmenter")
     model.load_state_dict(state, strict=False)
+    model.to(task.device)  # built on the CPU; evaluated and trained on the run's device
 
     before = task.test(model, "before") if not head_replaced else None
     epochs, frozen = scaled_epochs(f, len(task.loader("train", True)))

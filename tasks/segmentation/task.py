@@ -25,9 +25,10 @@ from torch.utils.data import DataLoader, Dataset
 from tasks.segmentation.data import SegImage, SegmentationData, load
 from tasks.segmentation.metrics import confusion, draw, scores
 from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, ConfigError, Flag, Number, Text
+from zoo.device import loader_options
 from zoo.estimate.problem import OneShotProblem
-from zoo.fit import fit_adamw_warmup
-from zoo.task import TASKS, DataError, Task
+from zoo.fit import fit_adamw_warmup, model_device
+from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, Task
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -97,12 +98,13 @@ class PadTo(nn.Module):
 
 @torch.no_grad()
 def predict(model: nn.Module, image: np.ndarray, multiple: int = 32) -> np.ndarray:
-    """Class indices (H, W) for one whole image (reflect-padded to a multiple of ``multiple`` for the models' strides, cropped back)."""
+    """Class indices (H, W) for one whole image (reflect-padded to a multiple of ``multiple`` for the models' strides, cropped
+    back), computed where the model is."""
     was = model.training
     model.eval()
-    logits = PadTo(model, multiple)(to_tensor(image)[None])
+    logits = PadTo(model, multiple)(to_tensor(image)[None].to(model_device(model)))
     model.train(was)
-    return logits.argmax(1)[0].numpy()
+    return logits.argmax(1)[0].cpu().numpy()
 
 
 @TASKS.register("segmentation")
@@ -111,6 +113,7 @@ class Segmentation(Task):
     metric = "mIoU"
     supernet_kinds = ("darts", "pc_darts")
     spaces = ("segmentation",)
+    trainer_specs = {**COMMON_TRAINER_SPECS, "num_workers": NON_NEGATIVE_INT}  # num_workers: DataLoader processes
     config_specs = {
         **{
             f"{part}.{key}": POSITIVE_INT
@@ -192,6 +195,7 @@ class Segmentation(Task):
             batch_size=batch_size or int(self.trainer_cfg.batch_size),
             shuffle=shuffle,
             generator=g,
+            **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))),
         )
 
     # ---- models
@@ -229,9 +233,10 @@ class Segmentation(Task):
         model.eval()
         K = len(self.classes)
         conf = np.zeros((K, K), dtype=np.int64)
+        device = model_device(model)
         for x, y in loader:
-            pred = model(x).argmax(1)
-            conf += confusion(pred.numpy(), y.numpy(), K, self.ignore_index)
+            pred = model(x.to(device)).argmax(1)
+            conf += confusion(pred.cpu().numpy(), y.numpy(), K, self.ignore_index)
         model.train(was)
         return scores(conf, self.classes)
 
@@ -250,8 +255,10 @@ class Segmentation(Task):
             self.loader("search_valid", True),
             self._loss,
             lambda model, loader: self._score_tiles(model, self.loader("search_valid", False))[self.metric],
+            device=self.device,
             make_supernet=self.make_supernet,
             space=self.space,
+            amp=self.amp,
         )
 
     # ---- estimation, retraining, baseline

@@ -37,7 +37,7 @@ class TrainEstimator(Estimator):
     """Short-budget training through the task (``trainer.estimate_epochs`` epochs).
 
     Adds ``latency_ms``: the final (retrained-size) model built from the genotype, timed on this
-    machine on one example input of the task (:func:`zoo.estimate.latency.measure_latency_ms`),
+    machine on one example input of the task, on the task's device (:func:`zoo.estimate.latency.measure_latency_ms`),
     so ``search.objectives=[accuracy, latency]`` works outside benchmark mode too.
     """
 
@@ -63,4 +63,5 @@ class TrainEstimator(Estimator):
 
         repeats = int(self.cfg.get("latency_repeats", 10)) if self.cfg is not None else 10
         model = self.task.build_model(genotype, final=True)
-        return round(measure_latency_ms(model, self.task.example_input(), repeats=repeats), 4)
+        example = self.task.example_input()
+        return round(measure_latency_ms(model, example, repeats=repeats, device=getattr(self.task, "device", None)), 4)

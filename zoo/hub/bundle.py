@@ -74,7 +74,7 @@ def complete_config(directory: Path, config: dict[str, Any], stamp: bool = True)
     return config
 
 
-def command_from_hydra(directory: Path, ignore: tuple[str, ...] = ("hydra.", "progress=", "threads=")) -> str | None:
+def command_from_hydra(directory: Path, ignore: tuple[str, ...] = ("hydra.", "progress=", "threads=", "device=")) -> str | None:
     """``python -m zoo OVERRIDES`` from the run's ``.hydra/overrides.yaml`` (run-only keys dropped)."""
     path = Path(directory) / ".hydra" / "overrides.yaml"
     if not path.is_file():

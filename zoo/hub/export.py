@@ -11,6 +11,9 @@ the image and per-class scores (N, P, K) for every location P of every level, i.
 :func:`tasks.detection.model.decode` before its score threshold and NMS, which the consumer runs.
 Their graphs take one fixed spatial size (the neck's resampling to each level's size and
 the head's point grid are traced for it); ``input_size`` picks another at export time.
+
+Export traces and checks on the CPU: a model on a GPU is exported from a CPU copy (it stays
+where it is), so the file and its check are the same wherever the model was trained.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.device import cpu_copy
 from zoo.hub.download import HubError
 from zoo.hub.facts import hub_facts
 
@@ -80,7 +84,7 @@ def export_model(
     if input_size is not None and (len(input_size) != 2 or any(int(v) < 1 for v in input_size)):
         raise HubError(f"--input-size {' '.join(map(str, input_size))} is invalid; allowed: two positive integers H W")
     adapter = hub_facts(str(config.get("task")))
-    module = adapter.export_module(model.eval()).eval()
+    module = adapter.export_module(cpu_copy(model).eval()).eval()
     x = adapter.example_input(config, size=input_size)
     x2 = adapter.example_input(config, batch=3, seed=1, size=input_size)  # another batch size: the batch axis is dynamic
     out = Path(out)

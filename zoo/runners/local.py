@@ -1,11 +1,17 @@
 """Drives a multi-trial strategy: ask, evaluate, log, tell, checkpoint; resumable.
 
-Every evaluated candidate is appended (and flushed) to ``search_log.jsonl`` before the
-strategy is told, and the strategy's ``state_dict`` is written atomically after each
-tell. On resume the state is loaded and any candidate the strategy asks again is
-answered from the log, so no finished evaluation is lost or repeated. Batches of
-``workers`` candidates are evaluated in a process pool when ``workers > 1``; results
-are told in ask order, so a run is reproducible whatever the pool's timing.
+Every evaluated candidate is appended (and flushed) to ``search_log.jsonl`` the moment its
+evaluation finishes, whichever worker ran it; the strategy is told in ask order once its batch
+is in, and its ``state_dict`` is written atomically after each tell. On resume the state is
+loaded, the strategy re-asks the candidates that were in flight, and any candidate found in
+the log is answered from it, so no finished evaluation is lost or repeated. Where the
+candidates run is a :class:`~zoo.runners.base.Runner` (``runner=local|process|ray``); this module
+holds the loop and the in-process :class:`LocalRunner`.
+
+A candidate that fails (its evaluation raises, or its worker keeps dying) is logged with
+``"failed": true`` and its error, and told to the strategy as the worst result seen so far,
+so the search goes on (:meth:`~zoo.search.base.Strategy.best` never picks it); if the first two
+batches' worth of candidates all fail, the search stops with the error.
 
 One process at a time writes a run directory: the first :class:`JsonlLog` a process opens
 there takes an exclusive lock (:func:`hold_run_lock`) that it keeps until it ends, so a
@@ -19,13 +25,14 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from zoo.config_values import ConfigError
+from zoo.runners.base import RUNNERS, Failure, Outcome, Runner, timed
 from zoo.search.base import Strategy
 from zoo.space.genotype import genotype_key, save_json_atomic
 
@@ -108,73 +115,113 @@ class JsonlLog:
             os.fsync(f.fileno())
 
 
+@RUNNERS.register("local")
+class LocalRunner(Runner):
+    """Evaluates the candidates of a batch one after another, in this process."""
+
+    def __init__(self, evaluate: Callable[[Any], dict[str, Any]], workers: int = 1) -> None:
+        super().__init__(workers)
+        self._evaluate = evaluate
+
+    def evaluate(self, batch: list[tuple[int, Any]]) -> Iterator[Outcome]:
+        for i, genotype in batch:
+            result, seconds = timed(self._evaluate, genotype)
+            yield i, result, seconds
+
+
+class CandidatesFailed(ConfigError):
+    """Every candidate so far failed: the search cannot rank anything."""
+
+
+def failed_result(
+    strategy: Strategy, batch_results: list[dict[str, Any]], failure: Failure, log_path: Path, workers: int
+) -> dict[str, Any]:
+    """What a failed candidate is told: the worst result seen so far (0 before any success), marked failed.
+
+    :meth:`Strategy.best` never picks a failed candidate. When the first two batches' worth of
+    candidates have all failed, the search stops: the evaluation itself is broken."""
+    seen = [r for _, r in strategy.history if not r.get("failed")] + batch_results
+    if seen:
+        return {**min(seen, key=lambda r: r["reward"]), "failed": True}
+    if len(strategy.history) + 1 >= 2 * workers:
+        raise CandidatesFailed(
+            f"the first {len(strategy.history) + 1} candidates all failed (last: {failure.error}); details in {log_path} and above"
+        )
+    return {**{name: 0.0 for name in strategy.objectives}, "reward": 0.0, "failed": True}
+
+
 def run_multi_trial(
     strategy: Strategy,
-    evaluate: Callable[[Any], dict[str, Any]],
+    evaluate: Callable[[Any], dict[str, Any]] | None,
     run_dir: str | Path,
     resume: bool = False,
     workers: int = 1,
     progress: bool = True,
     stop_after: int | None = None,
-    executor: Executor | None = None,
+    runner: Runner | None = None,
+    deadline: float | None = None,
 ) -> Strategy:
     """Runs ``strategy`` until its budget is spent; returns it (``strategy.best()`` is the winner).
 
-    ``stop_after`` ends the loop after that many new tells (used to test resume).
+    ``runner`` evaluates the candidates (default: ``evaluate`` in this process, batches of
+    ``workers``). ``deadline`` (a ``time.time()`` value, from ``search.time_budget``): no batch is
+    asked after it, once one candidate has been told; ``strategy.stopped_by`` is then
+    ``"time_budget"``. ``stop_after`` ends the loop after that many new tells (used to test resume).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     log = JsonlLog(run_dir / "search_log.jsonl")
     state_path = run_dir / "strategy_state.json"
-    cache: dict[str, dict[str, Any]] = {}
+    cache: dict[str, dict[str, Any] | Failure] = {}
     if resume:
         for rec in read_log(log.path):
-            cache[rec["key"]] = rec["result"]
+            cache[rec["key"]] = Failure(rec["error"], rec.get("attempts", 1)) if rec.get("failed") else rec["result"]
         if state_path.exists():
             strategy.load_state_dict(json.loads(state_path.read_text()))
     elif log.path.exists() and log.path.stat().st_size:
         raise FileExistsError(f"{log.path} exists; pass resume=true to continue that search or use a new run directory")
-
-    own_pool = executor is None and workers > 1
-    pool = ProcessPoolExecutor(workers) if own_pool else executor
+    if runner is None:
+        if evaluate is None:
+            raise TypeError("run_multi_trial needs evaluate or runner")
+        runner = LocalRunner(evaluate, workers)
+    strategy.stopped_by = None
     bar = tqdm(
         total=strategy.budget, initial=strategy.n_told, desc=f"search ({type(strategy).__name__})", disable=not progress, leave=False
     )
     told_now = 0
     try:
         while not strategy.done and (stop_after is None or told_now < stop_after):
-            n = min(workers, strategy.budget - strategy.n_told)
+            if deadline is not None and strategy.n_told > 0 and time.time() >= deadline:
+                strategy.stopped_by = "time_budget"
+                break
+            n = min(runner.workers, strategy.budget - strategy.n_told)
             if stop_after is not None:
                 n = min(n, stop_after - told_now)
+            first = strategy.n_told
             asked = strategy.ask(n)
             keys = [genotype_key(g) for g in asked]
-            todo = [i for i, k in enumerate(keys) if k not in cache]
-            started = time.time()
-            if pool is not None and len(todo) > 1:
-                futures = {i: pool.submit(evaluate, asked[i]) for i in todo}
-                fresh = {i: f.result() for i, f in futures.items()}
-            else:
-                fresh = {i: evaluate(asked[i]) for i in todo}
-            for i, (g, k) in enumerate(zip(asked, keys)):
-                if i in fresh:
-                    result = fresh[i]
-                    cache[k] = result
-                    log.append(
-                        {
-                            "trial": strategy.n_told,
-                            "key": k,
-                            "genotype": g.to_json(),
-                            "result": result,
-                            "seconds": (time.time() - started) / max(len(fresh), 1),
-                        }
-                    )
-                strategy.tell(g, cache[k])
+            todo = [(i, asked[i]) for i, k in enumerate(keys) if k not in cache and k not in keys[:i]]
+            for i, outcome, seconds in runner.evaluate(todo):
+                record: dict[str, Any] = {"trial": first + i, "key": keys[i], "genotype": asked[i].to_json()}
+                if isinstance(outcome, Failure):
+                    record.update(failed=True, error=outcome.error, attempts=outcome.attempts)
+                else:
+                    record["result"] = outcome
+                record.update(seconds=round(seconds, 3), finished_at=round(time.time(), 3))
+                log.append(record)
+                cache[keys[i]] = outcome
+            batch_ok = [r for r in (cache[k] for k in keys) if not isinstance(r, Failure)]
+            for g, k in zip(asked, keys):
+                result = cache[k]
+                if isinstance(result, Failure):
+                    result = failed_result(strategy, batch_ok, result, log.path, runner.workers)
+                strategy.tell(g, result)
                 save_json_atomic(state_path, strategy.state_dict())
                 told_now += 1
                 bar.update(1)
-                bar.set_postfix(best=f"{strategy.best()[1]['reward']:.4f}")
+                if not result.get("failed") or any(not r.get("failed") for _, r in strategy.history):
+                    bar.set_postfix(best=f"{strategy.best()[1]['reward']:.4f}")
     finally:
         bar.close()
-        if own_pool and pool is not None:
-            pool.shutdown()
+        runner.close()
     return strategy

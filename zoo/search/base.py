@@ -6,7 +6,11 @@ Two kinds of strategy, one registry (:data:`STRATEGIES`):
   (``n > 1`` for parallel workers), ``tell(genotype, result)`` reports a result dict
   whose ``"reward"`` is higher-is-better (extra objectives may sit beside it).
   ``state_dict()`` is plain JSON (RNG state included) and ``load_state_dict`` restores
-  it exactly, so a search resumes where it stopped.
+  it exactly, so a search resumes where it stopped. The runner saves the state after every
+  tell, so a kill in the middle of a batch leaves candidates that were asked but never told
+  (``pending``): after ``load_state_dict`` the first asks return exactly those again, in
+  their order (and only those), so the resumed search tells the same sequence as an
+  uninterrupted one instead of drawing new candidates from a state that has moved on.
 * :class:`OneShotStrategy`: trains a weight-sharing supernet given by a task through
   :class:`zoo.estimate.problem.OneShotProblem` and returns a genotype.
 
@@ -15,6 +19,7 @@ Strategies know only :class:`zoo.space.base.SearchSpace`; they never import task
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,6 +46,7 @@ class Strategy(ABC):
     """
 
     kind = "multi_trial"
+    stopped_by: str | None = None  # set by the runner loop when something other than the budget ended the search ("time_budget")
 
     def __init__(self, space: SearchSpace, budget: int = 100, seed: int = 0, objectives: Sequence[str] = ("reward",)) -> None:
         check(isinstance(budget, int) and budget > 0, "budget", budget, "a positive integer")
@@ -51,9 +57,14 @@ class Strategy(ABC):
         self.rng = np.random.default_rng(seed)
         self.history: list[tuple[Any, dict[str, Any]]] = []
         self.pending: list[Any] = []
+        self._reserve: list[Any] = []  # in flight when the state was saved: re-asked first after a resume
 
     # ---- public API
     def ask(self, n: int = 1) -> list[Any]:
+        if self._reserve:
+            out, self._reserve = self._reserve[:n], self._reserve[n:]
+            self.pending.extend(out)
+            return out
         out = []
         for _ in range(n):
             g = self._propose()
@@ -81,9 +92,11 @@ class Strategy(ABC):
         return self.n_told >= self.budget
 
     def best(self) -> tuple[Any, dict[str, Any]]:
-        if not self.history:
-            raise RuntimeError("no result told yet")
-        return max(self.history, key=lambda h: h[1]["reward"])
+        """The best candidate told, failed ones (``"failed": true``, told a stand-in reward) aside."""
+        ok = [h for h in self.history if not h[1].get("failed")]
+        if not ok:
+            raise RuntimeError("no successful result told yet")
+        return max(ok, key=lambda h: h[1]["reward"])
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +105,7 @@ class Strategy(ABC):
             "rng": self.rng.bit_generator.state,
             "history": [[g.to_json(), r] for g, r in self.history],
             "pending": [g.to_json() for g in self.pending],
+            "reserve": [g.to_json() for g in self._reserve],
             "extra": self._extra_state(),
         }
 
@@ -102,7 +116,8 @@ class Strategy(ABC):
         self.history = []
         for g, r in state["history"]:
             self.history.append((self.space.genotype_from_json(g), r))
-        self.pending = [self.space.genotype_from_json(g) for g in state["pending"]]
+        self._reserve = [self.space.genotype_from_json(g) for g in [*state.get("reserve", []), *state["pending"]]]
+        self.pending = []
         self._load_extra_state(state["extra"])
 
     # ---- for subclasses
@@ -125,12 +140,25 @@ class OneShotStrategy(ABC):
     kind = "one_shot"
     needs_problem = True  # False for strategies that return a genotype without a supernet
     supernet_kind = "darts"  # the supernet it trains; a task lists the kinds it can build (Task.supernet_kinds)
+    deadline: float | None = None  # a time.time() value (search.time_budget, set by the pipeline): stop after the epoch in progress
+    stopped_by: str | None = None  # "time_budget" when the deadline ended the search early
 
     def __init__(self, seed: int = 0, **hparams: Any) -> None:
         self.seed = seed
 
     def check_space(self, space: SearchSpace) -> None:
         """Raises a one-line error before any work when the strategy cannot serve ``space``."""
+
+    def stop_for_time(self, replicas: Any, log: Callable[[dict[str, Any]], None] | None, **where: Any) -> bool:
+        """Whether :attr:`deadline` has passed, to stop at this boundary (``where``: e.g. ``epoch=3``, logged
+        as ``{"stopped": "time_budget", **where}``). Under ``torchrun`` rank 0's clock decides for every
+        replica (``replicas.decide``), so they stop together."""
+        if self.deadline is None or not replicas.decide(time.time() >= self.deadline):
+            return False
+        self.stopped_by = "time_budget"
+        if log is not None:
+            log({"stopped": "time_budget", **where})
+        return True
 
     @abstractmethod
     def search(self, problem: Any, log: Callable[[dict[str, Any]], None] | None = None) -> Any:

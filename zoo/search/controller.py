@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.search.base import check
-from zoo.search.resumable import ReasksPending
+from zoo.search.base import Strategy, check
 from zoo.space.base import SearchSpace
 
 
@@ -174,7 +173,7 @@ class AutoregressiveController(nn.Module):
         return logp, entropy
 
 
-class ControllerStrategy(ReasksPending):
+class ControllerStrategy(Strategy):
     """Ask/tell around an :class:`AutoregressiveController`; subclasses define the update.
 
     Rewards are turned into advantages ``(R - b) / s`` where ``b`` is an exponential

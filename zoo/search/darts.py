@@ -5,6 +5,12 @@ parameters alpha minimise the validation loss of w*(alpha). ``order=1`` treats w
 constant (DARTS-V1); ``order=2`` uses the one-step unrolled approximation
 w' = w - xi * grad_w L_train(w, alpha) and the finite-difference Hessian-vector
 product of the paper's eq. (8) (DARTS-V2).
+
+Under ``torchrun`` (``problem.distributed``, :mod:`zoo.runners.distributed`) each process takes
+its share of the batches; the weights train under DDP and the architecture gradients are averaged
+before each step, so every process holds the same alpha. Training stops after the epoch in
+progress once :attr:`deadline` (``search.time_budget``) has passed; the genotype is derived from
+what was trained.
 """
 
 from __future__ import annotations
@@ -60,7 +66,11 @@ class DARTS(OneShotStrategy):
 
     # ---- architecture step
     def _arch_grad_second_order(self, problem: OneShotProblem, train_batch: Any, valid_batch: Any, xi: float) -> None:
+        """Sets alpha's ``.grad`` to the unrolled gradient; with several replicas the training gradient of
+        the virtual step and the validation gradient of w' are their means, so that the mean of the
+        replicas' results (taken by the caller) is the gradient for the union of their batches."""
         net = problem.supernet
+        replicas = problem.distributed
         arch = net.arch_parameters()
         arch_ids = {id(a) for a in arch}
         names = [n for n, p in net.named_parameters() if id(p) not in arch_ids]
@@ -72,6 +82,7 @@ class DARTS(OneShotStrategy):
 
         # virtual step w' = w - xi * (grad L_train + wd * w)
         g_train = torch.autograd.grad(problem.loss(net, train_batch), weights, allow_unused=True)
+        replicas.average_(g_train)
         w_prime = {
             n: (w - xi * ((g if g is not None else 0) + self.weight_decay * w)).detach().requires_grad_(True)
             for n, w, g in zip(names, weights, g_train)
@@ -80,6 +91,7 @@ class DARTS(OneShotStrategy):
         grads = torch.autograd.grad(l_val, arch + list(w_prime.values()), allow_unused=True)
         d_alpha = [g if g is not None else torch.zeros_like(a) for g, a in zip(grads[: len(arch)], arch)]
         d_w = [g if g is not None else torch.zeros_like(w) for g, w in zip(grads[len(arch) :], w_prime.values())]
+        replicas.average_(d_w)
         norm = torch.sqrt(sum((g * g).sum() for g in d_w))
         eps = 0.01 / (float(norm) + 1e-12)
         hv = []
@@ -95,14 +107,18 @@ class DARTS(OneShotStrategy):
     def search(self, problem: OneShotProblem, log: Callable[[dict[str, Any]], None] | None = None) -> Any:
         torch.manual_seed(self.seed)
         net = problem.supernet.to(problem.device)
+        replicas = problem.distributed
         w_opt = torch.optim.SGD(net.weight_parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         a_opt = torch.optim.Adam(net.arch_parameters(), lr=self.arch_lr, betas=(0.5, 0.999), weight_decay=self.arch_weight_decay)
-        n_batches = len(problem.train_loader)  # type: ignore[arg-type]
+        train_loader, valid_loader = replicas.shard(problem.train_loader), replicas.shard(problem.valid_loader)
+        n_batches = len(train_loader)  # type: ignore[arg-type]
         total = self.epochs * n_batches
         objects = {"supernet": net, "weights_optimizer": w_opt, "arch_optimizer": a_opt}
         kind = type(self).__name__
         meta = problem.checkpoint.restore(kind, objects) if problem.checkpoint is not None else None
         start = int(meta["epoch"]) if meta else 0  # resume: continue after the last saved epoch
+        # after the restore: replicas start from rank 0's state; alpha stays outside DDP (stepped on net itself)
+        model = replicas.wrap(net, ignore=net.arch_parameters())
         bar = tqdm(total=total, initial=start * n_batches, desc=f"darts (order {self.order})", disable=not self.progress, leave=False)
         step = start * n_batches
         for epoch in range(start, self.epochs):
@@ -110,9 +126,9 @@ class DARTS(OneShotStrategy):
             for group in w_opt.param_groups:
                 group["lr"] = lr
             net.train()
-            valid_iter = itertools.cycle(problem.valid_loader)
+            valid_iter = itertools.cycle(valid_loader)
             running, seen = 0.0, 0
-            for train_batch in problem.train_loader:
+            for train_batch in train_loader:
                 train_batch = _to(train_batch, problem.device)
                 valid_batch = _to(next(valid_iter), problem.device)
                 if epoch >= self.warmup_epochs:
@@ -121,10 +137,12 @@ class DARTS(OneShotStrategy):
                         problem.loss(net, valid_batch).backward(inputs=net.arch_parameters())
                     else:
                         self._arch_grad_second_order(problem, train_batch, valid_batch, self.unrolled_lr or lr)
+                    replicas.average_grads(net.arch_parameters())
                     a_opt.step()
                 w_opt.zero_grad(set_to_none=True)
-                loss = problem.loss(net, train_batch)
+                loss = problem.loss(model, train_batch)
                 loss.backward()
+                replicas.sync_weight_grads(net.weight_parameters())
                 for a in net.arch_parameters():
                     a.grad = None
                 torch.nn.utils.clip_grad_norm_(list(net.weight_parameters()), self.grad_clip)
@@ -134,13 +152,18 @@ class DARTS(OneShotStrategy):
                 step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{running / seen:.3f}")
+            replicas.sync_buffers(net)
             score = problem.score(net, problem.valid_loader)
             genotype = net.genotype()
+            train_loss = torch.tensor(running / max(seen, 1), dtype=torch.float64)
+            replicas.average_([train_loss])  # over every replica's batches
             if log is not None:
                 weights = {k: _as_lists(w) for k, w in net.arch_weights().items()}
-                log({"epoch": epoch + 1, "train_loss": running / max(seen, 1), "reward": score, "genotype": genotype.to_json(), **weights})
+                log({"epoch": epoch + 1, "train_loss": float(train_loss), "reward": score, "genotype": genotype.to_json(), **weights})
             if problem.checkpoint is not None:
                 problem.checkpoint.save(kind, objects, {"epoch": epoch + 1})
+            if epoch + 1 < self.epochs and self.stop_for_time(replicas, log, epoch=epoch + 1):
+                break
         bar.close()
         return net.genotype()
 

@@ -27,9 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.search.base import STRATEGIES, check
+from zoo.search.base import STRATEGIES, Strategy, check
 from zoo.search.pareto import check_objectives
-from zoo.search.resumable import ReasksPending
 from zoo.space.base import SearchSpace
 
 
@@ -122,7 +121,7 @@ class MLPEnsemble:
 
 
 @STRATEGIES.register("pnas")
-class ProgressiveNAS(ReasksPending):
+class ProgressiveNAS(Strategy):
     def __init__(
         self,
         space: SearchSpace,

@@ -15,6 +15,15 @@ Two decoupled stages:
 
 The supernet is the task's ``single_path`` supernet
 (:class:`zoo.space.single_path.SinglePathSuperNet`); genotypes come from the task's search space.
+
+Under ``torchrun`` (``problem.distributed``, :mod:`zoo.runners.distributed`) each process trains on
+its share of the batches under DDP (``find_unused_parameters``: the ops off the path get no
+gradient); all processes draw the same path each step from the same seeded generator, and each
+generation's candidates are scored by the processes in turn.
+
+Time budget (:attr:`deadline`, ``search.time_budget``): once it has passed, supernet training
+stops after the epoch in progress and the evolution still runs, but stops after the generation in
+progress (it always scores a first generation, so a genotype comes from the supernet trained so far).
 """
 
 from __future__ import annotations
@@ -93,41 +102,50 @@ class SPOS(OneShotStrategy):
         self, net: nn.Module, problem: OneShotProblem, rng: np.random.Generator, log: Callable[[dict[str, Any]], None] | None
     ) -> None:
         space = problem.space
+        replicas = problem.distributed
         opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
-        n_batches = len(problem.train_loader)  # type: ignore[arg-type]
+        train_loader = replicas.shard(problem.train_loader)
+        n_batches = len(train_loader)  # type: ignore[arg-type]
         objects = {"supernet": net, "optimizer": opt}
         meta = problem.checkpoint.restore("SPOS", objects, rng) if problem.checkpoint is not None else None
         start = int(meta["epoch"]) if meta else 0  # resume: continue after the last saved epoch (evolution reruns, it is cheap)
+        model = replicas.wrap(net, find_unused=True)  # after the restore: replicas start from rank 0's state
         bar = tqdm(total=self.epochs * n_batches, initial=start * n_batches, desc="spos supernet", disable=not self.progress, leave=False)
         for epoch in range(start, self.epochs):
             for group in opt.param_groups:
                 group["lr"] = self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
             net.train()
             running, seen = 0.0, 0
-            for batch in problem.train_loader:
+            for batch in train_loader:
                 net.set_path(space.sample(rng))  # type: ignore[operator]
                 opt.zero_grad(set_to_none=True)
-                loss = problem.loss(net, _to(batch, problem.device))
+                loss = problem.loss(model, _to(batch, problem.device))
                 loss.backward()
+                replicas.sync_weight_grads(net.parameters())
                 nn.utils.clip_grad_norm_(list(net.parameters()), self.grad_clip)
                 opt.step()
                 running += float(loss.detach())
                 seen += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{running / seen:.3f}")
+            replicas.sync_buffers(net)
+            train_loss = torch.tensor(running / max(seen, 1), dtype=torch.float64)
+            replicas.average_([train_loss])  # over every replica's batches
             if log is not None:
                 probe = space.sample(rng)
                 log(
                     {
                         "phase": "supernet",
                         "epoch": epoch + 1,
-                        "train_loss": running / max(seen, 1),
+                        "train_loss": float(train_loss),
                         "reward": self._evaluate(net, problem, probe, self._calibration_batches(problem)),
                         "genotype": probe.to_json(),
                     }
                 )
             if problem.checkpoint is not None:
                 problem.checkpoint.save("SPOS", objects, {"epoch": epoch + 1}, rng)
+            if epoch + 1 < self.epochs and self.stop_for_time(replicas, log, epoch=epoch + 1):
+                break
         bar.close()
 
     # ---- stage 2
@@ -181,13 +199,15 @@ class SPOS(OneShotStrategy):
 
         population = fresh(lambda: space.sample(rng), self.population_size, set())  # type: ignore[union-attr]
         bar = tqdm(total=self.generations * self.population_size, desc="spos evolution", disable=not self.progress, leave=False)
+
+        def evaluate(g: Any) -> float:
+            bar.update(1)
+            return self._evaluate(net, problem, g, calibration)
+
         for generation in range(self.generations):
-            rewards = []
-            for g in population:
-                r = self._evaluate(net, problem, g, calibration)
+            rewards = problem.distributed.spread(evaluate, population)
+            for g, r in zip(population, rewards):
                 scores[genotype_key(g)] = (g, r)
-                rewards.append(r)
-                bar.update(1)
             ranked = sorted(scores.values(), key=lambda t: -t[1])
             parents = [g for g, _ in ranked[: self.parents]]
             bar.set_postfix(best=f"{ranked[0][1]:.3f}")
@@ -202,7 +222,7 @@ class SPOS(OneShotStrategy):
                         "genotype": ranked[0][0].to_json(),
                     }
                 )
-            if generation == self.generations - 1:
+            if generation == self.generations - 1 or self.stop_for_time(problem.distributed, log, generation=generation + 1):
                 break
             taken: set[Any] = set()
             n_mutations = self.population_size // 2

@@ -21,6 +21,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from tasks.rl.model import DenseExtractor, PolicyNet
 from tasks.rl.space import PolicyGenotype
+from zoo.fit import model_device
 
 
 class ZooPolicy(ActorCriticPolicy):
@@ -99,10 +100,11 @@ def load_policy_weights(dst: torch.nn.Module, src: torch.nn.Module) -> None:
     dst.load_state_dict({k: theirs[k] for k in dst.state_dict()}, strict=True)
 
 
-def to_ppo(checkpoint: Any, env: Any = None, **kwargs: Any) -> PPO:
+def to_ppo(checkpoint: Any, env: Any = None, device: torch.device | str | None = None, **kwargs: Any) -> PPO:
     """A ``PPO`` with the searched policy of ``checkpoint`` (zoo entry name, bundle directory or
     ``(PolicyNet, config)``), on ``env`` (an env id or object; default: the environment it was trained on),
-    with the PPO settings it was trained with (``kwargs`` override them), so ``learn`` continues as training did."""
+    with the PPO settings it was trained with (``kwargs`` override them), so ``learn`` continues as training did.
+    ``device``: where the PPO runs (default: where the policy's weights are; a loaded bundle's are on the CPU)."""
     if isinstance(checkpoint, tuple):
         net, config = checkpoint
     else:
@@ -121,7 +123,7 @@ def to_ppo(checkpoint: Any, env: Any = None, **kwargs: Any) -> PPO:
         env,
         policy_kwargs=policy_kwargs(net.genotype, model_args["width"], model_args["layers"]),
         verbose=0,
-        device="cpu",
+        device=model_device(net) if device is None else device,
         **{**settings, **kwargs},
     )
     load_policy_weights(ppo.policy, net)
