@@ -64,8 +64,13 @@ def sweep_jobs(argv: list[str]) -> list[list[str]]:
         choices = [
             [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line] for o in parsed
         ]
-    except Exception as e:  # Hydra's parse errors are multi-line
-        _die(str(e).strip().splitlines()[0])
+    except Exception as e:  # Hydra's parse errors are multi-line; glob() needs the config loader Hydra has only later
+        hint = (
+            " (glob() sweeps are not supported here: list the options, e.g. search=random,evolution)"
+            if "glob(" in " ".join(overrides)
+            else ""
+        )
+        _die(str(e).strip().splitlines()[0] + hint)
         raise
     return [list(job) for job in itertools.product(*choices)]
 
@@ -76,7 +81,8 @@ def precheck_sweep(argv: list[str]) -> None:
     if any(a.startswith("hydra.run.dir=") for a in argv):
         _die("hydra.run.dir is for single runs; with -m the experiments go under hydra.sweep.dir=DIR (one sub-directory each)")
     rest = [a for a in argv if a not in MULTIRUN_FLAGS and not (a.startswith("hydra.") or a.startswith("hydra/"))]
-    if any(a == "resume=true" for a in rest) and not any(a.startswith("hydra.sweep.dir=") for a in argv):
+    resumed = any(a.partition("=")[0].lstrip("+") == "resume" and a.partition("=")[2].lower() in ("true", "1", "yes", "on") for a in rest)
+    if resumed and not any(a.startswith("hydra.sweep.dir=") for a in argv):
         _die("resume=true with -m needs hydra.sweep.dir=DIR, the directory of the sweep to continue")
     for job in sweep_jobs(rest):
         _job_label = f"[{' '.join(job)}] "
@@ -84,9 +90,10 @@ def precheck_sweep(argv: list[str]) -> None:
     _job_label = ""
 
 
-def sweep_summary(sweep_dir: Path) -> str:
+def sweep_summary(sweep_dir: Path, expected: int | None = None) -> tuple[str, bool]:
     """A table of a finished sweep's experiments (their overrides and headline metrics), also
-    written to ``sweep_dir/sweep_summary.json``."""
+    written to ``sweep_dir/sweep_summary.json``, and whether all ``expected`` experiments finished
+    (a launcher that wrote elsewhere, e.g. on other nodes, leaves them missing here)."""
     from omegaconf import OmegaConf
 
     from zoo.space.genotype import save_json_atomic
@@ -123,7 +130,11 @@ def sweep_summary(sweep_dir: Path) -> str:
         values = "  ".join(f"{k} {r['metrics'][k]:.4g}" for k in keys if k in r.get("metrics", {}))
         own = " ".join(o for o in r["overrides"] if o not in common) or "(defaults)"
         lines.append(f"  {r['job']:>3}   {own}  {r['status']}  {values or r.get('error', '')}")
-    return "\n".join(lines)
+    missing = max(0, (expected or 0) - len(rows))
+    if missing:
+        lines.append(f"  {missing} of the {expected} experiments have no directory in {sweep_dir} (run elsewhere, or not started)")
+    ok = not missing and all(r["status"].startswith("finished") for r in rows)
+    return "\n".join(lines), ok
 
 
 def group_options(roots: list[Path]) -> dict[str, list[str]]:
@@ -294,27 +305,39 @@ def main() -> None:
         from zoo.registry import UnknownNameError
 
         run_dir = Path(HydraConfig.get().runtime.output_dir)
+        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
         try:
+            if multirun and cfg.get("mode", "search") == "search":
+                from zoo.rundir import check_run_dir
+
+                check_run_dir(cfg, run_dir)  # a resumed sweep: each job continues only the experiment it started
             execute(cfg, run_dir)
-        except (ValueError, UnknownNameError, FileExistsError) as e:
-            if HydraConfig.get().mode == RunMode.MULTIRUN:  # the sweep goes on; the summary reports it
-                (run_dir / "error.txt").write_text(f"{str(e).strip().splitlines()[0]}\n")
+        except Exception as e:
+            if multirun:  # the sweep goes on; its summary reports this experiment as failed
+                (run_dir / "error.txt").write_text(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}\n")
                 print(f"zoo: error in {run_dir}: {e}", file=sys.stderr)
+                if not isinstance(e, (ValueError, UnknownNameError, FileExistsError)):
+                    import traceback
+
+                    traceback.print_exc()
                 return
-            _die(str(e))
+            if isinstance(e, (ValueError, UnknownNameError, FileExistsError)):
+                _die(str(e))
+            raise
         except KeyboardInterrupt:
+            again = "-m and the same options with hydra.sweep.dir=<the sweep directory>" if multirun else f"hydra.run.dir={run_dir}"
             print(
-                f"\nzoo: interrupted; finished work is kept in {run_dir}. Continue with the same options and "
-                f"hydra.run.dir={run_dir} resume=true",
+                f"\nzoo: interrupted; finished work is kept in {run_dir}. Continue with the same options and {again} resume=true",
                 file=sys.stderr,
             )
             raise SystemExit(130) from None
 
     _run()
     if sweep_dir is not None and sweep_dir.is_dir():
-        text = sweep_summary(sweep_dir)
+        expected = len(sweep_jobs([a for a in sys.argv[1:] if a not in MULTIRUN_FLAGS and not a.lstrip("+~").startswith("hydra")]))
+        text, ok = sweep_summary(sweep_dir, expected)
         print(text, flush=True)
-        if "  failed  " in text or "  unfinished  " in text:
+        if not ok:
             raise SystemExit(1)
 
 

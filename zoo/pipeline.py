@@ -111,13 +111,16 @@ _worker: dict[str, Any] = {}  # in a runner's worker process: the estimator buil
 def evaluate_in_worker(cfg: dict[str, Any], run_dir: str, genotype_json: Any) -> tuple[Any, float]:
     """A remote runner's work per candidate: builds the run (task data included) from ``cfg`` once
     per worker process, then evaluates the genotype given as JSON (``(result or Failure, seconds)``)."""
-    from zoo.runners.base import timed
+    from zoo.runners.base import Failure, error_line, timed
 
     key = json.dumps(cfg, sort_keys=True, default=str) + run_dir
     if _worker.get("key") != key:
         conf = OmegaConf.create(cfg)
         conf.progress = False
-        run = build(conf, Path(run_dir), setup=True, runner=False)
+        try:
+            run = build(conf, Path(run_dir), setup=True, runner=False)
+        except Exception as e:  # e.g. the data is missing on this worker's machine: the candidate fails, the search goes on
+            return Failure(f"the worker could not build the task: {error_line(e)}"), 0.0
         _worker.update(key=key, estimator=run.estimator, space=run.space)
     return timed(_worker["estimator"], _worker["space"].genotype_from_json(genotype_json))
 
@@ -258,6 +261,12 @@ def search(run: Run, replicas: Any = None) -> Any:
         runner=run.runner,
         deadline=deadline(cfg, run.started),
     )
+    if not any(not result.get("failed") for _, result in strategy.history):
+        from zoo.runners.local import CandidatesFailed
+
+        raise CandidatesFailed(
+            f"no candidate of the search succeeded ({len(strategy.history)} failed); their errors are in {run.run_dir / 'search_log.jsonl'}"
+        )
     return strategy.best()[0]
 
 

@@ -25,7 +25,7 @@ RUN_CONTROL_KEYS = ("resume", "progress", "threads", "runner", "device")
 RESULT_RUNNER_KEYS = ("workers",)  # ...except the batch a multi-trial search asks for, which shapes the search
 
 
-RESUME_MAY_CHANGE = ("search.budget", "search.time_budget")  # a search may be extended on resume
+RESUME_MAY_CHANGE = ("search.budget",)  # a multi-trial search may be extended on resume (search.time_budget is outside the digest)
 RUN_CONFIG = "run_config.json"  # the config a run directory was started (or last resumed) with
 
 
@@ -43,8 +43,11 @@ def _result_config(cfg: DictConfig) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg, resolve=True)
     other_modes = ("hydra", "finetune", "play", "hub", "checkpoint")  # Hydra's own, and what fine-tuning and playing read
     result = {k: v for k, v in data.items() if k not in RUN_CONTROL_KEYS and k not in other_modes}  # type: ignore[union-attr]
-    if isinstance(data.get("runner"), dict):  # type: ignore[union-attr]
-        result["runner"] = {k: v for k, v in data["runner"].items() if k in RESULT_RUNNER_KEYS}  # type: ignore[index]
+    # one candidate at a time unless said otherwise: a run from before the runner group compares as runner.workers=1
+    runner = data.get("runner") if isinstance(data.get("runner"), dict) else {"workers": 1}  # type: ignore[union-attr]
+    result["runner"] = {k: v for k, v in runner.items() if k in RESULT_RUNNER_KEYS}
+    if isinstance(result.get("search"), dict):  # a wall-clock cap, not a setting of the search: resuming may extend it
+        result["search"] = {k: v for k, v in result["search"].items() if k != "time_budget"}
     return _flat(result)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.config_values import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, Spec
+from zoo.config_values import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, Spec, Text
 from zoo.registry import Registry
 
 
@@ -74,7 +74,7 @@ class Runner(ABC):
 RUNNERS: Registry[type[Runner]] = Registry("runner", "zoo.runners")
 
 REMOTE_SPECS: dict[str, Spec] = {"workers": POSITIVE_INT, "max_retries": NON_NEGATIVE_INT}
-RAY_SPECS: dict[str, Spec] = {**REMOTE_SPECS, "num_cpus": NON_NEGATIVE, "num_gpus": NON_NEGATIVE}
+RAY_SPECS: dict[str, Spec] = {**REMOTE_SPECS, "address": Text(null=True), "num_cpus": NON_NEGATIVE, "num_gpus": NON_NEGATIVE}
 
 WorkerEvaluate = Callable[[dict[str, Any], str, Any], tuple["dict[str, Any] | Failure", float]]
 """The function a remote worker runs per candidate: ``(config, run_dir, genotype JSON) -> (result or Failure, seconds)``.

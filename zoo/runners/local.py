@@ -11,7 +11,8 @@ holds the loop and the in-process :class:`LocalRunner`.
 A candidate that fails (its evaluation raises, or its worker keeps dying) is logged with
 ``"failed": true`` and its error, and told to the strategy as the worst result seen so far,
 so the search goes on (:meth:`~zoo.search.base.Strategy.best` never picks it); if the first two
-batches' worth of candidates all fail, the search stops with the error.
+batches' worth of candidates all fail, the search stops with the error. A resumed search runs the
+failed candidates it re-asks again (the cause may have been fixed in between).
 
 One process at a time writes a run directory: the first :class:`JsonlLog` a process opens
 there takes an exclusive lock (:func:`hold_run_lock`) that it keeps until it ends, so a
@@ -172,10 +173,11 @@ def run_multi_trial(
     run_dir.mkdir(parents=True, exist_ok=True)
     log = JsonlLog(run_dir / "search_log.jsonl")
     state_path = run_dir / "strategy_state.json"
-    cache: dict[str, dict[str, Any] | Failure] = {}
-    if resume:
+    cache: dict[str, dict[str, Any]] = {}
+    if resume:  # finished candidates are answered from the log; failed ones run again (the cause may be fixed)
         for rec in read_log(log.path):
-            cache[rec["key"]] = Failure(rec["error"], rec.get("attempts", 1)) if rec.get("failed") else rec["result"]
+            if not rec.get("failed"):
+                cache[rec["key"]] = rec["result"]
         if state_path.exists():
             strategy.load_state_dict(json.loads(state_path.read_text()))
     elif log.path.exists() and log.path.stat().st_size:
@@ -185,6 +187,7 @@ def run_multi_trial(
             raise TypeError("run_multi_trial needs evaluate or runner")
         runner = LocalRunner(evaluate, workers)
     strategy.stopped_by = None
+    cache_failures: dict[str, Failure] = {}  # this session's failures, told as such
     bar = tqdm(
         total=strategy.budget, initial=strategy.n_told, desc=f"search ({type(strategy).__name__})", disable=not progress, leave=False
     )
@@ -205,16 +208,18 @@ def run_multi_trial(
                 record: dict[str, Any] = {"trial": first + i, "key": keys[i], "genotype": asked[i].to_json()}
                 if isinstance(outcome, Failure):
                     record.update(failed=True, error=outcome.error, attempts=outcome.attempts)
+                    cache_failures[keys[i]] = outcome
                 else:
                     record["result"] = outcome
+                    cache[keys[i]] = outcome
                 record.update(seconds=round(seconds, 3), finished_at=round(time.time(), 3))
                 log.append(record)
-                cache[keys[i]] = outcome
-            batch_ok = [r for r in (cache[k] for k in keys) if not isinstance(r, Failure)]
+            batch_ok = [cache[k] for k in keys if k in cache]
             for g, k in zip(asked, keys):
-                result = cache[k]
-                if isinstance(result, Failure):
-                    result = failed_result(strategy, batch_ok, result, log.path, runner.workers)
+                if k in cache:
+                    result = cache[k]
+                else:
+                    result = failed_result(strategy, batch_ok, cache_failures[k], log.path, runner.workers)
                 strategy.tell(g, result)
                 save_json_atomic(state_path, strategy.state_dict())
                 told_now += 1

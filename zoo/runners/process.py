@@ -1,11 +1,13 @@
 """``runner=process``: candidates evaluated in a pool of worker processes on this machine.
 
 Workers are started with ``spawn`` (a forked child of a process that already ran torch can hang
-in OpenMP) and each rebuilds the task from the run's config once, in its initializer, then
-receives genotypes as JSON; a worker ends when its driver process is gone. Each worker uses ``threads`` torch threads (default: the machine's
-cores shared out among the workers). When a worker process dies (SIGKILL, out of memory) the
-pool is broken for every candidate in flight: those are run again on a fresh pool, each counting
-an attempt, and a candidate that has used ``max_retries`` retries is reported as failed.
+in OpenMP); each rebuilds the task from the run's config on its first candidate
+(:func:`zoo.pipeline.evaluate_in_worker`), then receives genotypes as JSON, and ends when its
+driver process is gone. Each worker uses ``threads`` torch threads (default: the machine's cores
+shared out among the workers). When a worker process dies (SIGKILL, out of memory) the pool is
+broken for every candidate in flight, and nothing says whose worker died: those candidates are run
+again one at a time on fresh pools, so a death is then charged to the candidate that caused it,
+and one that has used ``runner.max_retries`` retries is reported as failed.
 """
 
 from __future__ import annotations
@@ -76,38 +78,38 @@ class ProcessRunner(Runner):
     def evaluate(self, batch: list[tuple[int, Any]]) -> Iterator[Outcome]:
         attempts = {i: 0 for i, _ in batch}
         queue = [(i, g.to_json()) for i, g in batch]
+        solo = False  # after a broken pool: one candidate at a time, so a death is charged to the candidate that caused it
         while queue:
             pool = self._fresh_pool()
-            futures = {pool.submit(_run_one, g): (i, g) for i, g in queue}
-            queue, broken = [], False
+            running, queue = (queue[:1], queue[1:]) if solo else (queue, [])
+            futures = {pool.submit(_run_one, g): (i, g) for i, g in running}
+            broken = False
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
                     i, g = futures[f]
-                    attempts[i] += 1
                     try:
                         result, seconds = f.result()
                     except BrokenProcessPool:
                         broken = True
+                        if solo or len(futures) == 1:
+                            attempts[i] += 1
                         if attempts[i] > self.max_retries:
-                            yield (
-                                i,
-                                Failure(
-                                    f"its worker process died {attempts[i]} times (runner.max_retries={self.max_retries})", attempts[i]
-                                ),
-                                0.0,
-                            )
+                            error = f"its worker process died {attempts[i]} times (runner.max_retries={self.max_retries})"
+                            yield i, Failure(error, attempts[i]), 0.0
                         else:
                             queue.append((i, g))
                         continue
+                    attempts[i] += 1
                     if isinstance(result, Failure):
                         result = Failure(result.error, attempts[i])
                     yield i, result, seconds
             if broken:
+                solo = True
                 self.close()
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C does not wait for the candidates in flight
             self._pool = None

@@ -66,19 +66,20 @@ class RayRunner(Runner):
                 else:
                     ray.init(include_dashboard=False, logging_level=logging.WARNING)
                     self.started_ray = True
-            except ConnectionError as e:
+            except (ConnectionError, ValueError, RuntimeError) as e:
                 raise ConfigError(
                     f"runner.address={address} is invalid: no Ray cluster answers there ({str(e).splitlines()[0]}); "
                     "allowed: the address of a running cluster (ray start --head), or null to start a local Ray"
                 ) from None
         nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-        for key, want, resource in (("num_cpus", num_cpus, "CPU"), ("num_gpus", num_gpus, "GPU")):
+        if not any(n.get("CPU", 0.0) >= num_cpus and n.get("GPU", 0.0) >= num_gpus for n in nodes):
+            key, want, resource = ("num_gpus", num_gpus, "GPU") if num_gpus else ("num_cpus", num_cpus, "CPU")
             have = max((n.get(resource, 0.0) for n in nodes), default=0.0)
-            if want > have:
-                raise ConfigError(
-                    f"runner.{key}={want:g} is invalid: the largest node of this Ray cluster has {have:g} "
-                    f"{resource}s (ray.nodes()), so the candidates would wait forever; allowed: a number <= {have:g}"
-                )
+            raise ConfigError(
+                f"runner.{key}={want:g} is invalid: no node of this Ray cluster has {num_cpus:g} CPUs and {num_gpus:g} GPUs for one "
+                f"candidate (ray.nodes(): at most {have:g} {resource}s on a node), so the candidates would wait forever; "
+                "allowed: runner.num_cpus and runner.num_gpus that one node has"
+            )
         self._remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries)(_evaluate_candidate)
         self._cfg = ray.put(cfg)
         self._evaluate_fn = evaluate
@@ -86,7 +87,7 @@ class RayRunner(Runner):
 
     def evaluate(self, batch: list[tuple[int, Any]]) -> Iterator[Outcome]:
         import ray
-        from ray.exceptions import RayError
+        from ray.exceptions import NodeDiedError, RayError, WorkerCrashedError
 
         refs = {self._remote.remote(self._evaluate_fn, self._cfg, self.run_dir, g.to_json()): i for i, g in batch}
         pending = list(refs)
@@ -97,7 +98,8 @@ class RayRunner(Runner):
                 try:
                     result, seconds = ray.get(ref)
                 except RayError as e:  # the worker died more than max_retries times, or the node was lost
-                    yield i, Failure(f"{type(e).__name__} after {self.max_retries} retries: {str(e).strip().splitlines()[0]}"), 0.0
+                    retried = f" after {self.max_retries} retries" if isinstance(e, (WorkerCrashedError, NodeDiedError)) else ""
+                    yield i, Failure(f"{type(e).__name__}{retried}: {str(e).strip().splitlines()[0]}", self.max_retries + 1), 0.0
                     continue
                 yield i, result, seconds
 
