@@ -45,7 +45,7 @@ ANCHORS = {  # NAS-Bench-201 paper (Dong & Yang, ICLR 2020), CIFAR-10 test, its 
     "evolution": "~93.9 (REA)",
     "optimum": "94.37",
 }
-RESERVED = {"name", "budget", "objectives"}
+RESERVED = {"name", "budget", "objectives", "time_budget"}
 NOTES = (
     "Notes: seeds 0..N-1 per strategy; hyper-parameters are the conf/search/NAME.yaml defaults (for evolution, ga, es, "
     "bo_gp, bo_rf chosen with small grids on seeds 1000..1099; evolution's first grid also ran on seeds 0..99). The published anchors come from the NAS-Bench-201 paper's own protocol (a simulated time budget, "

@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 
 from zoo.__main__ import CONF_DIR  # the core config groups (conf/search/NAME.yaml)
 from zoo.estimate.nb201 import NB201Estimator
+from zoo.pipeline import RESERVED_SEARCH_KEYS
 from zoo.runners.local import read_log, run_multi_trial
 from zoo.search.base import STRATEGIES, ConfigError, Strategy
 from zoo.space.darts_space import DartsSpace
@@ -40,7 +41,7 @@ def estimator() -> NB201Estimator:
 
 def make(name: str, budget: int = 100, seed: int = 0, space: Any = None, **kw: Any) -> Strategy:
     cfg = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "search" / f"{name}.yaml"), resolve=True)
-    hp = {k: v for k, v in cfg.items() if k not in ("name", "budget")}  # type: ignore[union-attr]
+    hp = {k: v for k, v in cfg.items() if k not in RESERVED_SEARCH_KEYS}  # type: ignore[union-attr]  (budget, time_budget: the run's)
     return STRATEGIES.get(name)(space or NB201Space(), budget=budget, seed=seed, **{**hp, **kw})
 
 

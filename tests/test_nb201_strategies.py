@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 
 from zoo.__main__ import CONF_DIR  # the core config groups (conf/search/NAME.yaml)
 from zoo.estimate.nb201 import NB201Estimator
+from zoo.pipeline import RESERVED_SEARCH_KEYS
 from zoo.runners.local import read_log, run_multi_trial
 from zoo.search.base import STRATEGIES, ConfigError, Strategy
 from zoo.search.pareto import crowding_distance, non_dominated_sort, objective_matrix, pareto_front
@@ -62,7 +63,7 @@ def estimator() -> NB201Estimator:
 def hparams(name: str) -> dict[str, Any]:
     path = Path(CONF_DIR) / "search" / f"{name}.yaml"
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True) if path.exists() else {}
-    return {k: v for k, v in cfg.items() if k not in ("name", "budget", "objectives")}  # type: ignore[union-attr]
+    return {k: v for k, v in cfg.items() if k not in RESERVED_SEARCH_KEYS | {"objectives"}}  # type: ignore[union-attr]
 
 
 def make(name: str, budget: int, seed: int, **kw: Any) -> Strategy:
