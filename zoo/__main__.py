@@ -334,7 +334,7 @@ def main() -> None:
 
     _run()
     if sweep_dir is not None and sweep_dir.is_dir():
-        expected = len(sweep_jobs([a for a in sys.argv[1:] if a not in MULTIRUN_FLAGS and not a.lstrip("+~").startswith("hydra")]))
+        expected = len(sweep_jobs(sys.argv[1:]))  # it reads the key=value overrides only, hydra's aside
         text, ok = sweep_summary(sweep_dir, expected)
         print(text, flush=True)
         if not ok:

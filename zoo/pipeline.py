@@ -261,7 +261,7 @@ def search(run: Run, replicas: Any = None) -> Any:
         runner=run.runner,
         deadline=deadline(cfg, run.started),
     )
-    if not any(not result.get("failed") for _, result in strategy.history):
+    if not strategy.successes():
         from zoo.runners.local import CandidatesFailed
 
         raise CandidatesFailed(

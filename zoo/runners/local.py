@@ -141,7 +141,7 @@ def failed_result(
 
     :meth:`Strategy.best` never picks a failed candidate. When the first two batches' worth of
     candidates have all failed, the search stops: the evaluation itself is broken."""
-    seen = [r for _, r in strategy.history if not r.get("failed")] + batch_results
+    seen = [r for _, r in strategy.successes()] + batch_results
     if seen:
         return {**min(seen, key=lambda r: r["reward"]), "failed": True}
     if len(strategy.history) + 1 >= 2 * workers:
@@ -224,7 +224,7 @@ def run_multi_trial(
                 save_json_atomic(state_path, strategy.state_dict())
                 told_now += 1
                 bar.update(1)
-                if not result.get("failed") or any(not r.get("failed") for _, r in strategy.history):
+                if strategy.successes():
                     bar.set_postfix(best=f"{strategy.best()[1]['reward']:.4f}")
     finally:
         bar.close()

@@ -91,9 +91,13 @@ class Strategy(ABC):
     def done(self) -> bool:
         return self.n_told >= self.budget
 
+    def successes(self) -> list[tuple[Any, dict[str, Any]]]:
+        """The history without failed candidates (``"failed": true``, told a stand-in reward)."""
+        return [h for h in self.history if not h[1].get("failed")]
+
     def best(self) -> tuple[Any, dict[str, Any]]:
-        """The best candidate told, failed ones (``"failed": true``, told a stand-in reward) aside."""
-        ok = [h for h in self.history if not h[1].get("failed")]
+        """The best candidate told, failed ones aside."""
+        ok = self.successes()
         if not ok:
             raise RuntimeError("no successful result told yet")
         return max(ok, key=lambda h: h[1]["reward"])

@@ -131,7 +131,7 @@ class CMAES(Strategy):
             if not self._tell_if_complete():
                 break  # points wait for pending results: fall back below
             idle += 1
-        best = self.best()[0] if any(not r.get("failed") for _, r in self.history) else self.space.sample(self.rng)
+        best = self.best()[0] if self.successes() else self.space.sample(self.rng)
         return novel(self, lambda: self.space.mutate(best, self.rng, 1), seen)
 
     def _observe(self, genotype: Any, result: dict[str, Any]) -> None:
