@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh machine: .venv with the pinned packages, and (as root)
-# the Debian data package dataset-fashion-mnist. Re-running it is a no-op.
+# the Debian data packages dataset-fashion-mnist and trans-de-en. Re-running it is a no-op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-}
@@ -20,12 +20,17 @@ if [ "$(cat .venv/.zoo-installed 2>/dev/null || true)" != "$want" ]; then
   .venv/bin/pip install -q --no-deps stardist==0.9.2
   echo "$want" > .venv/.zoo-installed
 fi
-if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "${ZOO_SKIP_APT:-0}" != 1 ]; then
+# Debian data packages, installed together as root when a file of theirs is missing
+apt_missing=()
+[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || apt_missing+=(dataset-fashion-mnist)
+# data=trans_de_en (task=translation) reads the Ding German-English dictionary
+[ -e /usr/share/trans/de-en ] || apt_missing+=(trans-de-en)
+if [ "${#apt_missing[@]}" -gt 0 ] && [ "${ZOO_SKIP_APT:-0}" != 1 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null
   elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null
   else
-    echo "setup: not root: install the Debian package dataset-fashion-mnist for the Fashion-MNIST tests" >&2
+    echo "setup: not root: install the Debian package(s) ${apt_missing[*]} for the Fashion-MNIST and German-English translation tests" >&2
   fi
 fi

@@ -43,4 +43,8 @@ def register_timm(registry: Any = None) -> list[str]:
     return BRIDGES.get("timm")(registry)
 
 
+from zoo.plugins import install_library_hooks  # noqa: E402
+
+install_library_hooks()  # e.g. translators registered with transformers' Auto classes once transformers is imported
+
 __all__ = ["create_model", "list_models", "from_pretrained", "register_timm", "Genotype", "__version__"]

@@ -137,6 +137,11 @@ class Task(ABC):
         """One input of the task's shape (batch of 1), for timing a built model's latency."""
         raise NotImplementedError(f"task={self.name} has no example_input(), so it cannot time its models (objective latency)")
 
+    def random_input(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """``batch`` random inputs of :meth:`example_input`'s shape and kind (default: floats in [0, 1]; a task
+        whose models read token ids returns ids), for tests that compare two models' outputs."""
+        return torch.rand((batch, *self.example_input().shape[1:]), generator=generator)
+
     def describe_data(self) -> dict[str, Any]:
         """What the bundle's ``config.json`` records of the data (name, sizes, splits)."""
         return {}

@@ -86,10 +86,9 @@ def leaves(out: Any, path: str = "output") -> list[tuple[str, torch.Tensor]]:
 
 
 def inputs(task: Task) -> list[torch.Tensor]:
-    """``task.example_input()`` and a random batch of two of its shape in [0, 1]."""
-    x = task.example_input()
+    """``task.example_input()`` and a random batch of two like it (``task.random_input``)."""
     g = torch.Generator().manual_seed(1)
-    return [x, torch.rand((2, *x.shape[1:]), generator=g)]
+    return [task.example_input(), task.random_input(2, g)]
 
 
 @torch.no_grad()
@@ -107,12 +106,12 @@ def assert_same_outputs(a: list[tuple[str, torch.Tensor]], b: list[tuple[str, to
 
 
 @torch.no_grad()
-def non_trivial(model: nn.Module, x: torch.Tensor, seed: int = 0) -> nn.Module:
+def non_trivial(model: nn.Module, task: Task, seed: int = 0) -> nn.Module:
     """Moves every parameter and the normalisation statistics off their initial values, so that a
     tensor that is not saved or loaded shows in the outputs."""
     g = torch.Generator().manual_seed(seed)
     model.train()
-    model(torch.cat([x, torch.rand(x.shape, generator=g)]))  # batch statistics of two images
+    model(torch.cat([task.example_input(), task.random_input(1, g)]))  # batch statistics of two inputs
     for p in model.parameters():
         p.add_(0.05 * torch.randn(p.shape, generator=g))
     return model.eval()
@@ -210,7 +209,7 @@ def test_genotype_model_config_create_model_round_trip(name: str, final: bool, f
     task = set_up(fixture_of(name))
     g = sampled_genotype(task, seed=3)
     assert task.space.decode(task.space.encode(g)) == g
-    built = non_trivial(task.build_model(g, final=final), task.example_input())
+    built = non_trivial(task.build_model(g, final=final), task)
 
     config = task.model_config(g, final=final)
     stored = json.loads(json.dumps(config))  # what config.json keeps
@@ -225,7 +224,7 @@ def test_genotype_model_config_create_model_round_trip(name: str, final: bool, f
 def test_bundle_save_load_gives_identical_outputs(name: str, fixture_of: Callable[[str], TaskFixture], tmp_path: Path) -> None:
     task = set_up(fixture_of(name))
     g = sampled_genotype(task)
-    model = non_trivial(task.build_model(g), task.example_input())
+    model = non_trivial(task.build_model(g), task)
     write_bundle(task, model, g, tmp_path / "bundle")
 
     on_disk = json.loads((tmp_path / "bundle" / "config.json").read_text())
@@ -244,7 +243,7 @@ def test_onnx_export_matches_pytorch(name: str, fixture_of: Callable[[str], Task
 
     task = set_up(fixture_of(name))
     g = sampled_genotype(task)
-    write_bundle(task, non_trivial(task.build_model(g), task.example_input()), g, tmp_path / "bundle")
+    write_bundle(task, non_trivial(task.build_model(g), task), g, tmp_path / "bundle")
     model, cfg = load_bundle(tmp_path / "bundle")
     try:
         shape = hub_facts(name).input_shape(cfg)

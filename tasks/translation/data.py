@@ -1,0 +1,398 @@
+"""Translation data with no download, the user's tab-separated pairs, and a joint sub-word tokenizer.
+
+* ``trans_de_en``: German-English example phrases and sentences from the Ding dictionary by Frank
+  Richter, TU Chemnitz (https://dict.tu-chemnitz.de/, GPL-2+), read from the Debian package
+  ``trans-de-en`` (``/usr/share/trans/de-en``). A dictionary line reads ``de1 | de2 :: en1 | en2``:
+  the sub-entries split by `` | `` correspond one to one, ``; `` separates synonyms within one, and
+  ``{}``, ``[]``, ``<>``, ``()`` hold annotations (gender, field, register, optional words). A
+  sub-entry becomes a pair only where it reads as one text on each side: the line has as many
+  sub-entries on both sides, the annotations are removed, neither side lists synonyms (``;``) or
+  slash alternatives (``gehen/laufen``) or holds a placeholder (``…``, ``~``), and both sides have
+  ``min_words``..``max_words`` words, which leaves out the one-word head words. Exact duplicates are
+  dropped; a source with several translations keeps them all. At most ``max_pairs`` pairs are kept,
+  those whose source side has the smallest keyed hash, so that a small CPU budget can train on it.
+* ``tsv``: the user's ``source<TAB>target`` lines (UTF-8), with optional separate valid/test files.
+
+Every text is NFC-normalised with its whitespace runs collapsed to single spaces. Valid and test
+pairs are chosen by a keyed BLAKE2b hash of the source side (``split_seed``), never Python's
+``hash()``, so the splits are the same on every machine and no source text is in two splits.
+Broken input fails before any training with one :class:`DataError` line; for a bad line of a tsv
+file it starts with ``FILE:LINE: ``.
+
+:func:`train_tokenizer` trains a byte-pair-encoding vocabulary shared by both languages on the
+training texts only (Metaspace pre-tokenizer and decoder, so decoding gives back the normalised
+text); words never seen are split into known sub-words and characters, and characters never seen
+become ``<unk>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Number, OneOf, Spec, Text
+from zoo.task import DataError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+Pair = tuple[str, str]
+
+DING_FILE = Path("/usr/share/trans/de-en")
+DING_PACKAGE = "trans-de-en"
+DING_ORIGIN = "Ding German-English dictionary, Frank Richter, TU Chemnitz (https://dict.tu-chemnitz.de/), GPL-2+"
+SPECIAL = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>"}  # ids 0, 1, 2, 3 in this order
+MIN_TRAIN_PAIRS = 8
+
+# valid_size / test_size: a fraction of the pairs (< 1) or a number of pairs (a whole number >= 1)
+_SPLIT_SIZE = POSITIVE
+DATA_SPECS: dict[str, dict[str, Spec]] = {
+    "trans_de_en": {
+        "root": Text(null=True),
+        "direction": OneOf(("de-en", "en-de")),
+        "min_words": POSITIVE_INT,
+        "max_words": POSITIVE_INT,
+        "max_pairs": Number(integer=True, low=1, null=True),
+        "valid_size": _SPLIT_SIZE,
+        "test_size": _SPLIT_SIZE,
+        "split_seed": NON_NEGATIVE_INT,
+    },
+    "tsv": {
+        "root": Text(null=True),  # required; null only so that the yaml can leave it to the command line
+        "valid": Text(null=True),
+        "test": Text(null=True),
+        "src_lang": Text(),
+        "tgt_lang": Text(),
+        "valid_size": _SPLIT_SIZE,
+        "test_size": _SPLIT_SIZE,
+        "split_seed": NON_NEGATIVE_INT,
+    },
+}
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "trans_de_en": {
+        "root": None,
+        "direction": "de-en",
+        "min_words": 3,
+        "max_words": 30,
+        "max_pairs": 25000,
+        "valid_size": 500,
+        "test_size": 1000,
+        "split_seed": 0,
+    },
+    "tsv": {
+        "root": None,
+        "valid": None,
+        "test": None,
+        "src_lang": "src",
+        "tgt_lang": "tgt",
+        "valid_size": 0.05,
+        "test_size": 0.05,
+        "split_seed": 0,
+    },
+}
+
+# one innermost annotation with the white space before it, so that "euch (allen)?" becomes "euch?"
+_ANNOTATION = re.compile(r"\s*(?:\{[^{}]*\}|\[[^\[\]]*\]|<[^<>]*>|\([^()]*\))")
+_HAS_BRACKET = re.compile(r"[{}\[\]<>()]")
+# left-over (unbalanced) brackets, synonyms, slash alternatives and placeholders: not one text
+_NOT_TEXT = re.compile(r"[{}\[\]<>();/…~]")
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class TranslationData:
+    train: list[Pair]  # (source, target), whitespace-normalised
+    valid: list[Pair]
+    test: list[Pair]
+    src_lang: str
+    tgt_lang: str
+    source: dict[str, Any]  # JSON-able description for the model card
+
+
+def normalise(text: str) -> str:
+    """``text`` in Unicode NFC with white-space runs collapsed to one space and none at either end."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def _hash(salt: str, text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8, key=salt.encode("utf-8")).digest(), "big")
+
+
+# ---------------------------------------------------------------- config values
+def _value(cfg: Any, key: str) -> Any:
+    return cfg.get(key, _DEFAULTS[str(cfg.get("name"))][key])
+
+
+def _int(cfg: Any, key: str, low: int) -> int:
+    value = _value(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise DataError(f"data.{key}={value!r} must be an integer >= {low}")
+    return value
+
+
+def _split_count(cfg: Any, key: str, total: int) -> int:
+    """``data.<key>`` as a number of pairs out of ``total``: a fraction (< 1) is rounded, a whole number is taken as is."""
+    value = _value(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (value >= 1 and value != int(value)):
+        raise DataError(f"data.{key}={value!r} must be a fraction in (0, 1) of the pairs or a whole number of pairs >= 1")
+    return round(value * total) if value < 1 else int(value)
+
+
+def _path(cfg: Any, key: str) -> tuple[str, Path]:
+    """The path of ``data.<key>`` as written and as a file that exists."""
+    given = str(cfg.get(key))
+    path = Path(given).expanduser()
+    if not path.exists():
+        raise DataError(f"data.{key}={given} does not exist")
+    if not path.is_file():
+        raise DataError(f"data.{key}={given} is not a file")
+    return given, path
+
+
+# ---------------------------------------------------------------- splits
+def split_by_source(pairs: Sequence[Pair], valid: int, test: int, seed: int) -> tuple[list[Pair], list[Pair], list[Pair]]:
+    """(train, valid, test) with ``valid`` and ``test`` pairs (exactly, unless the groups sharing a source
+    leave no way): sources are taken in the order of their keyed hash, and all pairs of one source go to
+    test while they fit, else to valid while they fit, else to train. Each split keeps the input order."""
+    groups: dict[str, list[int]] = {}
+    for i, (src, _) in enumerate(pairs):
+        groups.setdefault(src, []).append(i)
+    need = {"test": test, "valid": valid}
+    where = [""] * len(pairs)
+    for src in sorted(groups, key=lambda s: (_hash(f"split:{seed}", s), s)):
+        members = groups[src]
+        split = next((k for k in ("test", "valid") if len(members) <= need[k]), "train")
+        if split != "train":
+            need[split] -= len(members)
+        for i in members:
+            where[i] = split
+    picked = {k: [p for p, w in zip(pairs, where, strict=True) if w == k] for k in ("train", "valid", "test")}
+    return picked["train"], picked["valid"], picked["test"]
+
+
+def _check_sizes(what: str, train: int, valid: int, test: int) -> None:
+    if train < MIN_TRAIN_PAIRS or valid < 1 or test < 1:
+        raise DataError(
+            f"{what}: too few pairs: train {train}, valid {valid}, test {test}; "
+            f"need at least {MIN_TRAIN_PAIRS} training pairs and 1 each for valid and test"
+        )
+
+
+# ---------------------------------------------------------------- trans_de_en (Ding)
+def strip_annotations(text: str) -> str:
+    """``text`` without its ``{}``, ``[]``, ``<>`` and ``()`` annotations (nested ones too), white space collapsed."""
+    n = 1
+    while n:
+        text, n = _ANNOTATION.subn("", text)
+    return " ".join(text.split())
+
+
+def _clean_part(part: str, min_words: int, max_words: int) -> str | None:
+    """One side of a sub-entry without annotations, or None when it is not usable text (see the module doc)."""
+    if len(part.split()) < min_words:  # removing annotations never adds words
+        return None
+    text = strip_annotations(part) if _HAS_BRACKET.search(part) else " ".join(part.split())
+    if not text or _NOT_TEXT.search(text):
+        return None
+    return text if min_words <= len(text.split()) <= max_words else None
+
+
+def ding_pairs(line: str, min_words: int = 1, max_words: int = 10**9) -> list[Pair]:
+    """The (German, English) pairs of one dictionary line (in NFC) that align one to one (see the module doc)."""
+    if line.startswith("#"):
+        return []
+    de, sep, en = line.rstrip("\n").partition(" :: ")
+    de_parts, en_parts = de.split(" | "), en.split(" | ")
+    if not sep or " :: " in en or len(de_parts) != len(en_parts):
+        return []
+    pairs = []
+    for d, e in zip(de_parts, en_parts, strict=True):
+        d = _clean_part(d, min_words, max_words)
+        e = _clean_part(e, min_words, max_words) if d else None
+        if d and e:
+            pairs.append((d, e))
+    return pairs
+
+
+def _dedup(pairs: Iterable[Pair]) -> list[Pair]:
+    return list(dict.fromkeys(pairs))
+
+
+def _ding_version(text: str) -> str:
+    m = re.search(r"^# Version :: (.+)$", text[:2000], flags=re.M)
+    return m.group(1).strip() if m else "unknown"
+
+
+def load_ding(cfg: Any) -> TranslationData:
+    root = cfg.get("root")
+    given, path = (str(DING_FILE), DING_FILE) if root is None else (str(root), Path(str(root)).expanduser())
+    if not path.is_file():
+        raise DataError(
+            f"data.root={given} does not exist; data=trans_de_en reads the Ding dictionary of the Debian package {DING_PACKAGE} "
+            f"(apt-get install {DING_PACKAGE}, or scripts/setup.sh as root) or pass data.root=FILE in its format"
+        )
+    direction = str(_value(cfg, "direction"))
+    if direction not in ("de-en", "en-de"):
+        raise DataError(f"data.direction={direction!r} must be de-en or en-de")
+    min_words, max_words = _int(cfg, "min_words", 1), _int(cfg, "max_words", 1)
+    if max_words < min_words:
+        raise DataError(f"data.max_words={max_words} is below data.min_words={min_words}")
+    max_pairs = _value(cfg, "max_pairs")
+    if max_pairs is not None:
+        max_pairs = _int(cfg, "max_pairs", 1)
+    seed = _int(cfg, "split_seed", 0)
+
+    try:
+        text = unicodedata.normalize("NFC", path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"data.root={given}: cannot read the dictionary ({e.__class__.__name__}: {' '.join(str(e).split())})") from None
+    pairs = _dedup(p for line in text.splitlines() for p in ding_pairs(line, min_words, max_words))
+    if direction == "en-de":
+        pairs = [(e, d) for d, e in pairs]
+    clean = len(pairs)
+    if max_pairs is not None and clean > max_pairs:
+        keep = set(sorted(range(clean), key=lambda i: (_hash(f"subsample:{seed}", pairs[i][0]), pairs[i]))[:max_pairs])
+        pairs = [p for i, p in enumerate(pairs) if i in keep]
+    valid_n, test_n = _split_count(cfg, "valid_size", len(pairs)), _split_count(cfg, "test_size", len(pairs))
+    train, valid, test = split_by_source(pairs, valid_n, test_n, seed)
+    _check_sizes(f"data.root={given}", len(train), len(valid), len(test))
+    src_lang, tgt_lang = direction.split("-")
+    source = {
+        "data": "trans_de_en",
+        "origin": DING_ORIGIN,
+        "file": str(path),
+        "version": _ding_version(text),
+        "direction": direction,
+        "selection": (
+            "sub-entries aligned one to one across ' | ' with annotations ({} [] <> ()) removed, no ';' synonyms, "
+            f"no '/' alternatives or '…'/'~' placeholders, {min_words}..{max_words} words on each side, exact duplicates dropped"
+        ),
+        "clean_pairs": clean,
+        "max_pairs": max_pairs,
+        "subsample": f"the max_pairs pairs with the smallest BLAKE2b hash of the source side keyed by split_seed={seed}",
+        "split": f"by a BLAKE2b hash of the source side keyed by split_seed={seed}; no source text is in two splits",
+        "sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
+    }
+    return TranslationData(train, valid, test, src_lang, tgt_lang, source)
+
+
+# ---------------------------------------------------------------- tsv (the user's pairs)
+def _tsv_line(given: str, number: int, raw: bytes) -> Pair | None:
+    """The pair on one line (1-based ``number``) of the file given as ``given``; None for a blank line."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{given}:{number}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line)") from None
+    if not line.strip():
+        return None
+    tabs = line.count("\t")
+    if tabs == 0:
+        raise DataError(f"{given}:{number}: no tab between source and target (one source<TAB>target pair per line)")
+    if tabs > 1:
+        raise DataError(f"{given}:{number}: {tabs} tabs; one source<TAB>target pair per line takes exactly one tab")
+    src, tgt = (normalise(s) for s in line.split("\t"))
+    if not src:
+        raise DataError(f"{given}:{number}: empty source")
+    if not tgt:
+        raise DataError(f"{given}:{number}: empty target")
+    return src, tgt
+
+
+def read_tsv(given: str, path: Path) -> list[Pair]:
+    """The pairs of a ``source<TAB>target`` file in line order; blank lines are skipped, a UTF-8 byte-order
+    mark and Windows line ends are accepted; any other broken line fails naming ``given:LINE``."""
+    data = path.read_bytes()
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM) :]
+    pairs = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        pair = _tsv_line(given, number, raw.removesuffix(b"\r"))
+        if pair is not None:
+            pairs.append(pair)
+    return pairs
+
+
+def load_tsv(cfg: Any) -> TranslationData:
+    if not cfg.get("root"):
+        raise DataError("data.root is not set; data=tsv needs data.root=FILE with one source<TAB>target pair per line (UTF-8)")
+    seed = _int(cfg, "split_seed", 0)
+    files = {key: _path(cfg, key) for key in ("root", "valid", "test") if cfg.get(key)}
+    read = {key: read_tsv(given, path) for key, (given, path) in files.items()}
+    pairs = read["root"]
+    valid_n = 0 if "valid" in read else _split_count(cfg, "valid_size", len(pairs))
+    test_n = 0 if "test" in read else _split_count(cfg, "test_size", len(pairs))
+    train, valid, test = split_by_source(pairs, valid_n, test_n, seed)
+    valid, test = read.get("valid", valid), read.get("test", test)
+    _check_sizes(f"data.root={files['root'][0]}", len(train), len(valid), len(test))
+    src_lang, tgt_lang = str(_value(cfg, "src_lang")), str(_value(cfg, "tgt_lang"))
+    split = {
+        key: (
+            f"file {files[key][0]}"
+            if key in read
+            else f"split from data.root by a BLAKE2b hash of the source side keyed by split_seed={seed}"
+        )
+        for key in ("valid", "test")
+    }
+    source = {
+        "data": "tsv",
+        "file": files["root"][0],
+        "valid_file": files["valid"][0] if "valid" in files else None,
+        "test_file": files["test"][0] if "test" in files else None,
+        "selection": "every non-blank source<TAB>target line, NFC and white space normalised",
+        "split": split,
+        "sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
+    }
+    return TranslationData(train, valid, test, src_lang, tgt_lang, source)
+
+
+_LOADERS: dict[str, Callable[[Any], TranslationData]] = {"trans_de_en": load_ding, "tsv": load_tsv}
+
+
+def load(data_cfg: Any) -> TranslationData:
+    """The data of the ``data`` config node (``data_cfg.name`` one of :data:`DATA_SPECS`); :class:`DataError` if it cannot be used."""
+    name = str(data_cfg.get("name"))
+    if name not in _LOADERS:
+        raise DataError(f"data={name} is not translation data; allowed: {', '.join(_LOADERS)}")
+    return _LOADERS[name](data_cfg)
+
+
+# ---------------------------------------------------------------- tokenizer
+def train_tokenizer(texts: Sequence[str], vocab_size: int, min_frequency: int = 2) -> PreTrainedTokenizerFast:
+    """A byte-pair-encoding tokenizer of at most ``vocab_size`` tokens trained on ``texts`` only (both
+    languages: one joint vocabulary), specials ``<pad>`` 0, ``<s>`` 1, ``</s>`` 2, ``<unk>`` 3; ``</s>``
+    ends every encoded text, and ``decode(ids, skip_special_tokens=True)`` gives back the normalised text.
+    The same texts give the same vocabulary."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if not texts:
+        raise ValueError("train_tokenizer needs at least one text")
+    specials = list(SPECIAL.values())
+    tok = Tokenizer(models.BPE(unk_token=SPECIAL["unk"]))
+    # the same normalisation as the data, so that any text decodes back to normalise(text)
+    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator((normalise(t) for t in texts), trainer=trainer, length=len(texts))
+    eos = SPECIAL["eos"]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"$A {eos}", pair=f"$A {eos} $B {eos}", special_tokens=[(eos, tok.token_to_id(eos))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token=SPECIAL["pad"], bos_token=SPECIAL["bos"], eos_token=SPECIAL["eos"], unk_token=SPECIAL["unk"]
+    )
+
+
+def encode(tokenizer: Any, texts: Sequence[str], max_len: int) -> list[list[int]]:
+    """The ids of each text, ending in ``</s>``, cut to at most ``max_len`` ids (``</s>`` stays last)."""
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
+        raise ValueError(f"max_len={max_len!r} must be a positive integer")
+    if not texts:
+        return []
+    return tokenizer(list(texts), truncation=True, max_length=max_len, add_special_tokens=True)["input_ids"]

@@ -1,0 +1,22 @@
+"""Hand-offs of translators to the libraries users translate with (transformers).
+
+The bridge is registered here and imports transformers only when called, so loading the task
+package (every CLI run does) does not import it. ``import zoo`` calls it as soon as transformers
+is imported (:mod:`zoo.plugins`' library hooks), which registers the model type with transformers'
+``AutoConfig`` and ``AutoModelForSeq2SeqLM``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.hub.facts import BRIDGES
+
+
+@BRIDGES.register("transformers")
+def register_transformers() -> Any:
+    """Registers ``zoo-translation`` with transformers' Auto classes; returns the model class."""
+    from tasks.translation.integrations.hf import ZooForTranslation, register_auto
+
+    register_auto()
+    return ZooForTranslation

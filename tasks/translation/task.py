@@ -1,0 +1,349 @@
+"""Translation: searched encoder and decoder cells (the Evolved Transformer's space), scored by BLEU and chrF.
+
+The data (:mod:`tasks.translation.data`) gives sentence pairs split by their source side; a
+BPE vocabulary shared by both languages is trained on the training split alone and travels
+with the model (``config.json``'s ``data.tokenizer``). Models train with teacher forcing on
+label-smoothed cross-entropy (Szegedy et al. 2016; 0.1 as in the Transformer) with AdamW,
+warm-up and cosine decay. Multi-trial candidates are scored by the validation split's
+per-token likelihood ``exp(-cross-entropy)`` (the Evolved Transformer's search used perplexity
+as fitness). The retrained model and a vanilla Transformer baseline of the same parameter
+count (within ``task.baseline.tolerance``; its width is chosen to match) are scored on the test
+split by sacrebleu's BLEU and chrF, decoding greedily and with beam search through transformers'
+``generate`` (:mod:`tasks.translation.integrations.hf`), and ten sample translations are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from tasks.translation.data import DATA_SPECS, TranslationData, encode, load, train_tokenizer
+from tasks.translation.model import BOS, PAD, count_parameters, shift_right
+from tasks.translation.space import transformer_genotype
+from zoo.config_values import NON_NEGATIVE_INT, POSITIVE_INT, Flag, Number
+from zoo.estimate.problem import OneShotProblem
+from zoo.fit import fit_adamw_warmup, model_device
+from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, Task
+
+FRACTION = Number(integer=False, low=0.0, high=1.0, high_open=True)
+
+
+class PairDataset(Dataset):
+    """(source ids, target ids) pairs; each side ends in ``</s>``."""
+
+    def __init__(self, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> None:
+        self.src, self.tgt = list(src), list(tgt)
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def __getitem__(self, i: int) -> tuple[list[int], list[int]]:
+        return self.src[i], self.tgt[i]
+
+
+def collate(items: Sequence[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(source ids (N, S) padded, decoder input ``<s> y`` (N, T), labels ``y </s>`` (N, T) with -100 at padding)."""
+    S = max(len(s) for s, _ in items)
+    T = max(len(t) for _, t in items)
+    src = torch.full((len(items), S), PAD, dtype=torch.long)
+    labels = torch.full((len(items), T), -100, dtype=torch.long)
+    for k, (s, t) in enumerate(items):
+        src[k, : len(s)] = torch.tensor(s)
+        labels[k, : len(t)] = torch.tensor(t)
+    return src, shift_right(labels, BOS, PAD), labels
+
+
+def token_loss(model: nn.Module, batch: Any, smoothing: float = 0.0) -> torch.Tensor:
+    src, dec_in, labels = batch
+    logits = model(src, dec_in)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100, label_smoothing=smoothing)
+
+
+@torch.no_grad()
+def likelihood(model: nn.Module, loader: Any) -> dict[str, float]:
+    """Per-token cross-entropy (no smoothing), its ``exp(-ce)`` and token accuracy over ``loader``."""
+    was = model.training
+    model.eval()
+    device = model_device(model)
+    total, tokens, correct = 0.0, 0, 0
+    for src, dec_in, labels in loader:
+        src, dec_in, labels = src.to(device), dec_in.to(device), labels.to(device)
+        logits = model(src, dec_in).float()
+        keep = labels != -100
+        total += float(F.cross_entropy(logits[keep], labels[keep], reduction="sum"))
+        correct += int((logits.argmax(-1) == labels)[keep].sum())
+        tokens += int(keep.sum())
+    model.train(was)
+    ce = total / max(tokens, 1)
+    return {"cross_entropy": ce, "likelihood": math.exp(-ce), "token_accuracy": correct / max(tokens, 1)}
+
+
+@TASKS.register("translation")
+class Translation(Task):
+    name = "translation"
+    metric = "BLEU"
+    supernet_kinds = ("darts",)
+    second_order = False  # the supernet is small but its loss re-binds nothing: first-order DARTS only
+    spaces = ("seq2seq",)
+    trainer_specs = {**COMMON_TRAINER_SPECS, "num_workers": NON_NEGATIVE_INT, "label_smoothing": FRACTION}
+    config_specs = {
+        **{f"{part}.{key}": POSITIVE_INT for part in ("model", "estimate_model", "supernet") for key in ("d_model", "layers")},
+        **{f"{part}.dropout": FRACTION for part in ("model", "estimate_model", "supernet")},
+        "vocab_size": Number(integer=True, low=64),
+        "max_len": Number(integer=True, low=4),
+        "estimate_pairs": NON_NEGATIVE_INT,
+        "baseline.enabled": Flag(),
+        "baseline.tolerance": Number(integer=False, low=0.0, high=1.0, low_open=True),
+        "decode.num_beams": POSITIVE_INT,
+        "decode.max_new_tokens": POSITIVE_INT,
+        "decode.batch_size": POSITIVE_INT,
+        "samples": NON_NEGATIVE_INT,
+    }
+    data_specs = DATA_SPECS
+
+    tokenizer_json: dict[str, Any] | None = None  # set before setup() to keep a parent model's vocabulary (fine-tuning)
+
+    def setup(self) -> None:
+        data: TranslationData = load(self.data_cfg)
+        for split in ("train", "valid", "test"):
+            if not getattr(data, split):
+                raise DataError(f"data={self.data_cfg.name}: the {split} split is empty")
+        self.data = data
+        if self.tokenizer_json is not None:
+            from tasks.translation.integrations.hf import tokenizer_from_json
+
+            self.tokenizer = tokenizer_from_json(self.tokenizer_json)
+        else:
+            texts = [s for s, _ in data.train] + [t for _, t in data.train]
+            self.tokenizer = train_tokenizer(texts, int(self.cfg.vocab_size))
+            self.tokenizer_json = json.loads(self.tokenizer.backend_tokenizer.to_str())
+        self.vocab_size = len(self.tokenizer)
+        max_len = int(self.cfg.max_len)
+        self.ids = {
+            split: (encode(self.tokenizer, [s for s, _ in pairs], max_len), encode(self.tokenizer, [t for _, t in pairs], max_len))
+            for split, pairs in (("train", data.train), ("valid", data.valid), ("test", data.test))
+        }
+        n = int(self.cfg.get("estimate_pairs", 0) or 0)
+        src, tgt = self.ids["train"]
+        self.ids["estimate"] = (src[:n], tgt[:n]) if n else (src, tgt)
+        self.samples: dict[str, list[dict[str, str]]] = {}
+
+    def describe_data(self) -> dict[str, Any]:
+        d = self.data
+        return {
+            **d.source,
+            "src_lang": d.src_lang,
+            "tgt_lang": d.tgt_lang,
+            "n_train": len(d.train),
+            "n_valid": len(d.valid),
+            "n_test": len(d.test),
+            "vocab_size": self.vocab_size,
+            "max_len": int(self.cfg.max_len),
+            "tokenizer": self.tokenizer_json,
+        }
+
+    def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
+        from zoo.device import loader_options
+
+        src, tgt = self.ids[split]
+        g = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            PairDataset(src, tgt),
+            batch_size=batch_size or int(self.trainer_cfg.batch_size),
+            shuffle=shuffle,
+            generator=g,
+            collate_fn=collate,
+            **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))),
+        )
+
+    # ---- models
+    def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
+        m = self.cfg.model if final else self.cfg.estimate_model
+        return {
+            "arch": genotype.to_json(),
+            "vocab_size": int(self.vocab_size),
+            "d_model": int(m.d_model),
+            "layers": int(m.layers),
+            "dropout": float(m.dropout),
+        }
+
+    def build_model(self, genotype: Any, final: bool = True) -> nn.Module:
+        from zoo.models import create_model
+
+        torch.manual_seed(self.seed)
+        return create_model(task=self.name, **self.model_config(genotype, final))
+
+    def example_input(self) -> torch.Tensor:
+        """One validation source sentence (1, S) of token ids."""
+        return torch.tensor([self.ids["valid"][0][0]], dtype=torch.long)
+
+    def random_input(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """``batch`` random sentences of the example's length (ids of ordinary tokens, ``</s>`` last)."""
+        x = torch.randint(4, self.vocab_size, (batch, self.example_input().shape[1]), generator=generator)
+        x[:, -1] = 2
+        return x
+
+    def _loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        return token_loss(model, batch, float(self.trainer_cfg.get("label_smoothing", 0.0)))
+
+    def make_supernet(self, kind: str = "darts", **_: Any) -> nn.Module:
+        from tasks.translation.supernet import SuperTranslator
+
+        s = self.cfg.supernet
+        torch.manual_seed(self.seed)
+        return SuperTranslator(self.space, self.vocab_size, int(s.d_model), int(s.layers), float(s.dropout))  # type: ignore[arg-type]
+
+    def one_shot_problem(self) -> OneShotProblem:
+        return OneShotProblem(
+            self.make_supernet("darts"),
+            self.loader("estimate", True),
+            self.loader("valid", True),
+            self._loss,
+            lambda model, loader: likelihood(model, self.loader("valid", False))["likelihood"],
+            device=self.device,
+            make_supernet=self.make_supernet,
+            space=self.space,
+            amp=self.amp,
+        )
+
+    def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
+        torch.manual_seed(self.seed)
+        return fit_adamw_warmup(
+            model, self.loader(split, True), epochs, self._loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint
+        )
+
+    def estimate(self, genotype: Any) -> dict[str, Any]:
+        model = self.build_model(genotype, final=False)
+        loss = self.fit(model, "estimate", int(self.trainer_cfg.estimate_epochs), "estimate")
+        m = likelihood(model, self.loader("valid", False))
+        return {
+            "reward": m["likelihood"],
+            "valid_cross_entropy": m["cross_entropy"],
+            "valid_token_accuracy": m["token_accuracy"],
+            "train_loss": loss,
+            "params": count_parameters(model),
+        }
+
+    # ---- decoding and scores
+    def translate(self, model: nn.Module, sources: Sequence[str] | Sequence[Sequence[int]], num_beams: int) -> list[str]:
+        """Translations of ``sources`` (texts, or their token ids) by transformers' ``generate`` (greedy when ``num_beams`` is 1)."""
+        from tasks.translation.integrations.hf import wrap
+
+        d = self.cfg.decode
+        src_ids = [list(s) for s in sources] if sources and not isinstance(sources[0], str) else encode(self.tokenizer, list(sources), int(self.cfg.max_len))  # type: ignore[arg-type]
+        was = model.training
+        hf = wrap(model, int(d.max_new_tokens))  # type: ignore[arg-type]
+        device = model_device(model)
+        out: list[str] = []
+        bs = int(d.batch_size)
+        with torch.no_grad():
+            for k in range(0, len(src_ids), bs):
+                batch = collate([(s, [0]) for s in src_ids[k : k + bs]])[0].to(device)
+                gen = hf.generate(batch, attention_mask=batch != PAD, num_beams=num_beams, do_sample=False)
+                out += self.tokenizer.batch_decode(gen, skip_special_tokens=True)
+        model.train(was)
+        return [s.strip() for s in out]
+
+    def test(self, model: nn.Module, key: str) -> dict[str, Any]:
+        """BLEU and chrF of beam and greedy translations of the test split, test likelihood, and sample translations."""
+        from tasks.translation.metrics import translation_scores
+
+        sources = [s for s, _ in self.data.test]
+        refs = [t for _, t in self.data.test]
+        lang = self.data.tgt_lang
+        beam_hyps = self.translate(model, self.ids["test"][0], int(self.cfg.decode.num_beams))
+        greedy_hyps = self.translate(model, self.ids["test"][0], 1)
+        beam, greedy = translation_scores(beam_hyps, refs, lang), translation_scores(greedy_hyps, refs, lang)
+        n = int(self.cfg.get("samples", 10))
+        self.samples[key] = [
+            {"source": s, "reference": r, "beam": b, "greedy": g} for s, r, b, g in zip(sources, refs, beam_hyps, greedy_hyps)
+        ][:n]
+        lik = likelihood(model, self.loader("test", False))
+        return {
+            "bleu": beam["bleu"],
+            "chrf": beam["chrf"],
+            "bleu_greedy": greedy["bleu"],
+            "chrf_greedy": greedy["chrf"],
+            "bleu_signature": beam["bleu_signature"],
+            "chrf_signature": beam["chrf_signature"],
+            "test_cross_entropy": lik["cross_entropy"],
+            "test_token_accuracy": lik["token_accuracy"],
+        }
+
+    def _fit_and_test(self, model: nn.Module, key: str, checkpoints: Any = None) -> dict[str, Any]:
+        t0 = time.time()
+        ckpt = checkpoints.for_model(key) if checkpoints is not None else None
+        loss = self.fit(model, "train", int(self.trainer_cfg.epochs), f"retrain {key}", checkpoint=ckpt)
+        seconds = time.time() - t0
+        return {**self.test(model, key), "train_loss": loss, "train_seconds": round(seconds, 1), "params": count_parameters(model)}
+
+    def create_baseline(self, params: int) -> tuple[nn.Module, dict[str, Any]]:
+        """The vanilla Transformer (pre-norm, 8 heads, ReLU feed-forward) whose width gives the parameter count closest to ``params``."""
+        from zoo.models import create_model
+
+        m = self.cfg.model
+        arch = transformer_genotype(self.space.encoder_steps, self.space.decoder_steps).to_json()  # type: ignore[attr-defined]
+
+        def args(width: int) -> dict[str, Any]:
+            return {"arch": arch, "vocab_size": self.vocab_size, "d_model": width, "layers": int(m.layers), "dropout": float(m.dropout)}
+
+        def size(width: int) -> int:
+            return count_parameters(create_model(task=self.name, **args(width)))
+
+        width = min(range(8, 8 * 129, 8), key=lambda w: abs(size(w) - params) if abs(w - int(m.d_model)) <= 8 * 64 else float("inf"))
+        torch.manual_seed(self.seed)
+        return create_model(task=self.name, **args(width)), args(width)
+
+    def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
+        model = self.build_model(genotype, final=True)
+        s = self._fit_and_test(model, "searched", checkpoints)
+        out: dict[str, Any] = {
+            "test_bleu": s["bleu"],
+            "test_chrf": s["chrf"],
+            "test_bleu_greedy": s["bleu_greedy"],
+            "test_chrf_greedy": s["chrf_greedy"],
+            "test_cross_entropy": s["test_cross_entropy"],
+            "test_token_accuracy": s["test_token_accuracy"],
+            "score": s["bleu"],
+            "params": s["params"],
+            "train_seconds": s["train_seconds"],
+            "bleu_signature": s["bleu_signature"],
+            "chrf_signature": s["chrf_signature"],
+            "decoding": f"beam search, {int(self.cfg.decode.num_beams)} beams (test_bleu, test_chrf); greedy (*_greedy)",
+        }
+        if bool(self.cfg.baseline.enabled):
+            base, base_args = self.create_baseline(s["params"])
+            b = self._fit_and_test(base, "baseline", checkpoints)
+            tol = float(self.cfg.baseline.tolerance)
+            out.update(
+                {
+                    "test_bleu_baseline": b["bleu"],
+                    "test_chrf_baseline": b["chrf"],
+                    "params_baseline": b["params"],
+                    "baseline": {
+                        "model": f"vanilla Transformer (pre-norm, 8 heads), d_model={base_args['d_model']}, {base_args['layers']} layers",
+                        "params_within_tolerance": abs(b["params"] - s["params"]) <= tol * s["params"],
+                        **{k: v for k, v in b.items() if "signature" not in k},
+                    },
+                }
+            )
+        out["samples"] = self.samples.get("searched", [])
+        return model, out
+
+    def write_outputs(self, run_dir: str | Path) -> list[str]:
+        """``translations.json``: the sample translations of each model (source, reference, beam, greedy)."""
+        if not self.samples:
+            return []
+        from zoo.space.genotype import save_json_atomic
+
+        save_json_atomic(Path(run_dir) / "translations.json", self.samples)
+        return ["translations.json"]
