@@ -12,7 +12,9 @@ class TranslationHub(HubFacts):
     name = "translation"
 
     def input_shape(self, config: dict[str, Any]) -> tuple[int, ...]:
-        raise NotImplementedError("a translator generates token by token; hand it to transformers instead (tasks.translation.integrations.hf)")
+        raise NotImplementedError(
+            "a translator generates token by token; hand it to transformers instead (tasks.translation.integrations.hf)"
+        )
 
     def preprocessing(self, config: dict[str, Any]) -> dict[str, Any]:
         data = config.get("data") or {}

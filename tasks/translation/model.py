@@ -52,11 +52,11 @@ class SeqCell(nn.Module):
         return len(self.blocks) + 2
 
     def forward(
-        self, s0: torch.Tensor, s1: torch.Tensor, ctx: SeqContext, past: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, s0: torch.Tensor, s1: torch.Tensor, ctx: SeqContext, past: torch.Tensor | None = None, keep: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``s0``, ``s1``: the inputs at the new positions (N, L', C); ``past``: (N, start, n_states * C)
-        of the earlier positions, or ``None``. Returns the output (N, L', C) and the new positions' states
-        (N, L', n_states * C) to append to ``past``."""
+        of the earlier positions, or ``None``. Returns the output (N, L', C) and, with ``keep``, the new
+        positions' states (N, L', n_states * C) to append to ``past``."""
         start = 0 if past is None else past.shape[1]
         history = list(past.split(self.C, dim=-1)) if past is not None and start else None
         new = [s0, s1]
@@ -72,7 +72,7 @@ class SeqCell(nn.Module):
         out = new[self.loose[0]]
         for j in self.loose[1:]:
             out = out + new[j]
-        return out, torch.cat(new, dim=-1)
+        return out, torch.cat(new, dim=-1) if keep else None
 
 
 class Translator(nn.Module):
@@ -119,8 +119,10 @@ class Translator(nn.Module):
         memory: torch.Tensor,
         memory_mask: torch.Tensor,
         past: Sequence[torch.Tensor | None] | None = None,
+        keep: bool = False,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Logits (N, T', V) of the new decoder positions and each layer's states there (to append to ``past``).
+        """Logits (N, T', V) of the new decoder positions and, with ``keep``, each layer's states there
+        (to append to ``past``; else an empty list).
 
         ``past[l]``: decoder layer ``l``'s states at the earlier positions (or ``None`` for a full pass)."""
         start = 0 if not past or past[0] is None else past[0].shape[1]
@@ -128,8 +130,9 @@ class Translator(nn.Module):
         s0 = s1 = self._embed(decoder_input_ids, start)
         rows = []
         for k, cell in enumerate(self.decoder):
-            out, row = cell(s0, s1, ctx, None if not past else past[k])
-            rows.append(row)
+            out, row = cell(s0, s1, ctx, None if not past else past[k], keep)
+            if row is not None:
+                rows.append(row)
             s0, s1 = s1, out
         return F.linear(self.decoder_norm(s1), self.embed.weight), rows
 

@@ -93,7 +93,11 @@ class Seq2SeqGenotype:
 
         fig, axes = plt.subplots(2, 1, figsize=(10, 8), dpi=110)
         for ax, name, blocks in ((axes[0], "encoder cell", self.encoder), (axes[1], "decoder cell", self.decoder)):
-            edges = [(f"{op}" + (f" ({comb})" if k == 1 else ""), src) for op1, in1, op2, in2, comb in blocks for k, (op, src) in enumerate(((op1, in1), (op2, in2)))]
+            edges = [
+                (f"{op}" + (f" ({comb})" if k == 1 else ""), src)
+                for op1, in1, op2, in2, comb in blocks
+                for k, (op, src) in enumerate(((op1, in1), (op2, in2)))
+            ]
             draw_cell(ax, edges, loose_ends(blocks), name)
         return fig
 
@@ -159,7 +163,12 @@ class Seq2SeqSpace(SearchSpace):
         return card
 
     def decision_names(self) -> list[str]:
-        return [f"{cell}.block{i}.{what}" for cell, steps, _ in self._cells() for i in range(steps) for what in ("in1", "op1", "in2", "op2", "combiner")]
+        return [
+            f"{cell}.block{i}.{what}"
+            for cell, steps, _ in self._cells()
+            for i in range(steps)
+            for what in ("in1", "op1", "in2", "op2", "combiner")
+        ]
 
     def groups(self) -> list[list[int]]:
         n = self.encoder_steps + self.decoder_steps

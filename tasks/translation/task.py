@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tasks.translation.data import DATA_SPECS, TranslationData, encode, load, train_tokenizer
 from tasks.translation.model import BOS, PAD, count_parameters, shift_right
@@ -48,6 +48,34 @@ class PairDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[list[int], list[int]]:
         return self.src[i], self.tgt[i]
+
+
+class LengthBuckets(Sampler[list[int]]):
+    """Batches of sentences of similar length, in random order: each pass shuffles the pairs with
+    ``generator``, sorts every run of ``pool`` batches' worth by length, cuts them into batches and
+    shuffles the batches (less padding than random batches: a step costs what its longest sentence does).
+    The order depends on ``generator`` alone, which epoch checkpoints save and restore."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, generator: torch.Generator, pool: int = 50) -> None:
+        self.lengths, self.batch_size, self.generator, self.pool = list(lengths), batch_size, generator, pool
+
+    def _batches(self, order: list[int]) -> list[list[int]]:
+        out = []
+        step = self.batch_size * self.pool
+        for k in range(0, len(order), step):
+            chunk = sorted(order[k : k + step], key=lambda i: self.lengths[i])
+            out += [chunk[j : j + self.batch_size] for j in range(0, len(chunk), self.batch_size)]
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        batches = self._batches(order)
+        for b in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[b]
+
+    def __len__(self) -> int:
+        n, step = len(self.lengths), self.batch_size * self.pool
+        return sum(-(-min(step, n - k) // self.batch_size) for k in range(0, n, step))
 
 
 def collate(items: Sequence[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -156,10 +184,16 @@ class Translation(Task):
 
         src, tgt = self.ids[split]
         g = torch.Generator().manual_seed(self.seed)
+        bs = batch_size or int(self.trainer_cfg.batch_size)
+        lengths = [max(len(a), len(b)) for a, b in zip(src, tgt)]
+        if shuffle:
+            batches: Any = LengthBuckets(lengths, bs, g)
+        else:  # evaluation: sorted by length, so each batch pads little
+            order = sorted(range(len(src)), key=lambda i: lengths[i])
+            batches = [order[k : k + bs] for k in range(0, len(order), bs)]
         return DataLoader(
             PairDataset(src, tgt),
-            batch_size=batch_size or int(self.trainer_cfg.batch_size),
-            shuffle=shuffle,
+            batch_sampler=batches,
             generator=g,
             collate_fn=collate,
             **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))),
@@ -239,7 +273,11 @@ class Translation(Task):
         from tasks.translation.integrations.hf import wrap
 
         d = self.cfg.decode
-        src_ids = [list(s) for s in sources] if sources and not isinstance(sources[0], str) else encode(self.tokenizer, list(sources), int(self.cfg.max_len))  # type: ignore[arg-type]
+        src_ids = (
+            [list(s) for s in sources]
+            if sources and not isinstance(sources[0], str)
+            else encode(self.tokenizer, list(sources), int(self.cfg.max_len))
+        )  # type: ignore[arg-type]
         was = model.training
         hf = wrap(model, int(d.max_new_tokens))  # type: ignore[arg-type]
         device = model_device(model)

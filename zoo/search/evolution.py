@@ -7,6 +7,10 @@ takes the fittest as parent and mutates ``mutations`` of its decisions. The firs
 ``population_size`` proposals are uniform samples. With several objectives the fitness
 within the population is the non-dominated front, then crowding (NSGA-II, Deb et al. 2002).
 The population is the tail of the history, so the state is the base class's.
+
+``seed_arch`` warm-starts the search from a known architecture, as the Evolved Transformer
+(So, Liang & Le, ICML 2019) seeded its population with the Transformer: the first proposal is
+that architecture and the rest of the first population are its mutations, instead of uniform samples.
 """
 
 from __future__ import annotations
@@ -14,9 +18,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from zoo.search.base import STRATEGIES, Strategy, check
+from zoo.search.base import STRATEGIES, ConfigError, Strategy, check
 from zoo.search.pareto import check_objectives
 from zoo.search.proposals import fitness, novel, seen_keys
+from zoo.space.genotype import GenotypeError, genotype_key
+
+
+def seeded_architecture(space: Any, seed_arch: str) -> Any:
+    """The genotype ``search.seed_arch`` names (as ``search.arch`` of ``search=fixed`` would), checked against ``space``."""
+    from zoo.search.fixed import resolve_arch
+
+    try:
+        genotype = resolve_arch(seed_arch)
+        if getattr(genotype, "space", None) != space.name:
+            raise GenotypeError(f"it is a {getattr(genotype, 'space', '?')!r} genotype, not one of space {space.name!r}")
+        space.encode(genotype)
+    except (ConfigError, GenotypeError) as e:
+        text = str(e).replace("search.arch", "search.seed_arch")
+        raise ConfigError(text if text.startswith("search.seed_arch") else f"search.seed_arch={seed_arch}: {text}") from None
+    return genotype
 
 
 @STRATEGIES.register("evolution")
@@ -30,8 +50,10 @@ class RegularizedEvolution(Strategy):
         sample_size: int = 3,
         mutations: int = 1,
         objectives: Sequence[str] = ("accuracy",),
+        seed_arch: str | None = None,
     ) -> None:
         super().__init__(space, budget, seed, check_objectives(objectives, "evolution"))
+        self.seed_genotype = seeded_architecture(space, seed_arch) if seed_arch else None
         check(
             isinstance(population_size, int) and 2 <= population_size <= budget,
             "population_size",
@@ -57,7 +79,11 @@ class RegularizedEvolution(Strategy):
     def _propose(self) -> Any:
         seen = seen_keys(self)
         if not self.history or self.n_told + len(self.pending) < self.population_size:
-            return novel(self, lambda: self.space.sample(self.rng), seen)
+            if self.seed_genotype is None:
+                return novel(self, lambda: self.space.sample(self.rng), seen)
+            if genotype_key(self.seed_genotype) not in seen:
+                return self.seed_genotype
+            return novel(self, lambda: self.space.mutate(self.seed_genotype, self.rng, self.mutations), seen)
         population = self.history[-self.population_size :]
         fit = fitness([r for _, r in population], self.objectives)
         picks = self.rng.choice(len(population), size=min(self.sample_size, len(population)), replace=False)

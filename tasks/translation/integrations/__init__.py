@@ -8,6 +8,7 @@ is imported (:mod:`zoo.plugins`' library hooks), which registers the model type 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from zoo.hub.facts import BRIDGES
@@ -16,6 +17,9 @@ from zoo.hub.facts import BRIDGES
 @BRIDGES.register("transformers")
 def register_transformers() -> Any:
     """Registers ``zoo-translation`` with transformers' Auto classes; returns the model class."""
+    hf = sys.modules.get("tasks.translation.integrations.hf")
+    if hf is not None and not hasattr(hf, "register_auto"):
+        return None  # that module is importing transformers right now; it registers itself when it has loaded
     from tasks.translation.integrations.hf import ZooForTranslation, register_auto
 
     register_auto()

@@ -131,7 +131,7 @@ class ZooForTranslation(PreTrainedModel, GenerationMixin):
             own = cache.self_attention_cache
             if own.get_seq_length() > 0:
                 past = [own.layers[k].keys[:, 0] for k in range(self.config.layers)]
-        logits, rows = self.model.decode(decoder_input_ids, memory, attention_mask, past)
+        logits, rows = self.model.decode(decoder_input_ids, memory, attention_mask, past, keep=bool(use_cache))
         if use_cache:
             for k, row in enumerate(rows):
                 own.update(row[:, None], row[:, None, :, :0], k)
@@ -212,5 +212,7 @@ def save_pretrained(ref: str | Path, out: str | Path) -> Path:
     tok.save_pretrained(out)
     return Path(out)
 
+
+register_auto()  # importing this module (e.g. directly, before zoo's library hook could) registers it too
 
 __all__ = ["ZooTranslationConfig", "ZooForTranslation", "register_auto", "wrap", "to_transformers", "save_pretrained", "UNK"]
