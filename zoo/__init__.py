@@ -43,7 +43,7 @@ def register_timm(registry: Any = None) -> list[str]:
     return BRIDGES.get("timm")(registry)
 
 
-from zoo.plugins import install_library_hooks  # noqa: E402
+from zoo.library_hooks import install_library_hooks  # noqa: E402
 
 install_library_hooks()  # e.g. translators registered with transformers' Auto classes once transformers is imported
 

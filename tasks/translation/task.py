@@ -129,6 +129,7 @@ class Translation(Task):
         "vocab_size": Number(integer=True, low=64),
         "max_len": Number(integer=True, low=4),
         "estimate_pairs": NON_NEGATIVE_INT,
+        "supernet.pairs": NON_NEGATIVE_INT,
         "baseline.enabled": Flag(),
         "baseline.tolerance": Number(integer=False, low=0.0, high=1.0, low_open=True),
         "decode.num_beams": POSITIVE_INT,
@@ -160,9 +161,12 @@ class Translation(Task):
             split: (encode(self.tokenizer, [s for s, _ in pairs], max_len), encode(self.tokenizer, [t for _, t in pairs], max_len))
             for split, pairs in (("train", data.train), ("valid", data.valid), ("test", data.test))
         }
-        n = int(self.cfg.get("estimate_pairs", 0) or 0)
         src, tgt = self.ids["train"]
-        self.ids["estimate"] = (src[:n], tgt[:n]) if n else (src, tgt)
+        for split, n in (
+            ("estimate", int(self.cfg.get("estimate_pairs", 0) or 0)),
+            ("supernet", int(self.cfg.supernet.get("pairs", 0) or 0)),
+        ):
+            self.ids[split] = (src[:n], tgt[:n]) if n else (src, tgt)
         self.samples: dict[str, list[dict[str, str]]] = {}
 
     def describe_data(self) -> dict[str, Any]:
@@ -239,7 +243,7 @@ class Translation(Task):
     def one_shot_problem(self) -> OneShotProblem:
         return OneShotProblem(
             self.make_supernet("darts"),
-            self.loader("estimate", True),
+            self.loader("supernet", True),
             self.loader("valid", True),
             self._loss,
             lambda model, loader: likelihood(model, self.loader("valid", False))["likelihood"],
@@ -337,7 +341,11 @@ class Translation(Task):
         def size(width: int) -> int:
             return count_parameters(create_model(task=self.name, **args(width)))
 
-        width = min(range(8, 8 * 129, 8), key=lambda w: abs(size(w) - params) if abs(w - int(m.d_model)) <= 8 * 64 else float("inf"))
+        lo, hi = 1, 128  # widths 8 * k; the parameter count grows with the width: bisect for the first k at or above `params`
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if size(8 * mid) < params else (lo, mid)
+        width = min((8 * k for k in (lo - 1, lo) if k >= 1), key=lambda w: abs(size(w) - params))
         torch.manual_seed(self.seed)
         return create_model(task=self.name, **args(width)), args(width)
 
