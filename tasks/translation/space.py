@@ -149,6 +149,11 @@ class Seq2SeqSpace(SearchSpace):
             if odd or not given:
                 what = repr(odd[0]) if odd else "no entry"
                 raise ValueError(f"space.{key} has {what}; allowed: some of {', '.join(allowed)}")
+        if not any(op.startswith("cross_attention") for op in decoder_ops):
+            raise ValueError(
+                f"space.decoder_ops={list(decoder_ops)} has no attention to the encoder, so no decoder could read the source; "
+                "allowed: a list with cross_attention_4 or cross_attention_8"
+            )
         self.encoder_steps, self.decoder_steps = int(encoder_steps), int(decoder_steps)
         self.encoder_ops, self.decoder_ops, self.combiners = list(encoder_ops), list(decoder_ops), list(combiners)
 
@@ -240,7 +245,7 @@ EVOLVED_TRANSFORMER = Seq2SeqGenotype(
         ("ffn_relu", 5, "identity", 5, "add"),  # feed-forward + residual
     ),
     decoder=(
-        ("self_attention_8", 1, "cross_attention_8", 1, "add"),  # 16-head self-attention | attention to the encoder
+        ("self_attention_8", 1, "cross_attention_8", 1, "add"),  # self-attention (the paper's has 16 heads) | attention to the encoder
         ("identity", 2, "identity", 1, "add"),  # residual
         ("sep_conv_11x1", 3, "sep_conv_7x1", 3, "add"),  # separable 11x1 ReLU | separable 7x1
         ("sep_conv_7x1", 4, "identity", 3, "add"),  # separable 7x1 + residual

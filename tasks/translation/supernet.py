@@ -9,6 +9,9 @@ derived at the end takes the argmax of every softmax (``zero`` excluded from the
 excludes ``none``), which is a genotype of the space. Each branch evaluates every op once
 (not once per input, as edge-wise DARTS would), which keeps the supernet trainable on a CPU.
 
+A super cell's output is the mean of its blocks (every block may become a loose end of the derived
+cell, whose output is the sum of its loose ends), as DARTS concatenates every node.
+
 Every mixture stays causal in the decoder: inputs are mixed position by position, and every
 op and combiner is causal (:mod:`tasks.translation.ops`). A decoder whose derived branches
 never attend to the encoder could not translate; then the branch with the largest weight on
@@ -55,9 +58,9 @@ class SuperCell(nn.Module):
                 x = sum(wj * s for wj, s in zip(w["input"][k], states))
                 outs.append(self.branches[k](x, ctx, w["op"][k]))
             states.append(sum(wc * comb(*outs) for wc, comb in zip(w["combiner"][i], self.combiners[i])))  # type: ignore[arg-type]
-        read = set()  # no derived structure yet: every block counts as a loose end but the mixture reads them all; use the last
-        del read
-        return states[-1]
+        # which blocks end up loose ends is decided only at the derivation: every block feeds the output, as
+        # DARTS concatenates every node (a mean keeps the scale of one block)
+        return torch.stack(states[2:]).mean(0)
 
 
 class CellAlphas(nn.Module):

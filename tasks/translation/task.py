@@ -161,12 +161,16 @@ class Translation(Task):
             split: (encode(self.tokenizer, [s for s, _ in pairs], max_len), encode(self.tokenizer, [t for _, t in pairs], max_len))
             for split, pairs in (("train", data.train), ("valid", data.valid), ("test", data.test))
         }
+        # the training pairs in a seeded random order: a data set in dictionary (alphabetical) order must not
+        # give candidates and the supernet one corner of its vocabulary
         src, tgt = self.ids["train"]
+        order = torch.randperm(len(src), generator=torch.Generator().manual_seed(self.seed)).tolist()
         for split, n in (
             ("estimate", int(self.cfg.get("estimate_pairs", 0) or 0)),
             ("supernet", int(self.cfg.supernet.get("pairs", 0) or 0)),
         ):
-            self.ids[split] = (src[:n], tgt[:n]) if n else (src, tgt)
+            pick = order[:n] if n else order
+            self.ids[split] = ([src[i] for i in pick], [tgt[i] for i in pick])
         self.samples: dict[str, list[dict[str, str]]] = {}
 
     def describe_data(self) -> dict[str, Any]:

@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.fn(args)
-    except (HubError, ValueError, KeyError) as e:
+    except (HubError, ValueError, KeyError, NotImplementedError) as e:  # NotImplementedError: a task that does not export
         print(f"zoo.hub: error: {str(e.args[0]) if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     except BrokenPipeError:

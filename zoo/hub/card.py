@@ -91,7 +91,8 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
         ]
 
     lines += ["## Data", ""]
-    drows = [(k, v) for k, v in data.items() if k != "classes"]
+    # nested values (e.g. a translator's whole tokenizer) stay in config.json; the table shows plain ones
+    drows = [(k, v) for k, v in data.items() if k != "classes" and not isinstance(v, dict)]
     labels = config.get("labels") or data.get("classes")
     if drows:
         lines += _table(drows, ("", "")) + [""]

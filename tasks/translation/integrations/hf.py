@@ -62,6 +62,10 @@ class ZooTranslationConfig(PreTrainedConfig):
     use_cache: bool = True
     tie_word_embeddings: bool = False  # the output layer reads the embedding matrix itself: one tensor, nothing to tie
 
+    def __post_init__(self, **kwargs: Any) -> None:
+        self.decoder_layers = self.num_hidden_layers = self.layers  # the cache's layer count is the translator's
+        super().__post_init__(**kwargs)
+
 
 class _Encoder(nn.Module):
     """What ``generate`` calls once per batch: source ids -> ``BaseModelOutput`` (not a registered submodule:
@@ -123,7 +127,7 @@ class ZooForTranslation(PreTrainedModel, GenerationMixin):
             if labels is None:
                 raise ValueError("ZooForTranslation needs decoder_input_ids or labels")
             decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
-        use_cache = self.config.use_cache if use_cache is None else use_cache
+        use_cache = (self.config.use_cache if use_cache is None else use_cache) and labels is None  # training keeps no cache
         past = None
         if use_cache:
             if cache is None:

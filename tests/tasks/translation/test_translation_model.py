@@ -157,3 +157,31 @@ def test_transformer_cell_is_the_pre_norm_transformer_layer() -> None:
         h = x + sa(x, ctx)
         expected = h + ffn(h, ctx)
         assert torch.allclose(cell(x, x, ctx)[0], expected, atol=1e-6)
+
+
+def test_a_decoder_without_attention_to_the_encoder_is_refused() -> None:
+    ops = [op for op in DECODER_OPS if not op.startswith("cross_attention")]
+    with pytest.raises(ValueError, match="has no attention to the encoder"):
+        Seq2SeqSpace(decoder_ops=ops)
+
+
+def test_evolution_seeded_with_the_transformer_starts_from_its_cells() -> None:
+    from zoo.search import STRATEGIES
+
+    space = Seq2SeqSpace()
+    evo = STRATEGIES.get("evolution")(space, budget=8, seed=0, population_size=4, sample_size=2, seed_arch="transformer")
+    first = [evo.ask()[0] for _ in range(4)]
+    assert first[0] == TRANSFORMER
+    assert all(sum(a != b for a, b in zip(space.encode(g), space.encode(TRANSFORMER))) == 1 for g in first[1:])
+
+
+def test_a_sentence_translates_the_same_alone_and_in_a_padded_batch() -> None:
+    g = torch.Generator().manual_seed(8)
+    model = _perturbed(Translator(EVOLVED_TRANSFORMER, 50, C, 2, 0.0), 10, 0.1)
+    src = torch.randint(4, 50, (1, 5), generator=g)
+    tgt = torch.randint(4, 50, (1, 6), generator=g)
+    batch = torch.cat([torch.cat([src, torch.zeros(1, 4, dtype=torch.long)], 1), torch.randint(4, 50, (1, 9), generator=g)])
+    with torch.no_grad():
+        alone = model(src, tgt)
+        together = model(batch, torch.cat([tgt, torch.randint(4, 50, (1, 6), generator=g)]))[:1]
+    assert torch.allclose(alone, together, atol=1e-4), float((alone - together).abs().max())
