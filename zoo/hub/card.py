@@ -33,7 +33,7 @@ def _genotype_text(arch: Any) -> str:
 
 def _table(rows: list[tuple[str, Any]], head: tuple[str, str] = ("", "")) -> list[str]:
     out = [f"| {head[0]} | {head[1]} |", "| --- | --- |"]
-    out += [f"| {k} | {_fmt(v)} |" for k, v in rows]
+    out += [f"| {k} | {_fmt(v).replace('|', '&#124;')} |" for k, v in rows]  # a '|' in a value would end its cell
     return out
 
 
