@@ -176,6 +176,7 @@ class Translation(Task):
     def describe_data(self) -> dict[str, Any]:
         d = self.data
         return {
+            "name": str(self.data_cfg.name),
             **d.source,
             "src_lang": d.src_lang,
             "tgt_lang": d.tgt_lang,
