@@ -254,4 +254,3 @@ EVOLVED_TRANSFORMER = Seq2SeqGenotype(
         ("ffn_swish", 7, "identity", 7, "add"),  # swish feed-forward + residual
     ),
 )
-NAMED: dict[str, Seq2SeqGenotype] = {"transformer": TRANSFORMER, "evolved_transformer": EVOLVED_TRANSFORMER}

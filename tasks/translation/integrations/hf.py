@@ -37,7 +37,7 @@ from transformers import (
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
-from tasks.translation.model import BOS, EOS, PAD, UNK, Translator, create_translator, shift_right
+from tasks.translation.model import BOS, EOS, PAD, Translator, create_translator, shift_right
 
 MODEL_TYPE = "zoo-translation"
 
@@ -171,8 +171,6 @@ def wrap(translator: Translator, max_new_tokens: int = 64) -> ZooForTranslation:
         vocab_size=translator.vocab_size,
         d_model=translator.d_model,
         layers=translator.layers,
-        decoder_layers=translator.layers,
-        num_hidden_layers=translator.layers,
         dropout=float(translator.drop.p),
         pad_token_id=translator.pad_token_id,
     )
@@ -219,4 +217,4 @@ def save_pretrained(ref: str | Path, out: str | Path) -> Path:
 
 register_auto()  # importing this module (e.g. directly, before zoo's library hook could) registers it too
 
-__all__ = ["ZooTranslationConfig", "ZooForTranslation", "register_auto", "wrap", "to_transformers", "save_pretrained", "UNK"]
+__all__ = ["ZooTranslationConfig", "ZooForTranslation", "register_auto", "wrap", "to_transformers", "save_pretrained"]
