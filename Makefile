@@ -18,8 +18,12 @@ demo: setup
 # orders of magnitude (threads spinning against each other).
 # The full suite includes the optional extras (MMDetection hand-off, ONNX, Hugging Face Hub):
 # ZOO_REQUIRE_OPTIONAL=1 makes a test marked `requires(...)` fail rather than skip if its library is missing.
+# It runs on both cores (pytest-xdist, -n 2); --dist loadgroup keeps every test that starts process
+# pools, Ray or torchrun on one worker (the `multiprocess` group, tests/helpers/tiers.py), so they never
+# compete with each other for the cores. --durations=25 lists the slowest tests.
+PYTEST_XDIST = -n 2 --dist loadgroup
 test: setup mmdet lint
-	ZOO_REQUIRE_OPTIONAL=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -q -ra --durations=15
+	ZOO_REQUIRE_OPTIONAL=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -q -ra --durations=25 $(PYTEST_XDIST)
 
 # The tree is kept formatted and lint-clean by ruff (configured in pyproject.toml); `make format` fixes it.
 lint: setup
@@ -30,8 +34,10 @@ format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+# Unit and contract tests: no test that starts the CLI (`e2e`) or process pools, Ray or torchrun
+# (`multiprocess`); both marks are set from the fixtures a test uses (tests/helpers/tiers.py).
 test-fast: setup
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -q -ra -m "not e2e and not multiprocess" $(PYTEST_XDIST)
 
 bench: setup
 	.venv/bin/python bench/supernet_step.py

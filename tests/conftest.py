@@ -11,11 +11,15 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-# test helpers are imported by module name from any test directory (tests/, tests/tasks/<name>/, tests/contract/)
-for _d in [ROOT / "tests", *sorted((ROOT / "tests" / "tasks").glob("*"))]:
-    if _d.is_dir() and str(_d) not in sys.path:
-        sys.path.insert(1, str(_d))
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# what the tests share lives in tests/helpers/ (``from helpers.cli import ...``); test modules never import each other
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(1, str(ROOT / "tests"))
+# two torch threads at most, and one per xdist worker when workers share the cores (small convolutions slow
+# down by orders of magnitude when more threads than cores spin against each other)
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))))
+
+# the zoo_cli and multiprocess fixtures: their use marks a test e2e / multiprocess (tests/helpers/tiers.py)
+from helpers.tiers import multiprocess, register, zoo_cli  # noqa: E402, F401  (tests/ is on sys.path from here)
 
 
 @pytest.fixture
@@ -42,6 +46,7 @@ REQUIRE_ENV = "ZOO_REQUIRE_OPTIONAL"  # "1" (make test): a test whose optional l
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"requires(*modules): needs these optional modules; skipped without them unless {REQUIRE_ENV}=1")
+    register(config)  # the e2e and multiprocess marks follow the fixtures a test uses; a guard checks what it starts
 
 
 def _importable(module: str) -> bool:

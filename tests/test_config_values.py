@@ -6,12 +6,14 @@ task or data set is covered as soon as it registers.
 
 from __future__ import annotations
 
-import subprocess
+import copy
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import ZooCli
 from omegaconf import OmegaConf
 
 from zoo.__main__ import compose_config
@@ -22,8 +24,15 @@ from zoo.task import TASKS
 TASK_DATA = [(t, d) for t in TASKS.names() for d in TASKS.get(t).data_specs]
 
 
+@functools.cache
+def _composed(overrides: tuple[str, ...]) -> Any:
+    return compose_config(list(overrides))
+
+
 def compose(overrides: list[str]) -> Any:
-    return compose_config(overrides)
+    """The config ``overrides`` compose to: composed once per list (Hydra's composition is the slow
+    part), a fresh copy for each caller to change."""
+    return copy.deepcopy(_composed(tuple(overrides)))
 
 
 def leaves(node: Any, prefix: str = "") -> Iterator[str]:
@@ -121,17 +130,10 @@ def test_spec_wording() -> None:
     assert not Text(items=True).allows(["a", ""])
 
 
-@pytest.mark.slow
-def test_cli_reports_a_bad_value_before_work(tmp_path: Path, python: str, repo_root: Path) -> None:
+def test_cli_reports_a_bad_value_before_work(tmp_path: Path, zoo_cli: ZooCli) -> None:
     """Through the real CLI: exit 2, one stderr line, no run directory written."""
     run_dir = tmp_path / "run"
-    r = subprocess.run(
-        [python, "-m", "zoo", "data.test_fraction=1.5", f"hydra.run.dir={run_dir}"],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = zoo_cli.run("data.test_fraction=1.5", run_dir=run_dir, progress=None, timeout=120)
     assert r.returncode == 2
     assert r.stderr.strip() == "zoo: error: data.test_fraction=1.5 is invalid; allowed: a number with 0 < x < 1"
     assert not run_dir.exists()

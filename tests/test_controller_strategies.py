@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
+from helpers.cli import ZooCli
+from helpers.nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
 from omegaconf import OmegaConf
 
 from zoo.__main__ import CONF_DIR  # the core config groups (conf/search/NAME.yaml)
@@ -198,26 +197,10 @@ def test_runs_on_the_darts_space(name: str) -> None:
     assert s.best()[1]["reward"] >= random_best
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_cli_runs_on_nb201_in_seconds(name: str, tmp_path: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "zoo",
-            "space=nb201",
-            "estimate=nb201",
-            f"search={name}",
-            "search.budget=40",
-            "progress=false",
-            f"hydra.run.dir={tmp_path}",
-        ],  # the tables: the nb201 entry in the test ZOO_HOME
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_cli_runs_on_nb201_in_seconds(name: str, tmp_path: Path, zoo_cli: ZooCli) -> None:
+    # the tables: the nb201 entry in the test ZOO_HOME
+    out = zoo_cli.run("space=nb201", "estimate=nb201", f"search={name}", "search.budget=40", run_dir=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "test_acc_200ep" in out.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())

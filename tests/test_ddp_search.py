@@ -4,14 +4,12 @@ bit-identical supernet weights; under torchrun only rank 0 writes files.
 
 The replicas run in module-scoped fixtures (a pair of spawned processes each, the variants one
 after another); the tests then compare what each rank saved. DARTS with its time budget and
-resume is the quick part; second-order DARTS, DARTS without DDP, PC-DARTS and SPOS are marked slow.
+resume is the quick part; second-order DARTS, DARTS without DDP, PC-DARTS and SPOS are the slower one
+(both fixtures request ``multiprocess``: every test here that uses them runs in that tier and its xdist group).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +18,8 @@ from typing import Any
 import pytest
 import torch
 import torch.multiprocessing as mp
+from helpers.cli import ZooCli
+from helpers.tiers import Processes
 
 from zoo.runners.distributed import Shard, World, drop_scratch_dir, follower_argv
 
@@ -44,7 +44,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def _problem(replicas: Any) -> tuple[Any, Any, list[Any]]:
-    from test_oneshot_strategies import digits_task
+    from helpers.tasks import digits_task
 
     task, _ = digits_task(DATA)
     torch.manual_seed(0)  # as the pipeline seeds before building the supernet
@@ -135,12 +135,12 @@ def _spawn(out: Path, quick: bool) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def ranks(tmp_path_factory: pytest.TempPathFactory, multiprocess: Processes) -> list[dict[str, Any]]:
     return _spawn(tmp_path_factory.mktemp("ddp"), quick=True)
 
 
 @pytest.fixture(scope="module")
-def more_ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def more_ranks(tmp_path_factory: pytest.TempPathFactory, multiprocess: Processes) -> list[dict[str, Any]]:
     return _spawn(tmp_path_factory.mktemp("ddp_more"), quick=False)
 
 
@@ -158,7 +158,6 @@ def test_darts_ranks_end_with_one_genotype_and_identical_supernets(ranks: list[d
     check_identical(ranks, "darts")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "darts"])
 def test_other_variants_end_with_one_genotype_and_identical_supernets(more_ranks: list[dict[str, Any]], variant: str) -> None:
     check_identical(more_ranks, variant)
@@ -235,22 +234,14 @@ def test_follower_argv_moves_hydra_out_of_outputs_on_ranks_above_0() -> None:
     assert World.from_env({}) == World() and not World.from_env({"WORLD_SIZE": "1", "RANK": "0"}).distributed
 
 
-def test_torchrun_cli_only_rank_0_writes(tmp_path: Path) -> None:
+def test_torchrun_cli_only_rank_0_writes(tmp_path: Path, zoo_cli: ZooCli, multiprocess: Processes) -> None:
     """``torchrun --nproc-per-node 2 -m zoo search=darts ...`` end to end: a success, one run directory
     with the bundle, no scratch directory left behind (16-28 s on 2 cores)."""
     scratch_root = tmp_path / "tmp"
     scratch_root.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch_root)}
+    env = {"PYTHONPATH": str(ROOT), "TMPDIR": str(scratch_root)}
     args = ["search=darts", "search.epochs=2", "trainer.epochs=1", "task.model.init_channels=8", "task.model.layers=2"]
-    out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "zoo", *args, *DATA]
-        + ["threads=1", "progress=false"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = zoo_cli.run(*args, *DATA, "threads=1", "progress=false", launcher=multiprocess.torchrun(2), cwd=tmp_path, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     runs = [p for p in (tmp_path / "outputs").rglob("*") if p.is_dir() and p.name != ".hydra"]
     run = next(p for p in runs if (p / "metrics.json").is_file())

@@ -2,7 +2,7 @@
 
 The run's device is resolved once (:func:`zoo.device.resolve_device`, the ``device`` option) and
 reaches everything through the task (``Task.device``) or the module at hand
-(:func:`zoo.fit.model_device`). A ``"cpu"`` or ``"cuda"`` string passed as a device (``device=``,
+(:func:`zoo.device.model_device`). A ``"cpu"`` or ``"cuda"`` string passed as a device (``device=``,
 ``map_location=``, ``device_type=``, ``torch.device(...)``, ``.to(...)``, a parameter's default) or
 a ``.cuda()`` call would pin work to one device whatever the config says; the few legitimate
 places are listed in :data:`ALLOWED`, each with the reason. Comparisons such as
@@ -76,7 +76,7 @@ def test_no_hard_coded_device_outside_the_allow_list() -> None:
         for line, func, what in device_literals(p)
         if (rel := p.relative_to(ROOT).as_posix(), func) not in ALLOWED
     ]
-    assert not bad, "hard-coded devices (take Task.device or zoo.fit.model_device instead):\n" + "\n".join(bad)
+    assert not bad, "hard-coded devices (take Task.device or zoo.device.model_device instead):\n" + "\n".join(bad)
 
 
 def test_every_allow_list_entry_is_still_needed() -> None:

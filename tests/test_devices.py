@@ -8,13 +8,13 @@ The refusals of CUDA devices are checked on machines without CUDA (skipped where
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.cli import ZooCli, one_error_line
+from helpers.tiers import Processes
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -31,17 +31,6 @@ NO_CUDA = not torch.cuda.is_available()
 needs_no_cuda = pytest.mark.skipif(not NO_CUDA, reason="checks the refusal on a machine without CUDA")
 NO_CUDA_LINE = "device={} is invalid: this machine has no CUDA device (torch.cuda.is_available() is False); allowed: auto, cpu"
 AMP_ON_CPU = "trainer.amp=true is invalid on device=cpu (mixed precision is bf16 autocast on CUDA); allowed: false, or device=cuda"
-
-
-def zoo(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zoo", *args, "progress=false"], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def test_auto_and_cpu_resolve() -> None:
@@ -73,21 +62,25 @@ def test_cuda_without_cuda_fails_in_build(value: str) -> None:
 
 
 @needs_no_cuda
-def test_cuda_without_cuda_fails_through_the_cli_before_work(tmp_path: Path) -> None:
+def test_cuda_without_cuda_fails_through_the_cli_before_work(tmp_path: Path, zoo_cli: ZooCli) -> None:
     for value in ("cuda", "cuda:0"):
         run = tmp_path / value.replace(":", "_")
-        assert error_line(zoo(f"device={value}", f"hydra.run.dir={run}")) == "zoo: error: " + NO_CUDA_LINE.format(value)
+        assert one_error_line(zoo_cli.run(f"device={value}", run_dir=run)) == "zoo: error: " + NO_CUDA_LINE.format(value)
         assert not run.exists()
 
 
 @needs_no_cuda
-def test_amp_on_the_cpu_fails_in_one_line(tmp_path: Path) -> None:
+def test_amp_on_the_cpu_fails_in_one_line() -> None:
     for task in ("classification", "detection", "segmentation"):
         with pytest.raises(ConfigError) as err:
             build_checks(compose_config([f"task={task}", "trainer.amp=true"]))
         assert str(err.value) == AMP_ON_CPU
+
+
+@needs_no_cuda
+def test_amp_on_the_cpu_fails_through_the_cli_before_work(tmp_path: Path, zoo_cli: ZooCli) -> None:
     run = tmp_path / "run"
-    assert error_line(zoo("trainer.amp=true", "search=random", f"hydra.run.dir={run}")) == "zoo: error: " + AMP_ON_CPU
+    assert one_error_line(zoo_cli.run("trainer.amp=true", "search=random", run_dir=run)) == "zoo: error: " + AMP_ON_CPU
     assert not run.exists()
 
 
@@ -157,7 +150,7 @@ def _epochs(num_workers: int, seed: int = 0) -> list[list[float]]:
     return [[float(v) for batch in loader for v in batch] for _ in range(2)]
 
 
-def test_loader_workers_draw_distinct_reproducible_augmentations() -> None:
+def test_loader_workers_draw_distinct_reproducible_augmentations(multiprocess: Processes) -> None:
     first, again = _epochs(2), _epochs(2)
     assert first == again  # the loader's generator decides every worker's draws
     for epoch in first:
@@ -166,10 +159,9 @@ def test_loader_workers_draw_distinct_reproducible_augmentations() -> None:
     assert loader_options(torch.device("cpu"), 0) == {"pin_memory": False, "num_workers": 0}  # in-process loading, unchanged
 
 
-@pytest.mark.slow
-def test_a_tiny_run_on_device_auto(tmp_path: Path) -> None:
+def test_a_tiny_run_on_device_auto(tmp_path: Path, zoo_cli: ZooCli) -> None:
     run = tmp_path / "run"
-    proc = zoo(
+    proc = zoo_cli.run(
         "device=auto",
         "search=random",
         "search.budget=1",
@@ -181,7 +173,7 @@ def test_a_tiny_run_on_device_auto(tmp_path: Path) -> None:
         "task.model.init_channels=4",
         "estimate.latency=false",
         "threads=1",
-        f"hydra.run.dir={run}",
+        run_dir=run,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

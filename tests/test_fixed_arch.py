@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from zoo.atomic import save_json_atomic
 from zoo.config_values import ConfigError
 from zoo.models import PUBLISHED
 from zoo.search.fixed import Fixed, resolve_arch
 from zoo.space.darts_space import DartsSpace
-from zoo.space.genotype import GenotypeError, save_json_atomic
+from zoo.space.genotype import GenotypeError
 
 
 def test_every_form_resolves_to_the_same_cell(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.data import tiny_bundle
 from safetensors.torch import load_file, save_file
-from test_hub_download import tiny_bundle
 
 import zoo
 from zoo.hub.archive import pack, unpack

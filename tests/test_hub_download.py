@@ -6,39 +6,18 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from hub_server import HubServer
+from helpers.data import tiny_bundle
+from helpers.hub_server import HubServer
 
 import zoo
 from zoo.hub.api import download, entry_dir
-from zoo.hub.bundle import save_bundle
 from zoo.hub.download import HubError, sha256_file
 from zoo.hub.publish import push
 from zoo.hub.registry import get_entry
-
-
-def tiny_bundle(directory: Path, seed: int = 0) -> Path:
-    torch.manual_seed(seed)
-    args = {"arch": "darts_v2", "num_classes": 3, "init_channels": 4, "layers": 2, "in_chans": 1, "mean": [0.3], "std": [0.3]}
-    model = zoo.create_model(**args)
-    return save_bundle(
-        directory,
-        model,
-        {
-            "task": "classification",
-            "model": args,
-            "labels": ["a", "b", "c"],
-            "data": {"name": "digits", "image_size": 8, "in_chans": 1},
-            "metrics": {"test_accuracy": 0.5, "params": 1234},
-            "search": {"strategy": "darts", "space": "darts"},
-            "license": "Apache-2.0",
-        },
-    )
 
 
 @pytest.fixture
@@ -109,7 +88,7 @@ def _download_in_child(reg: str, out: str) -> None:
     os._exit(0)
 
 
-def test_two_processes_download_the_same_entry(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_two_processes_download_the_same_entry(hub, tmp_path: Path, multiprocess) -> None:  # type: ignore[no-untyped-def]
     server, reg = hub
     server.chunk_delay = 0.02  # both processes are in flight at the same time
     ctx = mp.get_context("fork")
@@ -137,7 +116,7 @@ def test_push_over_http_put_then_download(hub, tmp_path: Path) -> None:  # type:
     assert torch.equal(a(x), b(x))
 
 
-def test_cli_list_info_download(hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_cli_list_info_download(hub, tmp_path: Path, capsys: pytest.CaptureFixture[str], zoo_cli) -> None:  # type: ignore[no-untyped-def]
     from zoo.hub.__main__ import main
 
     server, reg = hub
@@ -159,14 +138,7 @@ def test_cli_list_info_download(hub, tmp_path: Path, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown zoo entry 'no_such_model'" in err
     # the real command line, in its own process, with the registry from the environment
-    env = {**os.environ, "ZOO_REGISTRY": reg}
-    out = subprocess.run(
-        [sys.executable, "-m", "zoo.hub", "download", "tiny", "--dir", str(tmp_path / "mine"), "--quiet"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    out = zoo_cli.run("download", "tiny", "--dir", tmp_path / "mine", "--quiet", module="zoo.hub", env={"ZOO_REGISTRY": reg}, timeout=120)
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()) == tmp_path / "mine" and (tmp_path / "mine" / "model.safetensors").is_file()
     assert server.requests["tiny/model.safetensors"] == 1

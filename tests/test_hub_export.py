@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_hub_download import tiny_bundle
+from helpers.data import tiny_bundle
 
 import zoo
 from zoo.hub.__main__ import main

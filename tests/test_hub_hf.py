@@ -1,5 +1,5 @@
 """``hf://OWNER/REPO/PATH[@REVISION]`` registry URLs, fetched by huggingface_hub from a
-Hub-compatible server on loopback (tests/hf_server.py).
+Hub-compatible server on loopback (tests/helpers/hf_server.py).
 
 huggingface_hub reads ``HF_ENDPOINT`` / ``HF_HOME`` when it is imported, so every download
 runs ``python -m zoo.hub`` in a child process with those set (and ``HOME`` in the test's
@@ -12,14 +12,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
-from hf_server import HfServer, commit_id
-from test_hub_download import tiny_bundle
+from helpers.cli import ZooCli, one_error_line
+from helpers.data import tiny_bundle
+from helpers.hf_server import HfServer, commit_id
 
 import zoo
 from zoo.hub.download import sha256_file
@@ -37,7 +37,8 @@ class HfHub:
     tmp: Path
     registry: Path
     bundles: dict[str, Path]  # revision -> the bundle it holds
-    env: dict[str, str]
+    env: dict[str, str | None]  # the child's environment: these over this process's (None: removed)
+    zoo_cli: ZooCli
 
     def write_registry(self, suffix: str, name: str = "tiny-hf", revision: str = "v1") -> None:
         """One entry whose files are listed only as ``hf://REPO/FILE{suffix}``, checksums of ``revision``."""
@@ -48,13 +49,12 @@ class HfHub:
         self.registry.write_text(json.dumps({"schema_version": 1, "entries": [entry]}))
 
     def cli(self, *args: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
-        code = f"{prelude}\nimport sys\nfrom zoo.hub.__main__ import main\nraise SystemExit(main(sys.argv[1:]))"
-        cmd = [sys.executable, "-c", code] if prelude else [sys.executable, "-m", "zoo.hub"]
-        return subprocess.run([*cmd, "--registry", str(self.registry), *args], env=self.env, capture_output=True, text=True, timeout=120)
+        """``python -m zoo.hub --registry REGISTRY args...`` (with ``prelude`` run first in the same process)."""
+        return self.zoo_cli.run("--registry", self.registry, *args, module="zoo.hub", prelude=prelude or None, env=self.env, timeout=120)
 
 
 @pytest.fixture
-def hf(tmp_path: Path, repo_root: Path):  # type: ignore[no-untyped-def]
+def hf(tmp_path: Path, repo_root: Path, zoo_cli: ZooCli):  # type: ignore[no-untyped-def]
     """A loopback Hub holding REPO at revisions v1 (seed 0) and main (seed 1); a registry file; the child's env."""
     bundles = {}
     for revision, seed in (("v1", 0), ("main", 1)):
@@ -64,7 +64,7 @@ def hf(tmp_path: Path, repo_root: Path):  # type: ignore[no-untyped-def]
         assert [f["name"] for f in entry["files"]] == list(FILES)
         shutil.copytree(tmp_path / f"pushed-{revision}" / "tiny-hf", tmp_path / "hub" / REPO / revision)
         shutil.rmtree(tmp_path / f"pushed-{revision}")  # the Hub is the only place the files are
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE_", "ZOO_"))}
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith(("HF_", "HUGGING_FACE_", "ZOO_"))}
     env.update(
         HOME=str(tmp_path / "home"),
         ZOO_HOME=str(tmp_path / "zoo"),
@@ -76,7 +76,7 @@ def hf(tmp_path: Path, repo_root: Path):  # type: ignore[no-untyped-def]
     )
     with HfServer(tmp_path / "hub") as server:
         env["HF_ENDPOINT"] = server.endpoint
-        hub = HfHub(server, tmp_path, tmp_path / "registry.json", bundles, env)
+        hub = HfHub(server, tmp_path, tmp_path / "registry.json", bundles, env, zoo_cli)
         hub.write_registry("@v1")
         yield hub
 
@@ -85,14 +85,6 @@ def _same_outputs(a: Path, b: Path) -> bool:
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         return torch.equal(zoo.from_pretrained(str(a)).eval()(x), zoo.from_pretrained(str(b)).eval()(x))
-
-
-def one_line_error(r: subprocess.CompletedProcess) -> str:
-    """The stderr of a CLI run that failed as it should: exit status 2, one line."""
-    assert r.returncode == 2
-    err = r.stderr.strip()
-    assert "\n" not in err, err
-    return err
 
 
 @needs_hf
@@ -146,7 +138,7 @@ def test_tampered_file_on_the_hub_is_refused_by_sha256(hf: HfHub) -> None:
     weights.write_bytes(bytes(data))
     out = hf.tmp / "out"
     r = hf.cli("download", "tiny-hf", "--dir", str(out), "--quiet")
-    err = one_line_error(r)
+    err = one_error_line(r, prog="zoo.hub")
     assert err.startswith("zoo.hub: error: tiny-hf/model.safetensors: sha256 mismatch from hf://zoo-org/tiny-hf/model.safetensors@v1"), err
     assert "deleted" in err
     assert not (out / "model.safetensors").exists() and not (out / "model.safetensors.part").exists()
@@ -157,14 +149,14 @@ def test_tampered_file_on_the_hub_is_refused_by_sha256(hf: HfHub) -> None:
 def test_unknown_revision_is_one_line_naming_it(hf: HfHub) -> None:
     hf.write_registry("@v9")
     r = hf.cli("download", "tiny-hf", "--quiet")
-    err = one_line_error(r)
+    err = one_error_line(r, prog="zoo.hub")
     assert "tiny-hf/config.json: download failed (hf://zoo-org/tiny-hf/config.json@v9" in err, err
     assert "Revision Not Found" in err and "/resolve/v9/config.json" in err, err
 
 
 def test_without_huggingface_hub_the_error_says_what_to_install(hf: HfHub) -> None:
     r = hf.cli("download", "tiny-hf", "--quiet", prelude="import sys; sys.modules['huggingface_hub'] = None")
-    err = one_line_error(r)
+    err = one_error_line(r, prog="zoo.hub")
     assert err.startswith("zoo.hub: error: tiny-hf/config.json: download failed (hf://zoo-org/tiny-hf/config.json@v1:"), err
     assert "pip install huggingface_hub" in err, err
     assert hf.server.log == []
@@ -175,7 +167,7 @@ def test_a_broken_mirror_is_one_line_and_the_next_url_is_tried(hf: HfHub) -> Non
     hf.server.loop_revisions.add("loop")  # HEAD redirects to itself until the client gives up
     hf.write_registry("@loop")
     r = hf.cli("download", "tiny-hf", "--quiet")
-    err = one_line_error(r)
+    err = one_error_line(r, prog="zoo.hub")
     assert "tiny-hf/config.json: download failed (hf://zoo-org/tiny-hf/config.json@loop: TooManyRedirects" in err, err
 
     registry = json.loads(hf.registry.read_text())

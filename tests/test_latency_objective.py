@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from test_cli import one_error_line, zoo
+from helpers.cli import ZooCli, one_error_line
 
 from zoo.estimate.base import TrainEstimator
 from zoo.estimate.latency import measure_latency_ms
@@ -49,7 +49,7 @@ def test_measure_latency_restores_mode_and_rejects_bad_repeats() -> None:
         raise AssertionError("repeats=0 accepted")
 
 
-def test_cli_accuracy_latency_front_with_measured_latency(tmp_path: Path) -> None:
+def test_cli_accuracy_latency_front_with_measured_latency(tmp_path: Path, zoo_cli: ZooCli) -> None:
     d = tmp_path / "mo"
     args = [
         "search=random",
@@ -61,7 +61,7 @@ def test_cli_accuracy_latency_front_with_measured_latency(tmp_path: Path) -> Non
         "task.estimate_model.layers=2",
         "threads=1",
     ]
-    proc = zoo(*args, run_dir=d)
+    proc = zoo_cli.run(*args, run_dir=d)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = [json.loads(l) for l in (d / "search_log.jsonl").read_text().splitlines()]
     lats = [r["result"]["latency_ms"] for r in log]
@@ -73,7 +73,7 @@ def test_cli_accuracy_latency_front_with_measured_latency(tmp_path: Path) -> Non
     order = np.argsort(-acc)
     assert (np.diff(lat[order]) <= 0).all()  # along the front, more accuracy never costs less latency
     assert (d / "pareto_front.png").stat().st_size > 5000
-    off = zoo(*args, "estimate.latency=false", run_dir=tmp_path / "never")
+    off = zoo_cli.run(*args, "estimate.latency=false", run_dir=tmp_path / "never")
     assert "estimate.latency=false" in one_error_line(off)
-    bad = zoo("search=random", "estimate.latency_repeats=0", run_dir=tmp_path / "never2")
+    bad = zoo_cli.run("search=random", "estimate.latency_repeats=0", run_dir=tmp_path / "never2")
     assert "estimate.latency_repeats=0 is invalid" in one_error_line(bad)

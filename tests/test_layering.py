@@ -3,7 +3,9 @@
 * strategies never import tasks; tasks never import strategies;
 * nothing in ``zoo/`` imports the task packages (:mod:`zoo.plugins` loads them by name from the
   registries), and no code in ``zoo/`` names a task (docstrings and comments aside);
-* the import graph of ``zoo/`` (imports inside functions included) has no circle.
+* the import graph of ``zoo/`` (imports inside functions included) has no circle;
+* in tests/, no module imports a test module (what tests share is in tests/helpers/), and only
+  tests/helpers/cli.py spells out a ``python -m zoo`` command.
 """
 
 from __future__ import annotations
@@ -140,3 +142,39 @@ def test_the_core_import_graph_has_no_circle() -> None:
 def test_the_cycle_finder_finds_one() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def _test_sources() -> list[Path]:
+    return sorted((ROOT / "tests").rglob("*.py"))
+
+
+def test_no_test_module_imports_another() -> None:
+    """What the tests share lives in tests/helpers/: no file under tests/ imports a ``test_*`` module (or a
+    conftest), at the top or inside a function, so one module's tests never depend on another's."""
+    bad = []
+    for f in _test_sources():
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            bad += [
+                f"{f.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if any(p.startswith(("test_", "conftest")) for p in n.split("."))
+            ]
+    assert not bad, bad
+
+
+def test_the_cli_is_started_only_through_the_helper() -> None:
+    """One way to start ``python -m zoo`` / ``zoo.hub`` in the tests (tests/helpers/cli.py: the ``zoo_cli``
+    fixture, whose use marks a test ``e2e``): no other test file spells out such a command (test_tiers.py
+    lists some as data, to check how the guard classifies them; it starts none)."""
+    exempt = {ROOT / "tests" / "helpers" / "cli.py", ROOT / "tests" / "test_tiers.py"}
+    found = []
+    for f in _test_sources():
+        if f in exempt:
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, (ast.List, ast.Tuple)):
+                values = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+                if any(a == "-m" and isinstance(b, str) and (b == "zoo" or b.startswith("zoo.")) for a, b in zip(values, values[1:])):
+                    found.append(f"{f.relative_to(ROOT)}:{node.lineno}")
+    assert not found, found

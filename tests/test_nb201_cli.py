@@ -4,28 +4,25 @@ the tables of the zoo's nb201 entry fetched into the zoo cache on first use."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-from nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
+from helpers.cli import ZooCli, one_error_line
+from helpers.nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def zoo(*args: str, run_dir: Path, home: Path | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ZOO_HOME": str(home)} if home is not None else None
-    cmd = [sys.executable, "-m", "zoo", "space=nb201", "estimate=nb201", *args, "progress=false", f"hydra.run.dir={run_dir}"]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+NB201 = ["space=nb201", "estimate=nb201"]
 
 
-def test_cli_search_prints_the_200_epoch_accuracy(tmp_path: Path) -> None:
+def test_cli_search_prints_the_200_epoch_accuracy(tmp_path: Path, zoo_cli: ZooCli) -> None:
     # a fresh, empty zoo cache and a working directory outside the repository: the first run
     # fetches the nb201 entry (shipped in the package) into $ZOO_HOME/hub/nb201/REVISION/
     home = tmp_path / "home"
-    proc = zoo("search=evolution", "search.budget=30", run_dir=tmp_path / "run", home=home, cwd=tmp_path)
+    proc = zoo_cli.run(
+        *NB201, "search=evolution", "search.budget=30", run_dir=tmp_path / "run", env={"ZOO_HOME": str(home)}, cwd=tmp_path, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     cached = sorted(p.name for p in (home / "hub" / "nb201").glob("*/*.xz"))
     assert cached == ["mini-bench-arch-cell-accs.csv.xz", "nats_bench.csv.xz", "nb201_latency_ms_help.csv.xz"]
@@ -49,9 +46,9 @@ def test_cli_search_prints_the_200_epoch_accuracy(tmp_path: Path) -> None:
         assert (tmp_path / "run" / f).exists(), f
 
 
-def test_cli_multi_objective_writes_a_pareto_front(tmp_path: Path) -> None:
+def test_cli_multi_objective_writes_a_pareto_front(tmp_path: Path, zoo_cli: ZooCli) -> None:
     d = tmp_path / "mo"
-    proc = zoo("search=random", "search.budget=40", "search.objectives=[accuracy,latency]", run_dir=d)
+    proc = zoo_cli.run(*NB201, "search=random", "search.budget=40", "search.objectives=[accuracy,latency]", run_dir=d, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "non-dominated architectures" in proc.stdout
     front = json.loads((d / "pareto_front.json").read_text())
@@ -64,13 +61,12 @@ def test_cli_multi_objective_writes_a_pareto_front(tmp_path: Path) -> None:
     assert (d / "pareto_front.png").stat().st_size > 5000
 
 
-def test_cli_bad_input_is_one_line_before_work(tmp_path: Path) -> None:
+def test_cli_bad_input_is_one_line_before_work(tmp_path: Path, zoo_cli: ZooCli) -> None:
     for args, words in [
         (("search=evolution", "search.population_size=500"), "search.population_size=500 is invalid"),
         (("search=bo_gp", "search.objectives=[accuracy,energy]"), "search.objectives=['accuracy', 'energy'] is invalid"),
         (("search=random", f"estimate.root={tmp_path}"), f"estimate.root='{tmp_path}' does not hold"),
     ]:
-        proc = zoo(*args, run_dir=tmp_path / "never")
-        lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
-        assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], (args, proc.stderr)
+        proc = zoo_cli.run(*NB201, *args, run_dir=tmp_path / "never", timeout=300)
+        assert words in one_error_line(proc), (args, proc.stderr)
         assert not (tmp_path / "never" / "search_log.jsonl").exists()

@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
-import subprocess
-import sys
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
@@ -16,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
+from helpers.cli import ZooCli, one_error_line
+from helpers.nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
 from omegaconf import OmegaConf
 
 import zoo
@@ -261,11 +260,11 @@ def test_the_tables_are_a_benchmark_entry_not_a_model(capsys: pytest.CaptureFixt
     assert main(["download", "nb201", "--quiet"]) == 0
     d = Path(capsys.readouterr().out.strip())
     assert d == entry_dir(entry) and all(sha256_file(d / f.name) == f.sha256 for f in entry.files)
-    proc = subprocess.run(
-        [sys.executable, "-m", "zoo", "mode=finetune", "checkpoint=nb201"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and "nb201 is a benchmark, not a model" in lines[0], proc.stderr
+
+
+def test_fine_tuning_the_tables_is_one_line_through_the_cli(zoo_cli: ZooCli) -> None:
+    proc = zoo_cli.run("mode=finetune", "checkpoint=nb201", progress=None, timeout=120)
+    assert "nb201 is a benchmark, not a model" in one_error_line(proc), proc.stderr
 
 
 def test_nb201_genotype_draws(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
+from helpers.nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
 from omegaconf import OmegaConf
 
 from zoo.__main__ import CONF_DIR  # the core config groups (conf/search/NAME.yaml)
@@ -37,6 +37,11 @@ BUDGET = 100
 MUST_BEAT_RANDOM = ("evolution", "bo_gp", "bo_rf", "pnas")
 MARGIN = 0.3  # every other strategy: mean >= random's mean - MARGIN (percentage points)
 MAY_REPEAT: tuple[str, ...] = ()  # strategies allowed to re-propose an evaluated cell (none: every query is new)
+
+
+# runs() below is cached per process and each strategy's runs are read by several tests: under xdist the
+# module's tests share one worker, so every strategy is run once (its 20 seeds are most of this module's time)
+pytestmark = pytest.mark.xdist_group("nb201_strategies")
 
 
 @pytest.fixture(autouse=True, scope="module")

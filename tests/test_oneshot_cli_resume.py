@@ -10,7 +10,6 @@ killed before its first checkpoint drops the first epoch's line instead of loggi
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,12 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.cli import ROOT, ZooCli, cli_env
 
 from zoo.runners.checkpoint import EpochCheckpoint
 from zoo.runners.local import JsonlLog, RunDirectoryBusy
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # DARTS on a fifth of digits (test_fraction=0.8), a tiny supernet and retrained model: ~2 s an epoch on one core
 ARGS = [
     "search=darts",
@@ -38,18 +36,6 @@ ARGS = [
     "threads=1",
     "progress=false",
 ]
-
-
-def _cmd(run: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "zoo", *ARGS, *extra, f"hydra.run.dir={run}"]
-
-
-def _run(run: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(_cmd(run, *extra), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
-
-
-def _start(run: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(_cmd(run, *extra), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _epochs(run: Path) -> list[int]:
@@ -86,24 +72,23 @@ def _wait_for(proc: subprocess.Popen, run: Path, epochs: int) -> None:
     assert proc.poll() is None, f"the run ended (code {proc.returncode}) before logging {epochs} epochs"
 
 
-@pytest.mark.slow
-def test_cli_search_killed_twice_resumes_to_the_uninterrupted_log(tmp_path: Path) -> None:
+def test_cli_search_killed_twice_resumes_to_the_uninterrupted_log(tmp_path: Path, zoo_cli: ZooCli) -> None:
     whole = tmp_path / "whole"
-    done = _run(whole)
+    done = zoo_cli.run(*ARGS, run_dir=whole)
     assert done.returncode == 0, done.stderr[-3000:]
     whole_lines = (whole / "search_log.jsonl").read_text().splitlines()
     assert [json.loads(l)["epoch"] for l in whole_lines] == [1, 2, 3, 4, 5]
 
     run = tmp_path / "killed"
-    _kill_after(_start(run), run, 1)  # may land between epoch 1's log line and its checkpoint
+    _kill_after(zoo_cli.start(*ARGS, run_dir=run), run, 1)  # may land between epoch 1's log line and its checkpoint
 
-    resumed = _start(run, "resume=true")
+    resumed = zoo_cli.start(*ARGS, "resume=true", run_dir=run)
     try:
         _wait_for(resumed, run, 2)  # the resumed run holds the directory, mid-search
         resumed.send_signal(signal.SIGSTOP)
         before = _files(run)
         try:
-            second = _run(run, "resume=true")  # a resume while that run is alive: refused, nothing written
+            second = zoo_cli.run(*ARGS, "resume=true", run_dir=run)  # a resume while that run is alive: refused, nothing written
         finally:
             resumed.send_signal(signal.SIGCONT)
         assert second.returncode == 2, (second.stdout + second.stderr)[-3000:]
@@ -120,7 +105,7 @@ def test_cli_search_killed_twice_resumes_to_the_uninterrupted_log(tmp_path: Path
             resumed.kill()
             resumed.wait()
 
-    final = _run(run, "resume=true")
+    final = zoo_cli.run(*ARGS, "resume=true", run_dir=run)
     assert final.returncode == 0, final.stderr[-3000:]
     assert "over 5 evaluations" in final.stdout, final.stdout[-2000:]
     assert (run / "search_log.jsonl").read_text().splitlines() == whole_lines  # every line, epochs and values
@@ -158,7 +143,7 @@ def test_a_live_run_directory_has_one_writer_and_a_killed_one_frees_it(tmp_path:
         """),
         ],
         cwd=ROOT,
-        env=ENV,
+        env=cli_env(),
     )
     try:
         deadline = time.time() + 120

@@ -2,45 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from omegaconf import OmegaConf
+from helpers.cli import ZooCli, one_error_line
+from helpers.tasks import TINY, digits_task, max_off_uniform
 
 from zoo.search.base import STRATEGIES, ConfigError, OneShotStrategy
-from zoo.space.base import SPACES
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def digits_task(overrides: list[str]) -> tuple[Any, Any]:
-    from zoo.__main__ import compose_config
-    from zoo.task import TASKS
-
-    cfg = compose_config(["task=classification", "data=digits", *overrides])
-    space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
-    space = SPACES.get(space_cfg.pop("name"))(**space_cfg)  # type: ignore[union-attr]
-    task = TASKS.get("classification")(cfg.task, cfg.data, cfg.trainer, space, seed=0, progress=False)
-    task.setup()
-    return task, space
-
-
-# a small supernet; the found genotype is then trained from scratch for 6 short epochs (task.estimate)
-TINY = ["task.supernet.init_channels=4", "task.supernet.layers=3", "trainer.batch_size=32", "trainer.estimate_epochs=6"]
-
-
-def max_off_uniform(rows: list) -> float:
-    """The largest distance of any logged softmax weight from the uniform 1/len(row) (nested lists of rows)."""
-    if rows and isinstance(rows[0], (int, float)):
-        return max(abs(w - 1.0 / len(rows)) for w in rows)
-    return max(max_off_uniform(r) for r in rows)
 
 
 def test_registered_with_configs() -> None:
@@ -113,17 +88,9 @@ def test_partial_channels_must_divide_the_supernet_width_before_training() -> No
         STRATEGIES.get("pc_darts")(partial_channels=3, progress=False).search(task.one_shot_problem())
 
 
-def test_cli_rejects_bad_spos_value_in_one_line(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "zoo", "search=spos", "search.parents=99", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode != 0
-    lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and "search.parents=99" in lines[0], out.stderr
+def test_cli_rejects_bad_spos_value_in_one_line(tmp_path: Path, zoo_cli: ZooCli) -> None:
+    out = zoo_cli.run("search=spos", "search.parents=99", run_dir=tmp_path, progress=None, timeout=300)
+    assert "search.parents=99" in one_error_line(out), out.stderr
 
 
 def test_tasks_without_these_supernets_fail_in_one_line() -> None:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from test_oneshot_strategies import digits_task
+from helpers.tasks import digits_task
 
 from zoo.search.base import STRATEGIES
 

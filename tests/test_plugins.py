@@ -5,12 +5,11 @@ changed (the registries span packages; the core names no task)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from helpers.cli import ZooCli
 
 # the task packages bundled in the repository (tasks/<name>/ with an __init__.py), in the CLI's order
 BUNDLED = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "tasks").iterdir() if (p / "__init__.py").is_file())
@@ -51,15 +50,14 @@ def write_plugin(site: Path) -> None:
     (dist / "entry_points.txt").write_text("[zoo.plugins]\ntoy = toy_task\n")
 
 
-@pytest.mark.slow
-def test_a_task_from_another_package_runs_through_the_cli(tmp_path: Path) -> None:
+def test_a_task_from_another_package_runs_through_the_cli(tmp_path: Path, zoo_cli: ZooCli) -> None:
     site = tmp_path / "site"
     write_plugin(site)
-    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
+    env: dict[str, str | None] = {"PYTHONPATH": str(site)}
     run = tmp_path / "run"
 
     def zoo(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "zoo", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        return zoo_cli.run(*args, cwd=tmp_path, env=env, progress=None)
 
     help_text = zoo("--help").stdout
     assert f"task: {', '.join(sorted([*BUNDLED, 'toy']))}" in help_text
@@ -88,6 +86,6 @@ def test_a_task_from_another_package_runs_through_the_cli(tmp_path: Path) -> Non
     )
     assert load.returncode == 0 and load.stdout.strip() == "NormalizedModel", load.stderr[-2000:]
     # without the plug-in the task is unknown, in one line naming the tasks there are
-    env.pop("PYTHONPATH")
+    env["PYTHONPATH"] = None
     r = zoo("task=toy", f"hydra.run.dir={tmp_path / 'other'}")
     assert r.returncode == 2 and r.stderr.strip() == f"zoo: error: task=toy is unknown; allowed task options: {', '.join(BUNDLED)}"

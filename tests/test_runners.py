@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
+from helpers.cli import ZooCli, one_error_line
+from helpers.nb201_home import nb201_zoo_home  # noqa: F401  (ZOO_HOME: a cache private to the tests)
+from helpers.tiers import Processes
 from omegaconf import OmegaConf
 
 from zoo.__main__ import compose_config
@@ -31,33 +33,18 @@ NB201 = ["space=nb201", "estimate=nb201", "search=evolution", "search.budget=16"
 DIGITS = ["search=random", "trainer.estimate_epochs=2", "trainer.epochs=1", "task.model.layers=2", "task.estimate_model.layers=2"]
 
 
-def zoo(*args: str, run_dir: Path | None = None, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    where = [f"hydra.run.dir={run_dir}"] if run_dir is not None else []
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args, "progress=false", *where], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
 def told(run_dir: Path) -> list[tuple[str, Any]]:
     """What the strategy was told, in order: (genotype key, reward)."""
     state = json.loads((run_dir / "strategy_state.json").read_text())
     return [(json.dumps(g, sort_keys=True), r["reward"]) for g, r in state["history"]]
 
 
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [l for l in proc.stderr.strip().splitlines() if l.startswith("zoo: error:")]
-    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    return lines[0]
-
-
-@pytest.mark.slow
 @pytest.mark.requires("ray")
-def test_process_and_ray_runners_make_the_same_search_as_local(tmp_path: Path) -> None:
+def test_process_and_ray_runners_make_the_same_search_as_local(tmp_path: Path, zoo_cli: ZooCli, multiprocess: Processes) -> None:
     """runner.workers=2 on every runner: the same candidates told in the same order, whatever finished first."""
     runs = {}
     for runner in ("local", "process", "ray"):
-        r = zoo(*NB201, f"runner={runner}", "runner.workers=2", run_dir=tmp_path / runner)
+        r = zoo_cli.run(*NB201, f"runner={runner}", "runner.workers=2", run_dir=tmp_path / runner)
         assert r.returncode == 0, r.stderr[-3000:]
         runs[runner] = told(tmp_path / runner)
         logged = read_log(tmp_path / runner / "search_log.jsonl")
@@ -65,7 +52,7 @@ def test_process_and_ray_runners_make_the_same_search_as_local(tmp_path: Path) -
     assert len(runs["local"]) == 16
     assert runs["process"] == runs["local"] and runs["ray"] == runs["local"]
     # a search is decided by the batch, not the runner: one worker asks differently from two
-    one = zoo(*NB201, "runner=local", run_dir=tmp_path / "one")
+    one = zoo_cli.run(*NB201, "runner=local", run_dir=tmp_path / "one")
     assert one.returncode == 0 and told(tmp_path / "one") != runs["local"]
 
 
@@ -87,15 +74,16 @@ def _kill_when_running(title: str, kills: list[int], stop: threading.Event) -> N
         time.sleep(0.05)
 
 
-@pytest.mark.slow
 @pytest.mark.requires("ray")
-def test_ray_worker_killed_mid_candidate_is_retried_then_recorded_failed(tmp_path: Path) -> None:
+def test_ray_worker_killed_mid_candidate_is_retried_then_recorded_failed(tmp_path: Path, zoo_cli: ZooCli, multiprocess: Processes) -> None:
     for retries, run in ((2, tmp_path / "retried"), (0, tmp_path / "failed")):
         kills: list[int] = []
         stop = threading.Event()
         killer = threading.Thread(target=_kill_when_running, args=("ray::_evaluate_candidate", kills, stop), daemon=True)
         killer.start()
-        r = zoo(*DIGITS, "search.budget=2", "runner=ray", "runner.workers=1", f"runner.max_retries={retries}", "threads=1", run_dir=run)
+        r = zoo_cli.run(
+            *DIGITS, "search.budget=2", "runner=ray", "runner.workers=1", f"runner.max_retries={retries}", "threads=1", run_dir=run
+        )
         stop.set()
         assert r.returncode == 0, r.stderr[-3000:]
         assert len(kills) == 1
@@ -109,8 +97,7 @@ def test_ray_worker_killed_mid_candidate_is_retried_then_recorded_failed(tmp_pat
             assert "(1 failed)" in r.stdout
 
 
-@pytest.mark.slow
-def test_process_worker_killed_mid_candidate_is_retried(tmp_path: Path) -> None:
+def test_process_worker_killed_mid_candidate_is_retried(tmp_path: Path, multiprocess: Processes) -> None:
     from multiprocessing import active_children
 
     cfg = compose_config([*DIGITS, "search.budget=2", "runner=process", "runner.workers=2", "runner.max_retries=1", "threads=1"])
@@ -137,27 +124,24 @@ def test_process_worker_killed_mid_candidate_is_retried(tmp_path: Path) -> None:
     assert all(0 < rec["result"]["reward"] <= 1 for rec in log)
 
 
-@pytest.mark.slow
-def test_driver_killed_at_five_points_loses_and_repeats_nothing(tmp_path: Path) -> None:
+def test_driver_killed_at_five_points_loses_and_repeats_nothing(tmp_path: Path, zoo_cli: ZooCli, multiprocess: Processes) -> None:
     """SIGKILL of the driver after 1, 2, 3, 5 and 6 logged candidates (in flight in a process pool), each time resumed."""
     run = tmp_path / "run"
     args = [*DIGITS, "search=evolution", "search.budget=8", "search.population_size=4", "search.sample_size=2"]
     args += ["runner=process", "runner.workers=2", "threads=1"]
     log_path = run / "search_log.jsonl"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     orphans: set[int] = set()
     for i, lines in enumerate((1, 2, 3, 5, 6)):
-        cmd = [sys.executable, "-m", "zoo", *args, "progress=false", f"hydra.run.dir={run}", *(["resume=true"] if i else [])]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        proc = zoo_cli.start(*args, *(["resume=true"] if i else []), run_dir=run, stderr=subprocess.PIPE)
         deadline = time.time() + 300
         while proc.poll() is None and time.time() < deadline and len(read_log(log_path)) < lines:
             time.sleep(0.02)
         assert proc.poll() is None, proc.stderr.read()[-3000:] if proc.stderr else ""
-        workers = _children(proc.pid)
+        workers = multiprocess.children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         orphans.update(workers)
-    final = zoo(*args, "resume=true", run_dir=run)
+    final = zoo_cli.run(*args, "resume=true", run_dir=run)
     assert final.returncode == 0, final.stderr[-3000:]
     log = read_log(log_path)
     keys = [rec["key"] for rec in log]
@@ -166,19 +150,6 @@ def test_driver_killed_at_five_points_loses_and_repeats_nothing(tmp_path: Path) 
     history = told(run)
     assert len(history) == 8 and {k for k, _ in history} == {json.dumps(rec["genotype"], sort_keys=True) for rec in log}
     assert orphans and not [pid for pid in orphans if Path(f"/proc/{pid}").exists()], "a killed driver's pool workers lived on"
-
-
-def _children(pid: int) -> set[int]:
-    """Live processes whose parent is ``pid``."""
-    out = set()
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.add(int(d.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return out
 
 
 def test_deadline_stops_asking_after_the_batch_in_flight(tmp_path: Path) -> None:
@@ -214,9 +185,8 @@ def test_a_search_whose_candidates_all_fail_stops_and_resumes_once_fixed(tmp_pat
     assert not strategy.best()[1].get("failed")
 
 
-@pytest.mark.slow
-def test_time_budget_ends_a_search_and_the_run_still_writes_its_bundle(tmp_path: Path) -> None:
-    r = zoo(*DIGITS, "search.budget=50", "search.time_budget=1s", "threads=1", run_dir=tmp_path / "run")
+def test_time_budget_ends_a_search_and_the_run_still_writes_its_bundle(tmp_path: Path, zoo_cli: ZooCli) -> None:
+    r = zoo_cli.run(*DIGITS, "search.budget=50", "search.time_budget=1s", "threads=1", run_dir=tmp_path / "run")
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["stopped_by"] == "time_budget" and metrics["search_evaluations"] == 1  # a candidate trains for longer than 1 s
@@ -270,12 +240,11 @@ def test_every_runner_key_has_a_spec() -> None:
         assert keys == set(RUNNERS.get(name).specs), name
 
 
-def test_workers_moved_to_runner_workers_in_one_line(tmp_path: Path) -> None:
-    r = zoo("workers=2", run_dir=tmp_path / "run")
+def test_workers_moved_to_runner_workers_in_one_line(tmp_path: Path, zoo_cli: ZooCli) -> None:
+    r = zoo_cli.run("workers=2", run_dir=tmp_path / "run")
     assert "runner.workers" in one_error_line(r) and not (tmp_path / "run").exists()
 
 
-@pytest.mark.slow
 @pytest.mark.requires("ray")
 @pytest.mark.parametrize(
     "option,line",
@@ -284,15 +253,16 @@ def test_workers_moved_to_runner_workers_in_one_line(tmp_path: Path) -> None:
         ("runner.address=auto", "runner.address=auto is invalid: no Ray cluster answers there"),
     ],
 )
-def test_ray_requests_that_cannot_be_met_fail_in_one_line(tmp_path: Path, option: str, line: str) -> None:
-    r = zoo(*NB201, "runner=ray", option, run_dir=tmp_path / "run", env={"RAY_ADDRESS": ""})
-    assert one_error_line(r).startswith(f"zoo: error: {line}"), r.stderr
+def test_ray_requests_that_cannot_be_met_fail_in_one_line(
+    tmp_path: Path, option: str, line: str, zoo_cli: ZooCli, multiprocess: Processes
+) -> None:
+    r = zoo_cli.run(*NB201, "runner=ray", option, run_dir=tmp_path / "run", env={"RAY_ADDRESS": ""})
+    assert one_error_line(r, alone=False).startswith(f"zoo: error: {line}"), r.stderr  # Ray may warn on stderr too
     assert not (tmp_path / "run" / "search_log.jsonl").exists()
 
 
-@pytest.mark.slow
 @pytest.mark.requires("ray")
-def test_ray_runner_joins_a_running_cluster(tmp_path: Path) -> None:
+def test_ray_runner_joins_a_running_cluster(tmp_path: Path, zoo_cli: ZooCli, multiprocess: Processes) -> None:
     """``ray start --head`` (a cluster of one node on loopback), then ``runner.address=auto`` joins it."""
     ray_bin = Path(sys.executable).parent / "ray"
     import shutil
@@ -309,7 +279,7 @@ def test_ray_runner_joins_a_running_cluster(tmp_path: Path) -> None:
     )
     try:
         assert start.returncode == 0, start.stderr[-2000:]
-        r = zoo(
+        r = zoo_cli.run(
             *NB201, "search.budget=6", "runner=ray", "runner.address=auto", run_dir=tmp_path / "run", env={"RAY_TMPDIR": env["RAY_TMPDIR"]}
         )
         assert r.returncode == 0, r.stderr[-3000:]
@@ -319,11 +289,12 @@ def test_ray_runner_joins_a_running_cluster(tmp_path: Path) -> None:
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
-@pytest.mark.slow
 @pytest.mark.requires("hydra_plugins.hydra_submitit_launcher")
-def test_multirun_over_two_groups_and_seeds_runs_and_summarises(tmp_path: Path) -> None:
+def test_multirun_over_two_groups_and_seeds_runs_and_summarises(tmp_path: Path, zoo_cli: ZooCli, multiprocess: Processes) -> None:
     sweep = tmp_path / "sweep"
-    r = zoo("-m", *NB201[:2], "search=random,evolution", "runner=local,process", "seed=0,1", "search.budget=20", f"hydra.sweep.dir={sweep}")
+    r = zoo_cli.run(
+        "-m", *NB201[:2], "search=random,evolution", "runner=local,process", "seed=0,1", "search.budget=20", f"hydra.sweep.dir={sweep}"
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((sweep / "sweep_summary.json").read_text())["experiments"]
     assert len(summary) == 8 and all(e["status"] == "finished" for e in summary)
@@ -336,12 +307,12 @@ def test_multirun_over_two_groups_and_seeds_runs_and_summarises(tmp_path: Path) 
     assert r.stdout.count("  finished  ") == 8 and "zoo sweep: 8 experiments" in r.stdout
     # the local submitit launcher: one process per experiment
     sweep2 = tmp_path / "submitit"
-    r = zoo("-m", *NB201[:3], "seed=0,1", "search.budget=20", "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep2}")
+    r = zoo_cli.run("-m", *NB201[:3], "seed=0,1", "search.budget=20", "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep2}")
     assert r.returncode == 0, r.stderr[-3000:]
     assert [e["status"] for e in json.loads((sweep2 / "sweep_summary.json").read_text())["experiments"]] == ["finished"] * 2
 
 
-def test_a_failing_experiment_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
+def test_a_failing_experiment_is_reported_and_the_sweep_goes_on(tmp_path: Path, zoo_cli: ZooCli) -> None:
     """An error the pre-check cannot see (the data is read when a run starts): each experiment records
     it in error.txt, the summary marks it failed, and the sweep exits 1 after running all of them."""
     from PIL import Image
@@ -350,7 +321,7 @@ def test_a_failing_experiment_is_reported_and_the_sweep_goes_on(tmp_path: Path) 
     for i in range(3):
         Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / "data" / "cat" / f"{i}.png")
     sweep = tmp_path / "sweep"
-    r = zoo(
+    r = zoo_cli.run(
         "-m", "search=random", "search.budget=2", "data=folder", f"data.root={tmp_path / 'data'}", "seed=0,1", f"hydra.sweep.dir={sweep}"
     )
     assert r.returncode == 1, r.stderr[-3000:]
@@ -360,8 +331,8 @@ def test_a_failing_experiment_is_reported_and_the_sweep_goes_on(tmp_path: Path) 
     assert r.stdout.count("  failed  ") == 2
 
 
-def test_each_experiment_of_a_sweep_is_prechecked_in_one_line(tmp_path: Path) -> None:
-    r = zoo("-m", "search=random,evolution", "search.population_size=4", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+def test_each_experiment_of_a_sweep_is_prechecked_in_one_line(tmp_path: Path, zoo_cli: ZooCli) -> None:
+    r = zoo_cli.run("-m", "search=random,evolution", "search.population_size=4", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     line = one_error_line(r)
     assert line.startswith("zoo: error: [search=random search.population_size=4 progress=false] unknown option 'search.population_size'"), (
         line

@@ -19,7 +19,7 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
-import pytest
+from helpers.cli import ZooCli, cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,17 +61,15 @@ def _group_options(help_text: str, group: str) -> set[str]:
     return set(line[len(group) + 2 :].split(", "))
 
 
-@pytest.mark.slow
-def test_wheel_installs_a_working_cli(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "ZOO_REGISTRY")}
-    env.update(
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
+def test_wheel_installs_a_working_cli(tmp_path: Path, zoo_cli: ZooCli) -> None:
+    overrides: dict[str, str | None] = dict.fromkeys(("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "ZOO_REGISTRY"))
+    overrides.update(
         PYTHONNOUSERSITE="1",
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         PIP_NO_INPUT="1",
         ZOO_HOME=str(tmp_path / "zoo_home"),
     )
+    env = cli_env(overrides)  # one thread per process, as in every CLI run of the tests
 
     # 1. the wheel, built from a copy of the checkout with this interpreter's setuptools
     src, dist = tmp_path / "src", tmp_path / "dist"
@@ -115,36 +113,35 @@ def test_wheel_installs_a_working_cli(tmp_path: Path) -> None:
     assert all(Path(p).resolve().is_relative_to(venv.resolve()) for p in where[:2]), f"zoo/tasks not imported from the wheel: {where}"
     assert not Path(where[2]).resolve().is_relative_to(venv.resolve()), "torch was installed into the fresh venv"
 
-    help_text = _run([str(py), "-m", "zoo", "--help"], cwd=work, env=env, timeout=180).stdout
+    help_text = zoo_cli.run("--help", python=py, progress=None, cwd=work, env=overrides, timeout=180, check=True).stdout
     assert {"classification", "detection"} <= _group_options(help_text, "task")
     assert {"digits", "trees"} <= _group_options(help_text, "data")
     assert {"classification", "detection"} <= _group_options(help_text, "trainer")
     assert "darts" in _group_options(help_text, "search")
 
-    listing = _run([str(py), "-m", "zoo.hub", "list"], cwd=work, env=env, timeout=180).stdout
+    listing = zoo_cli.run("list", module="zoo.hub", python=py, cwd=work, env=overrides, timeout=180, check=True).stdout
     assert "digits-darts" in listing and "trees-fpn-darts" in listing, listing
     # the release files shipped in the wheel are the entry's files (checked against their sha256)
-    _run([str(py), "-m", "zoo.hub", "download", "digits-darts", "--dir", str(tmp_path / "dl")], cwd=work, env=env, timeout=180)
+    zoo_cli.run(
+        "download", "digits-darts", "--dir", tmp_path / "dl", module="zoo.hub", python=py, cwd=work, env=overrides, timeout=180, check=True
+    )
     assert (tmp_path / "dl" / "model.safetensors").is_file()
 
     # 4. a tiny real search + retrain on the bundled digits (seeds 0-2 reach 0.73-0.93; chance is 0.1)
     run = tmp_path / "run"
-    _run(
-        [
-            str(py),
-            "-m",
-            "zoo",
-            "search.epochs=2",
-            "trainer.epochs=1",
-            "task.model.layers=2",
-            "task.supernet.layers=2",
-            "threads=1",
-            "progress=false",
-            f"hydra.run.dir={run}",
-        ],
+    zoo_cli.run(
+        "search.epochs=2",
+        "trainer.epochs=1",
+        "task.model.layers=2",
+        "task.supernet.layers=2",
+        "threads=1",
+        "progress=false",
+        f"hydra.run.dir={run}",
+        python=py,
         cwd=work,
-        env=env,
+        env=overrides,
         timeout=600,
+        check=True,
     )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["task"] == "classification" and metrics["search"] == "darts"

@@ -5,32 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
-from omegaconf import OmegaConf
+from helpers.tasks import build_task, private_cache  # noqa: F401  (private_cache: autouse, a private ZOO_HOME)
 
 import zoo
 from zoo.hub.registry import load_entries
-from zoo.space.base import SPACES
-from zoo.task import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _task(overrides: list[str]):
-    from zoo.__main__ import compose_config
-
-    cfg = compose_config(overrides)
-    space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
-    space = SPACES.get(space_cfg.pop("name"))(**space_cfg)
-    task = TASKS.get(cfg.task.name)(cfg.task, cfg.data, cfg.trainer, space, seed=0, progress=False)
-    task.setup()
-    return task
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
-    torch.set_num_threads(1)
 
 
 def test_digits_entry_reproduces_its_accuracy() -> None:
@@ -38,7 +18,7 @@ def test_digits_entry_reproduces_its_accuracy() -> None:
 
     entry = load_entries()["digits-darts"]
     model = zoo.create_model("digits-darts", pretrained=True).eval()
-    task = _task([])
+    task = build_task([])
     acc = accuracy(model, task.loader("test", False))
     assert acc == pytest.approx(entry.metrics["test_accuracy"], abs=1e-6)
     assert acc > 0.95  # chance is 0.1: the release file holds a trained model, not just its own record

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from omegaconf import OmegaConf
-
-from zoo.models import list_models
-from zoo.space.genotype import Genotype
 from zoo.version import __version__
 
-# the run directory's name (zoo/conf/config.yaml, hydra.run.dir): TASK-SEARCH, or TASK-finetune
-OmegaConf.register_new_resolver(
-    "zoo_run_name", lambda mode, task, search: f"{task}-finetune" if mode == "finetune" else f"{task}-{search}", replace=True
-)
+
+def _register_resolvers() -> None:
+    """The run directory's name (zoo/conf/config.yaml, hydra.run.dir): TASK-SEARCH, or TASK-finetune."""
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver(
+        "zoo_run_name", lambda mode, task, search: f"{task}-finetune" if mode == "finetune" else f"{task}-{search}", replace=True
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """``zoo.list_models`` and ``zoo.Genotype``, imported on first use: ``import zoo`` (and the
+    command lines, ``python -m zoo.hub list``) do not import torch until something needs it."""
+    if name == "list_models":
+        from zoo.models import list_models
+
+        return list_models
+    if name == "Genotype":
+        from zoo.space.genotype import Genotype
+
+        return Genotype
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
 
 
 def create_model(arch: Any, pretrained: bool = False, **kwargs: Any) -> Any:
@@ -43,8 +57,9 @@ def register_timm(registry: Any = None) -> list[str]:
     return BRIDGES.get("timm")(registry)
 
 
-from zoo.library_hooks import install_library_hooks  # noqa: E402
+from zoo.library_hooks import install_library_hooks, on_import  # noqa: E402
 
 install_library_hooks()  # e.g. translators registered with transformers' Auto classes once transformers is imported
+on_import("omegaconf", _register_resolvers)  # when Hydra or the user imports it: `import zoo` does not
 
 __all__ = ["create_model", "list_models", "from_pretrained", "register_timm", "Genotype", "__version__"]

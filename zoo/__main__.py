@@ -96,7 +96,7 @@ def sweep_summary(sweep_dir: Path, expected: int | None = None) -> tuple[str, bo
     (a launcher that wrote elsewhere, e.g. on other nodes, leaves them missing here)."""
     from omegaconf import OmegaConf
 
-    from zoo.space.genotype import save_json_atomic
+    from zoo.atomic import save_json_atomic
 
     rows = []
     jobs = sorted((d for d in sweep_dir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name))
@@ -251,13 +251,21 @@ def with_checkpoint_task(argv: list[str]) -> list[str]:
     return argv
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """The command line; ``argv`` (default ``sys.argv[1:]``) replaces the arguments Hydra reads."""
+    if argv is not None:
+        sys.argv[1:] = argv
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig
 
     from zoo.plugins import PluginError, load_plugins
 
+    if any(a in ("--help", "-h") for a in sys.argv[1:]):  # config files only: no task package, no torch
+        try:
+            return print_help(with_checkpoint_task(sys.argv[1:]))
+        except PluginError as e:
+            _die(str(e))
     try:
         load_plugins()  # a broken task package: one line naming it, before anything else
     except PluginError as e:
@@ -269,8 +277,6 @@ def main() -> None:
         sys.argv[1:] = follower_argv(sys.argv[1:])
     except ValueError as e:
         _die(str(e))
-    if any(a in ("--help", "-h") for a in sys.argv[1:]):
-        return print_help(sys.argv[1:])
     multirun = is_multirun(sys.argv[1:])
     sweep_dir = None
     if multirun:

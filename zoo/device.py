@@ -4,7 +4,7 @@ for ``trainer.amp``, and DataLoader options for batches bound for a device.
 ``device`` is ``auto`` (CUDA when ``torch.cuda.is_available()``, else the CPU), ``cpu``, ``cuda`` or
 ``cuda:N``; :func:`resolve_device` refuses one this machine does not have in one line, before any
 work. The task holds the resolved device (``Task.device``) and everything that places tensors takes
-it from there or from the module it runs (:func:`zoo.fit.model_device`); this module is the one
+it from there or from the module it runs (:func:`model_device`); this module is the one
 place that names a device (``tests/test_device_literals.py`` checks the rest of ``zoo/`` and ``tasks/``).
 
 Mixed precision (``trainer.amp=true``) is ``torch.autocast`` with bfloat16 on CUDA around the
@@ -108,6 +108,11 @@ def loader_options(device: torch.device, num_workers: int = 0) -> dict[str, Any]
     if num_workers > 0:
         options["worker_init_fn"] = reseed_worker
     return options
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model``'s first parameter (or buffer) is; torch's default device for a module without tensors."""
+    return next((t.device for t in itertools.chain(model.parameters(), model.buffers())), torch.get_default_device())
 
 
 def cpu_copy(model: nn.Module) -> nn.Module:

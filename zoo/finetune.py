@@ -11,14 +11,17 @@ written as a new bundle in the run directory.
 Each task plugs in one function with ``@finetuner("task")`` (in ``tasks/<name>/finetune.py``,
 registered in :data:`FINETUNERS`); the task plug-in, built by :func:`zoo.build.make_task`
 as for a search, provides the data. This module holds what every fine-tuner shares: the job,
-the epoch stretching, fitting a parent's tensors to the new model and freezing the body.
+the epoch stretching, fitting a parent's tensors to the new model (:func:`adapted_model`),
+freezing the body (:func:`frozen_body`) and the sequence of a supervised task's fine-tuning
+(:func:`train_head_then_all`: test, head alone, everything, test).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +30,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from zoo.atomic import save_json_atomic
 from zoo.build import make_task
 from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, ConfigError, Flag, check_values
 from zoo.device import resolve_device
 from zoo.registry import Registry
-from zoo.space.genotype import save_json_atomic
+from zoo.task import SupervisedTask
 
 
 @dataclass
@@ -79,34 +83,23 @@ def _registries(cfg: DictConfig) -> Any:
 
 def checkpoint_task(cfg: DictConfig, mode: str = "finetune") -> str:
     """The task of ``cfg.checkpoint`` without downloading it; one-line errors for a bad one (``mode`` names the mode in them)."""
+    from zoo.hub.api import locate_bundle
     from zoo.hub.bundle import read_config
-    from zoo.hub.registry import get_entry
 
     ckpt = cfg.get("checkpoint")
     if not ckpt:
         raise ConfigError(
             f"mode={mode} needs checkpoint=NAME_OR_PATH (a zoo name from `python -m zoo.hub list`, a bundle directory or archive)"
         )
-    p = Path(str(ckpt)).expanduser()
-    if p.is_dir():
-        return str(read_config(p).get("task"))
-    if p.is_file():
-        return str(read_config(_unpacked(p)).get("task"))
-    if "/" in str(ckpt):
-        raise ConfigError(f"checkpoint={ckpt} does not exist (expected a bundle directory, a .tar/.zip bundle or a zoo name)")
-    entry = get_entry(str(ckpt), _registries(cfg))
-    if not entry.has_weights:
+    found = locate_bundle(str(ckpt), _registries(cfg), label="checkpoint")  # a directory (archives unpacked), or a name's entry
+    if isinstance(found, Path):
+        return str(read_config(found).get("task"))
+    if not found.has_weights:
         raise ConfigError(
             f"checkpoint={ckpt} is architecture-only (no weights to {'fine-tune' if mode == 'finetune' else 'run'}); "
             "train it with mode=search or pick an entry with weights"
         )
-    return entry.task
-
-
-def _unpacked(archive: Path) -> Path:
-    from zoo.hub.archive import unpack_cached
-
-    return unpack_cached(archive)
+    return found.task
 
 
 def check_finetune(cfg: DictConfig) -> None:
@@ -126,16 +119,21 @@ def check_finetune(cfg: DictConfig) -> None:
     make_task(cfg, cfg.data)  # the task plug-in's own checks (e.g. detection data for task=detection); no data loaded
 
 
-def finetune_task(job: FinetuneJob, data_cfg: Any = None) -> Any:
+def finetune_task(job: FinetuneJob, data_cfg: Any = None, **attributes: Any) -> Any:
     """The task on the fine-tuning data, set up (data read and checked). ``data_cfg``: default a
-    resolved copy of ``cfg.data`` (a fine-tuner may adjust it first, as classification's does)."""
+    resolved copy of ``cfg.data`` (a fine-tuner may adjust it first, as classification's does);
+    ``attributes``: set on the task before its setup (translation's ``tokenizer_json``: the parent's vocabulary)."""
     task = make_task(job.cfg, data_cfg if data_cfg is not None else OmegaConf.create(OmegaConf.to_container(job.cfg.data, resolve=True)))
+    for name, value in attributes.items():
+        if not hasattr(task, name):
+            raise AttributeError(f"task={task.name} has no attribute {name!r} to set before its setup")
+        setattr(task, name, value)
     task.setup()
     return task
 
 
 def bundle_config(
-    job: FinetuneJob, args: dict[str, Any], labels: list[str], data: dict[str, Any], metrics: dict[str, Any]
+    job: FinetuneJob, args: dict[str, Any], labels: list[str] | None, data: dict[str, Any], metrics: dict[str, Any]
 ) -> dict[str, Any]:
     """The new bundle's ``config.json``: the fine-tuned model, its data and metrics, and where it came from."""
     parent = job.parent
@@ -206,20 +204,113 @@ def adapt_state(state: dict[str, torch.Tensor], model: nn.Module, is_head: Calla
     return out
 
 
-def freeze_body(model: nn.Module, frozen: bool, is_head: Callable[[str], bool]) -> None:
-    """Head-only training: body parameters (all but ``is_head`` names) stop learning and batch-norm statistics stop moving."""
+def adapted_model(
+    job: FinetuneJob, args: dict[str, Any], device: torch.device, is_new: Callable[[str], bool], what: str, new_head: bool = False
+) -> nn.Module:
+    """``zoo.create_model(**args)``, built under ``cfg.seed``, with the parent's tensors fitted to it (:func:`adapt_state`)
+    and moved to ``device``. The tensors ``is_new`` names (the class layer) are re-initialised where their shape differs,
+    and always with ``new_head``; the parent must hold every other (one-line error naming the ``what``'s tensor it lacks)."""
+    from zoo.hub.bundle import load_bundle
+    from zoo.models import create_model
+
+    parent, _ = load_bundle(job.bundle_dir)
+    torch.manual_seed(int(job.cfg.seed))
+    model = create_model(**args)
+    state = adapt_state(parent.state_dict(), model, is_new)
+    if new_head:
+        state = {k: v for k, v in state.items() if not is_new(k)}
+    missing = [k for k in model.state_dict() if k not in state and not is_new(k)]
+    if missing:
+        raise ConfigError(f"the checkpoint lacks tensor {missing[0]!r} of the {what}")
+    model.load_state_dict(state, strict=False)
+    return model.to(device)  # built on the CPU; evaluated and trained on the run's device
+
+
+@contextlib.contextmanager
+def frozen_body(model: nn.Module, is_head: Callable[[str], bool]) -> Iterator[None]:
+    """Head-only training inside the block: body parameters (all but ``is_head`` names) stop learning and batch-norm
+    statistics stop moving; afterwards every parameter learns and each batch-norm layer has its momentum and count back."""
     for n, p in model.named_parameters():
-        p.requires_grad_(is_head(n) or not frozen)
+        p.requires_grad_(is_head(n))
+    saved: dict[nn.modules.batchnorm._BatchNorm, tuple[float | None, torch.Tensor | None]] = {}
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            if frozen:
-                m._zoo_saved = (m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone())  # type: ignore[assignment]
-                m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: the statistics stay put
-            elif hasattr(m, "_zoo_saved"):
-                m.momentum, tracked = m._zoo_saved  # type: ignore[misc]
-                if tracked is not None:
-                    m.num_batches_tracked.copy_(tracked)  # type: ignore[union-attr]
-                del m._zoo_saved
+            saved[m] = (m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone())
+            m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: the statistics stay put
+    try:
+        yield
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
+        for m, (momentum, tracked) in saved.items():
+            m.momentum = momentum
+            if tracked is not None and m.num_batches_tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
+
+
+PhaseFit = Callable[[nn.Module, int, str, bool], float]
+"""Trains one fine-tuning phase: (model, epochs, progress label, head only) -> the last epoch's mean loss."""
+
+
+@dataclass
+class Finetuned:
+    """What :func:`train_head_then_all` did: test metrics before (empty: not measured) and after, the epochs
+    (stretched, :func:`scaled_epochs`), of which the head alone trained ``freeze_epochs``, and the last epoch's loss."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+    epochs: int
+    freeze_epochs: int
+    train_loss: float
+
+
+def train_head_then_all(
+    job: FinetuneJob,
+    task: SupervisedTask,
+    model: nn.Module,
+    is_head: Callable[[str], bool],
+    test_before: bool = True,
+    fit: PhaseFit | None = None,
+    head: str = "head",
+) -> Finetuned:
+    """A supervised task's fine-tuning: the parent's test metrics (``test_before``; test key ``before``), then
+    ``finetune.freeze_epochs`` epochs of the head alone (``is_head``; :func:`frozen_body`), then the rest of
+    ``finetune.epochs`` training everything, both stretched to ``finetune.min_steps`` (:func:`scaled_epochs`), then the
+    test metrics in eval mode (test key ``finetuned``). ``fit`` trains a phase; default the task's
+    :meth:`~zoo.task.SupervisedTask.fit` on ``train``. ``head`` names the head in the first phase's progress label."""
+    before = task.test(model, "before") if test_before else {}
+    epochs, frozen = scaled_epochs(job.cfg.finetune, len(task.loader("train", True)))
+
+    def task_fit(m: nn.Module, n: int, desc: str, head_only: bool) -> float:
+        return task.fit(m, "train", n, desc)
+
+    phase = fit or task_fit
+    loss = float("nan")
+    if frozen:
+        with frozen_body(model, is_head):
+            loss = phase(model, frozen, f"finetune ({head})", True)
+    if epochs > frozen:
+        loss = phase(model, epochs - frozen, "finetune", False)
+    model.eval()
+    return Finetuned(before, task.test(model, "finetuned"), epochs, frozen, loss)
+
+
+def finetune_metrics(
+    task: SupervisedTask, model: nn.Module, r: Finetuned, after: Mapping[str, str], before: Mapping[str, str], **facts: Any
+) -> dict[str, Any]:
+    """A fine-tuning's ``metrics.json``: the task, the ``after`` metrics (``metrics.json`` key -> key of the fine-tuned
+    model's test metrics), ``params``, ``facts`` (e.g. ``head_replaced``), the epochs, the last epoch's loss, and the
+    ``before`` metrics (the same for the parent) where they were measured."""
+    return {
+        "task": task.name,
+        **{key: r.after[source] for key, source in after.items()},
+        "params": task.count_parameters(model),
+        **facts,
+        "epochs": r.epochs,
+        "freeze_epochs": r.freeze_epochs,
+        "train_loss": r.train_loss,
+        **({key: r.before[source] for key, source in before.items()} if r.before else {}),
+    }
 
 
 def _sha(path: Path) -> str:

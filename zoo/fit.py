@@ -19,7 +19,6 @@ SGD on the few hundred steps a CPU budget allows.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -28,7 +27,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from zoo.device import autocast
+from zoo.device import autocast, model_device
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -106,11 +105,6 @@ def to_device(batch: Any, device: torch.device | str, non_blocking: bool = False
         fields = dataclasses.fields(batch)
         return dataclasses.replace(batch, **{f.name: to_device(getattr(batch, f.name), device, non_blocking) for f in fields})
     return batch
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where ``model``'s first parameter (or buffer) is; torch's default device for a module without tensors."""
-    return next((t.device for t in itertools.chain(model.parameters(), model.buffers())), torch.get_default_device())
 
 
 def fit(

@@ -4,22 +4,26 @@ Bridges (:data:`zoo.hub.facts.BRIDGES`) run when their library is imported, in w
 user imports it and zoo: ``import zoo`` then ``from transformers import AutoModelForSeq2SeqLM``
 finds zoo's model types registered, as a library's own Auto classes would be, and nothing
 imports the library before the user (or a run that needs it) does. ``import zoo`` installs the hook.
+The same hook runs zoo's own set-up for a library when it is imported (:func:`on_import`: the
+OmegaConf resolver of the run directory's name), so ``import zoo`` imports none of them.
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from zoo.plugins import loading
+from zoo.plugins import loading, plugin_initializing
 
 LIBRARY_BRIDGES = ("transformers",)
+_ON_IMPORT: dict[str, list[Callable[[], None]]] = {}  # library -> zoo's set-up to run once it is imported
 
 
 def _run_bridge(name: str) -> None:
-    if loading():
+    if loading() or plugin_initializing():
         return  # the task packages are being imported right now: the bridge's own module registers itself when used
     from zoo.hub.facts import BRIDGES
 
@@ -36,7 +40,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
     """Runs the library's bridge right after the library's top-level module has executed."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname not in LIBRARY_BRIDGES:
+        if fullname not in LIBRARY_BRIDGES and fullname not in _ON_IMPORT:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -53,10 +57,21 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module: ModuleType) -> None:
             run(module)
-            _run_bridge(fullname)
+            for fn in _ON_IMPORT.get(fullname, ()):
+                fn()
+            if fullname in LIBRARY_BRIDGES:
+                _run_bridge(fullname)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
+
+
+def on_import(library: str, fn: Callable[[], None]) -> None:
+    """Runs ``fn`` once ``library`` is imported: now if it is already, else right after its import."""
+    if library in sys.modules:
+        fn()
+    else:
+        _ON_IMPORT.setdefault(library, []).append(fn)
 
 
 def install_library_hooks() -> None:

@@ -1,27 +1,44 @@
-"""timm-style model factory: ``create_model(name_or_genotype, num_classes=..., ...)``.
+"""timm-style model factory: ``create_model(name_or_genotype, task=None, **model args)``.
 
-The core builds the stacked-cell network (:class:`CellNetwork`); a task that builds other
-models (a detector, a segmenter) registers its builder in :data:`MODEL_BUILDERS` under its
-task name. A bundle's ``config.json`` records its ``task``, so loading picks the builder by
-task; a bare genotype whose class names a ``task`` (the genotype classes tasks define)
-picks that task's builder.
+Every model comes from a builder in :data:`MODEL_BUILDERS`, registered by its task under the
+task's name, and each builder gets only the arguments given (its own defaults fill the rest).
+The builder is the one of ``task`` (a bundle's ``config.json`` records it), else the one of the
+genotype's class (``task`` on the genotype classes tasks define), else the one that claimed the
+genotype's space (:func:`model_builder` ``genotypes=``: the core's genotype classes name no task).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from zoo.registry import Registry
 from zoo.space.genotype import Genotype, GenotypeError, genotype_from_json
-from zoo.space.network import CellNetwork
 from zoo.space.published import PUBLISHED
 
-# task name -> builder(genotype, **model args) -> nn.Module; a task without one gets the cell network
+# task name -> builder(genotype, **that task's model arguments) -> nn.Module
 MODEL_BUILDERS: Registry[Any] = Registry("model builder", plugins=True)
+# genotype space -> the task whose builder builds it when neither the caller nor the genotype class names a task
+GENOTYPE_TASKS: dict[str, str] = {}
+B = TypeVar("B", bound=Callable[..., nn.Module])
+
+
+def model_builder(task: str, genotypes: Sequence[str] = ()) -> Callable[[B], B]:
+    """Registers ``task``'s builder in :data:`MODEL_BUILDERS` (as ``@MODEL_BUILDERS.register(task)``);
+    ``genotypes``: spaces of genotype classes that name no task which it builds when no task is named."""
+
+    def deco(fn: B) -> B:
+        MODEL_BUILDERS.add(task, fn)
+        for space in genotypes:
+            if GENOTYPE_TASKS.setdefault(space, task) != task:
+                raise ValueError(f"{space} genotypes are claimed by the builders of {GENOTYPE_TASKS[space]!r} and {task!r}")
+        return fn
+
+    return deco
 
 
 def list_models() -> list[str]:
@@ -47,62 +64,36 @@ def resolve_genotype(arch: Any) -> Any:
     raise GenotypeError(f"cannot build a model from {type(arch).__name__}")
 
 
-def builder_for(task: str | None, genotype: Any = None) -> Any:
-    """The registered builder of ``task`` (or of the genotype's own task), else ``None`` (cell network)."""
-    task = task or getattr(genotype, "task", None)
-    if task is not None and task in MODEL_BUILDERS:
-        return MODEL_BUILDERS.get(task)
-    return None
+def builder_for(task: str | None, genotype: Any = None) -> Callable[..., nn.Module]:
+    """The builder of ``task``, else of the genotype's class's task, else of the task that claimed its space.
+
+    A task without a builder of its own (a plug-in that is not installed here, or one that builds
+    the cell network) falls through to the genotype's builder, so its bundles still load.
+    """
+    for name in (task, getattr(genotype, "task", None)):
+        if name and name in MODEL_BUILDERS:
+            return MODEL_BUILDERS.get(name)
+    space = getattr(genotype, "space", None)
+    MODEL_BUILDERS.names()  # loads the task packages, which claim the core's genotype spaces
+    if space in GENOTYPE_TASKS:
+        return MODEL_BUILDERS.get(GENOTYPE_TASKS[space])
+    named = f" of task {task!r}" if task else ""
+    raise GenotypeError(
+        f"no model builder for a {space or type(genotype).__name__!r} genotype{named}; allowed tasks: {', '.join(MODEL_BUILDERS.names())}"
+    )
 
 
-def create_model(
-    arch: Any,
-    num_classes: int = 10,
-    init_channels: int = 36,
-    layers: int = 20,
-    auxiliary: bool = False,
-    in_chans: int = 3,
-    stem: str = "cifar",
-    drop_path_prob: float = 0.0,
-    mean: list[float] | None = None,
-    std: list[float] | None = None,
-    task: str | None = None,
-    **kwargs: Any,
-) -> nn.Module:
-    """Builds the model of a published name or a genotype.
+def create_model(arch: Any, task: str | None = None, **kwargs: Any) -> nn.Module:
+    """Builds the model of a published name or a genotype (object, JSON dict or text, DARTS text form).
 
-    ``task`` (a bundle's recorded task) picks a task's registered builder; without one the
-    result is the discrete cell network. ``mean``/``std``, when given, put a normalisation
-    layer in front so the model takes images in [0, 1] (how the project's checkpoints are saved).
+    ``task`` (a bundle's recorded task) picks the builder (see :func:`builder_for`); ``kwargs`` are
+    that builder's model arguments (a bundle's ``config.json`` ``model``), e.g. for the cell network
+    ``num_classes``, ``init_channels``, ``layers``, ``auxiliary``, ``in_chans``, ``stem``,
+    ``drop_path_prob``, and ``mean``/``std``, which put a normalisation layer in front so the model
+    takes images in [0, 1] (how the project's checkpoints are saved).
     """
     genotype = resolve_genotype(arch)
-    builder = builder_for(task, genotype)
-    if builder is not None:
-        return builder(
-            genotype,
-            num_classes=num_classes,
-            init_channels=init_channels,
-            layers=layers,
-            in_chans=in_chans,
-            mean=mean,
-            std=std,
-            drop_path_prob=drop_path_prob,
-            **kwargs,
-        )
-    net = CellNetwork(
-        genotype,
-        num_classes=num_classes,
-        init_channels=init_channels,
-        layers=layers,
-        auxiliary=auxiliary,
-        in_chans=in_chans,
-        stem=stem,
-        drop_path_prob=drop_path_prob,
-        **kwargs,
-    )
-    if mean is not None and std is not None:
-        return NormalizedModel(Normalize(mean, std), net)
-    return net
+    return builder_for(task, genotype)(genotype, **kwargs)
 
 
 class Normalize(nn.Module):
@@ -115,34 +106,3 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
-
-
-class NormalizedModel(nn.Module):
-    """A normalisation layer in front of a cell network; forwards the network's attributes."""
-
-    def __init__(self, normalize: nn.Module, net: CellNetwork) -> None:
-        super().__init__()
-        self.normalize = normalize
-        self.net = net
-
-    @property
-    def drop_path_prob(self) -> float:
-        return self.net.drop_path_prob
-
-    @drop_path_prob.setter
-    def drop_path_prob(self, p: float) -> None:
-        self.net.drop_path_prob = p
-
-    @property
-    def feature_info(self) -> list[dict[str, Any]]:
-        """The network's stages, with module names relative to this wrapper (``net.cells.N``)."""
-        return [{**f, "module": f"net.{f['module']}"} if "module" in f else dict(f) for f in self.net.feature_info]
-
-    def forward_features(self, x: Any) -> Any:
-        return self.net.forward_features(self.normalize(x))
-
-    def forward(self, x: Any) -> Any:
-        return self.net(self.normalize(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.net.reset_classifier(num_classes)

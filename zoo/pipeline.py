@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.atomic import save_json_atomic
 from zoo.build import make_space, make_task, task_class
 from zoo.config_values import Duration, Flag, Number, check_values, duration_seconds
 from zoo.device import Device, resolve_device
@@ -25,7 +26,6 @@ from zoo.estimate.base import ESTIMATORS
 from zoo.rundir import config_digest, finished_metrics, write_run_config
 from zoo.runners.local import JsonlLog, read_log, run_multi_trial
 from zoo.search.base import STRATEGIES, ConfigError, OneShotStrategy
-from zoo.space.genotype import save_json_atomic
 
 RESERVED_SEARCH_KEYS = {"name", "budget", "target", "time_budget"}  # target: what task=detection searches (read by space=detection)
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from zoo.atomic import save_json_atomic
 from zoo.config_values import POSITIVE_INT, ConfigError, Flag, Number, check_values
 from zoo.device import resolve_device
 from zoo.registry import Registry
-from zoo.space.genotype import save_json_atomic
 
 Player = Callable[[Any, dict[str, Any], DictConfig, Path], dict[str, Any]]  # (model, bundle config, cfg, run dir) -> metrics
 PLAYERS: Registry[Player] = Registry("player", plugins=True)

@@ -28,10 +28,12 @@ class Registry(Generic[T]):
     """Maps names to objects of one kind.
 
     `package`, when given, is imported module by module before the first lookup so
-    that every entry defined in it registers itself; `plugins` adds the task packages.
+    that every entry defined in it registers itself; `plugins` adds the task packages
+    (a module name, e.g. ``"hub"``: only that module of the packages that list their
+    modules, :func:`zoo.plugins.load_plugins`).
     """
 
-    def __init__(self, kind: str, package: str | None = None, plugins: bool = False) -> None:
+    def __init__(self, kind: str, package: str | None = None, plugins: bool | str = False) -> None:
         self.kind = kind
         self.package = package
         self.plugins = plugins
@@ -69,7 +71,7 @@ class Registry(Generic[T]):
         if self.plugins:
             from zoo.plugins import load_plugins
 
-            load_plugins()
+            load_plugins(None if self.plugins is True else self.plugins)
 
     def get(self, name: str) -> T:
         self._load()

@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.space.genotype import save_json_atomic
+from zoo.atomic import save_json_atomic
 
 # how a run runs, not what it computes; ``device``: a run may resume on another device (a CPU run finished on a GPU)
 RUN_CONTROL_KEYS = ("resume", "progress", "threads", "runner", "device")

@@ -7,19 +7,24 @@ genotype, never a strategy. A task is one package under ``tasks/`` (see
 ``@TASKS.register("name")`` and, beside it, its model builder (:data:`zoo.models.MODEL_BUILDERS`),
 fine-tuner (:data:`zoo.finetune.FINETUNERS`), hub facts (:data:`zoo.hub.facts.HUB_FACTS`) and
 ecosystem bridges (:data:`zoo.hub.facts.BRIDGES`); the core finds them through these registries.
+A task trained by gradient descent on batches subclasses :class:`SupervisedTask`, which turns its
+loader, loss and metrics into estimation, the one-shot problem and retraining (with a baseline).
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from zoo.config_values import NON_NEGATIVE, POSITIVE, POSITIVE_INT, ConfigError, Flag, Spec, check_values
-from zoo.device import check_amp, resolve_device
+from zoo.device import check_amp, loader_options, resolve_device
 from zoo.estimate.problem import OneShotProblem
 from zoo.registry import Registry
 from zoo.space.base import SearchSpace
@@ -151,6 +156,148 @@ class Task(ABC):
     def write_outputs(self, run_dir: Any) -> list[str]:
         """Task-specific files written beside the bundle after retraining (e.g. drawn predictions); their names."""
         return []
+
+
+ItemT = TypeVar("ItemT")
+
+
+class AugmentedItems(Dataset[Any], Generic[ItemT]):
+    """A data set of ``items`` that subclasses turn into tensors, augmenting them when ``augment`` with their own
+    generator ``rng`` (seeded with ``seed``): epoch checkpoints save and restore it
+    (:meth:`zoo.runners.checkpoint.EpochCheckpoint.track`) and loader workers reseed it (:func:`zoo.device.reseed_worker`)."""
+
+    def __init__(self, items: Sequence[ItemT], augment: bool, seed: int = 0) -> None:
+        self.items = list(items)
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _pick(record: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, Any]:
+    """``{key: record[source]}`` for each ``key: source`` of ``keys``, in their order."""
+    return {key: record[source] for key, source in keys.items()}
+
+
+class SupervisedTask(Task):
+    """A task whose models learn by gradient descent on batches of its data.
+
+    It declares its data (:meth:`loader`), its loss, its metrics (:meth:`evaluate` on a split,
+    :meth:`test` on the held-out test data) and a supernet (:meth:`make_supernet`); this class
+    implements estimation, the one-shot problem and retraining from them: the searched model,
+    then, with ``task.baseline.enabled``, the task's baseline (:meth:`create_baseline`) trained
+    beside it with the same data and epochs. Each trained model saves its epoch checkpoints as
+    ``checkpoints.for_model("searched")`` / ``"baseline"``. Training is :meth:`fit` (default the
+    AdamW warm-up recipe, :func:`zoo.fit.fit_adamw_warmup`).
+
+    The class attributes name the splits and the result keys: ``estimate_metrics`` maps the keys
+    of :meth:`estimate`'s result to those of a candidate's record (:meth:`evaluate` on
+    ``valid_split``, ``train_loss``, ``params``); its ``reward`` source is also the one-shot score.
+    ``retrain_metrics`` and ``baseline_metrics`` map ``metrics.json`` keys to those of a retrained
+    model's record (:meth:`test`, ``train_loss``, ``train_seconds``, ``params``); ``metrics.json``'s
+    ``baseline`` holds the baseline's record without ``baseline_omits``.
+    """
+
+    estimate_split: ClassVar[str] = "search_train"  # what candidates train on in estimation
+    supernet_split: ClassVar[str] = "search_train"  # what a one-shot supernet's weights train on
+    valid_split: ClassVar[str] = "search_valid"  # what scores candidates and the supernet
+    estimate_metrics: ClassVar[Mapping[str, str]] = {}
+    retrain_metrics: ClassVar[Mapping[str, str]] = {}
+    baseline_metrics: ClassVar[Mapping[str, str]] = {}
+    baseline_omits: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> Any:
+        """Batches of ``split`` (``shuffle``: in a seeded random order, augmented where the task augments)."""
+
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        """The training loss of ``model`` on one batch (already on the task's device)."""
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+        """Validation metrics of ``model`` on ``split`` (where the model is)."""
+
+    @abstractmethod
+    def test(self, model: nn.Module, key: str) -> dict[str, Any]:
+        """Held-out test metrics of ``model``; ``key`` names it where the task keeps outputs (e.g. drawn predictions)."""
+
+    @abstractmethod
+    def make_supernet(self, kind: str = "darts", **kwargs: Any) -> nn.Module:
+        """A supernet of ``kind`` (one of :attr:`supernet_kinds`) with ``task.supernet``'s size; kwargs are kind-specific."""
+
+    def data_loader(self, dataset: Any, shuffle: bool = False, batch_size: int | None = None, **options: Any) -> DataLoader:
+        """A DataLoader of ``dataset`` on the task's terms: a shuffling generator seeded with the task's seed (or
+        ``options``' ``generator``: the one a batch sampler draws from), batches of ``batch_size`` (default
+        ``trainer.batch_size``) unless ``options`` has a ``batch_sampler``, and the device's options (page-locked
+        batches on CUDA, ``trainer.num_workers`` processes: :func:`zoo.device.loader_options`)."""
+        options.setdefault("generator", torch.Generator().manual_seed(self.seed))
+        if "batch_sampler" not in options:
+            options.update(batch_size=batch_size or int(self.trainer_cfg.batch_size), shuffle=shuffle)
+        return DataLoader(dataset, **options, **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))))
+
+    def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
+        """Trains ``model`` on ``split``'s shuffled batches; returns the last epoch's mean loss. Default: the
+        dense-prediction recipe, :func:`zoo.fit.fit_adamw_warmup`, with torch seeded first."""
+        from zoo.fit import fit_adamw_warmup
+
+        torch.manual_seed(self.seed)
+        return fit_adamw_warmup(
+            model, self.loader(split, True), epochs, self.loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint
+        )
+
+    def count_parameters(self, model: nn.Module) -> int:
+        """The parameter count reported for ``model`` (``params``)."""
+        return sum(p.numel() for p in model.parameters())
+
+    def create_baseline(self, searched_params: int) -> tuple[nn.Module, dict[str, Any]] | None:
+        """The baseline trained beside the searched model (``searched_params`` parameters) when ``task.baseline.enabled``,
+        seeded here, and what ``metrics.json``'s ``baseline`` says of it before its results (``model``: what it is);
+        ``None``: the task has no baseline."""
+        return None
+
+    def one_shot_problem(self) -> OneShotProblem:
+        reward = self.estimate_metrics["reward"]
+        return OneShotProblem(
+            self.make_supernet("darts"),
+            self.loader(self.supernet_split, True),
+            self.loader(self.valid_split, True),
+            self.loss,
+            lambda model, loader: self.evaluate(model, self.valid_split)[reward],
+            device=self.device,
+            make_supernet=self.make_supernet,
+            space=self.space,
+            amp=self.amp,
+        )
+
+    def estimate(self, genotype: Any) -> dict[str, Any]:
+        model = self.build_model(genotype, final=False)
+        loss = self.fit(model, self.estimate_split, int(self.trainer_cfg.estimate_epochs), "estimate")
+        record = {**self.evaluate(model, self.valid_split), "train_loss": loss, "params": self.count_parameters(model)}
+        return _pick(record, self.estimate_metrics)
+
+    def train_and_test(self, model: nn.Module, key: str, checkpoints: Any = None) -> dict[str, Any]:
+        """Trains ``model`` on the training split for ``trainer.epochs`` (epoch checkpoints under ``key``) and tests it:
+        its record (:meth:`test`'s metrics, ``train_loss``, ``train_seconds``, ``params``)."""
+        t0 = time.time()
+        ckpt = checkpoints.for_model(key) if checkpoints is not None else None
+        loss = self.fit(model, "train", int(self.trainer_cfg.epochs), f"retrain {key}", checkpoint=ckpt)
+        seconds = time.time() - t0
+        return {**self.test(model, key), "train_loss": loss, "train_seconds": round(seconds, 1), "params": self.count_parameters(model)}
+
+    def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
+        model = self.build_model(genotype, final=True)
+        searched = self.train_and_test(model, "searched", checkpoints)
+        out = _pick(searched, self.retrain_metrics)
+        baseline = self.cfg.get("baseline")
+        made = self.create_baseline(int(searched["params"])) if baseline is not None and bool(baseline.get("enabled", False)) else None
+        if made is not None:
+            base, about = made
+            record = self.train_and_test(base, "baseline", checkpoints)
+            out.update(_pick(record, self.baseline_metrics))
+            out["baseline"] = {**about, **{k: v for k, v in record.items() if k not in self.baseline_omits}}
+        return model, out
 
 
 TASKS: Registry[type[Task]] = Registry("task", plugins=True)

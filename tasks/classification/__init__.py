@@ -1,10 +1,8 @@
 """Image classification task (digits, Fashion-MNIST, ImageFolder).
 
-Importing the package registers the task, its fine-tuner, its hub facts and the timm bridge.
+The modules in ``PLUGIN_MODULES`` register the task, the cell network's builder, its fine-tuner,
+its hub facts and the timm bridge (timm itself is imported on use); :func:`zoo.plugins.load_plugins`
+imports them. The package imports nothing itself, so the hub can import ``hub`` alone.
 """
 
-from tasks.classification import finetune, hub  # noqa: F401  (register)
-from tasks.classification.integrations import timm  # noqa: F401  (registers the "timm" bridge; timm itself is imported on use)
-from tasks.classification.task import Classification
-
-__all__ = ["Classification"]
+PLUGIN_MODULES = ("finetune", "hub", "model", "integrations.timm", "task")

@@ -204,3 +204,16 @@ def load(data_cfg: Any) -> ImageData:
             data_cfg.get("root"), int(data_cfg.get("image_size", 32)), bool(data_cfg.get("grayscale", False)), data_cfg.get("max_per_class")
         )
     raise DataError(f"data.name={name!r} is unknown for task classification; allowed: digits, fashion_mnist, folder")
+
+
+def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (rest, held) with ``fraction`` of each class held out (at least one per class)."""
+    rng = np.random.default_rng(seed)
+    rest, held = [], []
+    labels = y.numpy()
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = max(1, int(round(fraction * len(idx)))) if len(idx) > 1 else 0
+        held += idx[:k].tolist()
+        rest += idx[k:].tolist()
+    return np.sort(np.array(rest, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))

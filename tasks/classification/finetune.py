@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from zoo.config_values import ConfigError
-from zoo.finetune import FinetuneJob, adapt_state, bundle_config, finetune_task, finetuner, freeze_body, scaled_epochs
+from zoo.finetune import FinetuneJob, adapted_model, bundle_config, finetune_task, finetuner, train_head_then_all
 
 
 def _is_head(name: str) -> bool:
@@ -26,11 +24,6 @@ def _is_head(name: str) -> bool:
 
 @finetuner("classification")
 def finetune_classification(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
-    from tasks.classification.metrics import accuracy
-    from zoo.hub.bundle import load_bundle
-    from zoo.models import create_model
-    from zoo.space.network import count_parameters
-
     cfg, parent, f = job.cfg, job.parent, job.cfg.finetune
     data_cfg = OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True))
     pre = parent.get("preprocessing") or {}
@@ -40,7 +33,6 @@ def finetune_classification(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any]
         data_cfg.image_size = size
     task = finetune_task(job, data_cfg)
 
-    parent_model, _ = load_bundle(job.bundle_dir)
     args = dict(parent["model"])
     head_replaced = int(args.get("num_classes", 0)) != len(task.classes)
     chans_adapted = int(args.get("in_chans", 3)) != task.in_chans
@@ -49,40 +41,26 @@ def finetune_classification(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any]
         if chans_adapted and args.get(key) is not None:
             v = args[key]
             args[key] = [sum(v) / len(v)] * task.in_chans
-    torch.manual_seed(int(cfg.seed))
-    model = create_model(**args)
-    state = adapt_state(parent_model.state_dict(), model, _is_head)
-    missing = [k for k in model.state_dict() if k not in state]
-    if any(not _is_head(k) for k in missing):
-        raise ConfigError(f"the checkpoint lacks tensor {next(k for k in missing if not _is_head(k))!r} of the body")
-    model.load_state_dict(state, strict=False)
-    model.to(task.device)  # built on the CPU; evaluated and trained on the run's device
+    model = adapted_model(job, args, task.device, _is_head, "body")
 
-    before = None
-    if not head_replaced:
-        before = accuracy(model, task.loader("test", False))
-    epochs, frozen = scaled_epochs(f, len(task.loader("train", True)))
-    if frozen:
-        freeze_body(model, True, _is_head)
-        task.fit(model, "train", frozen, "finetune (head)", lr=float(f.lr), drop_path_prob=0.0)
-        freeze_body(model, False, _is_head)
-    if epochs > frozen:
-        task.fit(model, "train", epochs - frozen, "finetune", lr=float(f.lr))
-    model.eval()
-    acc = accuracy(model, task.loader("test", False))
+    def fit(m: nn.Module, epochs: int, desc: str, head_only: bool) -> float:
+        return task.fit(m, "train", epochs, desc, lr=float(f.lr), drop_path_prob=0.0 if head_only else None)
+
+    r = train_head_then_all(job, task, model, _is_head, test_before=not head_replaced, fit=fit)
+    acc = r.after["accuracy"]
     metrics: dict[str, Any] = {
         "task": "classification",
         "test_accuracy": acc,
         "score": acc,
         "chance_accuracy": 1.0 / len(task.classes),
-        "params": count_parameters(model),
+        "params": task.count_parameters(model),
         "head_replaced": head_replaced,
         "in_chans_adapted": chans_adapted,
-        "epochs": epochs,
-        "freeze_epochs": frozen,
+        "epochs": r.epochs,
+        "freeze_epochs": r.freeze_epochs,
     }
-    if before is not None:
-        metrics["test_accuracy_before"] = before
-    keys = ("test_accuracy", "score", "params") + (("test_accuracy_before",) if before is not None else ())
+    if r.before:
+        metrics["test_accuracy_before"] = r.before["accuracy"]
+    keys = ("test_accuracy", "score", "params") + (("test_accuracy_before",) if r.before else ())
     config = bundle_config(job, args, task.classes, task.describe_data(), {k: metrics[k] for k in keys})
     return model, config, metrics

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.fit import model_device
+from zoo.device import model_device
 
 
 def logits(out: Any) -> torch.Tensor:

@@ -10,10 +10,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from tasks.classification.data import ImageData, load
+from tasks.classification.data import ImageData, load, stratified_split
 from tasks.classification.metrics import accuracy, classification_loss
 from zoo.config_values import NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_INT, ConfigError, Flag, Number, OneOf, Text
-from zoo.device import loader_options
 from zoo.estimate.problem import OneShotProblem
 from zoo.fit import cosine_per_epoch, fit, sgd
 from zoo.models import Normalize, create_model
@@ -21,27 +20,14 @@ from zoo.space.network import count_parameters
 from zoo.space.pc_supernet import PCSuperNet
 from zoo.space.single_path import SinglePathSuperNet
 from zoo.space.supernet import SuperNet
-from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, Task
+from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
 MIN_TEST = 20  # fewer held-out images than this make the reported test accuracy coarse: warn
 SUPERNET_KINDS: dict[str, type[nn.Module]] = {"darts": SuperNet, "pc_darts": PCSuperNet, "single_path": SinglePathSuperNet}
 
 
-def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (rest, held) with ``fraction`` of each class held out (at least one per class)."""
-    rng = np.random.default_rng(seed)
-    rest, held = [], []
-    labels = y.numpy()
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        k = max(1, int(round(fraction * len(idx)))) if len(idx) > 1 else 0
-        held += idx[:k].tolist()
-        rest += idx[k:].tolist()
-    return np.sort(np.array(rest, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))
-
-
 @TASKS.register("classification")
-class Classification(Task):
+class Classification(SupervisedTask):
     name = "classification"
     metric = "accuracy"
     supernet_kinds = tuple(SUPERNET_KINDS)
@@ -78,6 +64,8 @@ class Classification(Task):
             "test_fraction": OPEN_FRACTION,
         },
     }
+    estimate_metrics = {"reward": "accuracy", "valid_accuracy": "accuracy", "params": "params"}
+    retrain_metrics = {"test_accuracy": "accuracy", "score": "accuracy", "params": "params"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -138,15 +126,7 @@ class Classification(Task):
 
     def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         x, y = self.splits[split]
-        g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            TensorDataset(x, y),
-            batch_size=batch_size or int(self.trainer_cfg.batch_size),
-            shuffle=shuffle,
-            generator=g,
-            drop_last=False,
-            **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))),
-        )
+        return self.data_loader(TensorDataset(x, y), shuffle, batch_size)
 
     # ---- models
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
@@ -218,9 +198,10 @@ class Classification(Task):
         split: str,
         epochs: int,
         desc: str,
+        checkpoint: Any = None,
+        *,
         lr: float | None = None,
         drop_path_prob: float | None = None,
-        checkpoint: Any = None,
     ) -> float:
         """SGD with a per-epoch cosine rate, the auxiliary-head loss and drop-path growing linearly over
         the epochs (the DARTS evaluation protocol); ``lr``/``drop_path_prob`` default to ``trainer.*``."""
@@ -231,12 +212,11 @@ class Classification(Task):
             if hasattr(model, "drop_path_prob"):
                 model.drop_path_prob = drop * epoch / epochs
 
-        aux = float(t.aux_weight)
         return fit(
             model,
             self.loader(split, True),
             epochs,
-            loss=lambda m, b: classification_loss(m, b, aux),
+            loss=self.loss,
             optimizer=sgd(float(t.lr) if lr is None else lr, weight_decay=float(t.weight_decay)),
             schedule=cosine_per_epoch(),
             grad_clip=float(t.grad_clip),
@@ -248,19 +228,21 @@ class Classification(Task):
             amp=self.amp,
         )
 
-    def estimate(self, genotype: Any) -> dict[str, Any]:
-        model = self.build_model(genotype, final=False)
-        self.fit(model, "search_train", int(self.trainer_cfg.estimate_epochs), "estimate")
-        acc = accuracy(model, self.loader("search_valid", False))
-        return {"reward": acc, "valid_accuracy": acc, "params": sum(p.numel() for p in model.parameters())}
+    def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        """Cross-entropy, plus ``trainer.aux_weight`` times the auxiliary head's."""
+        return classification_loss(model, batch, float(self.trainer_cfg.aux_weight))
 
-    def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
-        model = self.build_model(genotype, final=True)
-        ckpt = checkpoints.for_model("searched") if checkpoints is not None else None
-        self.fit(model, "train", int(self.trainer_cfg.epochs), "retrain", checkpoint=ckpt)
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+        return {"accuracy": accuracy(model, self.loader(split, False))}
+
+    def test(self, model: nn.Module, key: str) -> dict[str, Any]:
+        """Top-1 accuracy on the held-out test split (the model left in eval mode)."""
         model.eval()
-        acc = accuracy(model, self.loader("test", False))
-        return model, {"test_accuracy": acc, "score": acc, "params": count_parameters(model)}
+        return self.evaluate(model, "test")
+
+    def count_parameters(self, model: nn.Module) -> int:
+        """Parameters without the auxiliary head's (it is dropped after training)."""
+        return count_parameters(model)
 
 
 class _Forward(nn.Module):

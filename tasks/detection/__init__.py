@@ -1,11 +1,9 @@
 """Object detection task (deepforest's tree crowns, COCO json, Pascal VOC).
 
-Importing the package registers the task, its ``detection`` space and genotype, the detector
-builder, the fine-tuner, the hub facts and the MMDetection bridge.
+The modules in ``PLUGIN_MODULES`` register the task, its ``detection`` space and genotype, the
+detector builder, the fine-tuner, the hub facts and the MMDetection bridge (mmdet itself is imported
+on use); :func:`zoo.plugins.load_plugins` imports them. The package imports nothing itself, so the
+hub can import ``hub`` alone.
 """
 
-from tasks.detection import finetune, hub, model, space  # noqa: F401  (register)
-from tasks.detection.integrations import mmdet  # noqa: F401  (registers the "mmdet" bridge; mmdet itself is imported on use)
-from tasks.detection.task import Detection
-
-__all__ = ["Detection"]
+PLUGIN_MODULES = ("finetune", "hub", "model", "space", "integrations.mmdet", "task")

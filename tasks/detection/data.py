@@ -12,6 +12,9 @@
 
 Loaders reject broken input with one :class:`DataError` line naming the file and the
 record: a missing image file, a box outside its image, an unknown category.
+
+:class:`TileDataset` serves the tiles as tensors (flipped when augmenting) and :func:`collate`
+batches them with boxes and labels padded.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from zoo.task import DataError
+from zoo.task import AugmentedItems, DataError
 
 TREES_TEST_IMAGE = "OSBS_029"
 DATA_SETS = ("trees", "coco", "voc")
@@ -291,3 +295,37 @@ def load(data_cfg: Any) -> DetectionData:
         train = [pool[i] for i in sorted(rng.permutation(len(pool))[: int(max_tiles)])]
     test = [rescale(i, scale) for i in test]
     return DetectionData(train, test, classes, {"name": name, "tile_size": size, "scale": scale})
+
+
+# ---------------------------------------------------------------- training batches
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image).permute(2, 0, 1).float().div(255.0)
+
+
+class TileDataset(AugmentedItems[Annotated]):
+    """Equal-size crops; random horizontal and vertical flips when ``augment`` (aerial images have no up)."""
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        it = self.items[i]
+        x = to_tensor(it.image)
+        boxes = torch.from_numpy(it.boxes.copy())
+        H, W = x.shape[-2:]
+        if self.augment:
+            if self.rng.random() < 0.5:
+                x = x.flip(-1)
+                boxes = torch.stack([W - boxes[:, 2], boxes[:, 1], W - boxes[:, 0], boxes[:, 3]], 1) if len(boxes) else boxes
+            if self.rng.random() < 0.5:
+                x = x.flip(-2)
+                boxes = torch.stack([boxes[:, 0], H - boxes[:, 3], boxes[:, 2], H - boxes[:, 1]], 1) if len(boxes) else boxes
+        return x, boxes.reshape(-1, 4), torch.from_numpy(it.labels.copy())
+
+
+def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images stacked; boxes (N, M, 4) and labels (N, M) padded with label -1."""
+    M = max(1, max(len(b) for _, b, _ in batch))
+    boxes = torch.zeros(len(batch), M, 4)
+    labels = torch.full((len(batch), M), -1, dtype=torch.long)
+    for i, (_, b, l) in enumerate(batch):
+        boxes[i, : len(b)] = b
+        labels[i, : len(l)] = l
+    return torch.stack([x for x, _, _ in batch]), boxes, labels

@@ -16,10 +16,11 @@ from typing import Any
 
 from torch import nn
 
-from zoo.config_values import ConfigError
-from zoo.finetune import FinetuneJob, adapt_state, bundle_config, finetune_task, finetuner, freeze_body, scaled_epochs
+from zoo.finetune import FinetuneJob, adapted_model, bundle_config, finetune_metrics, finetune_task, finetuner, train_head_then_all
 
 CLASS_LOGITS = ("head.cls_logits.weight", "head.cls_logits.bias")
+AFTER = {"test_mAP": "mAP", "test_mAP50": "mAP50", "score": "mAP50"}  # metrics.json key -> test metric
+BEFORE = {"test_mAP_before": "mAP", "test_mAP50_before": "mAP50"}
 
 
 def _is_class_layer(name: str) -> bool:
@@ -32,55 +33,17 @@ def _is_head(name: str) -> bool:
 
 @finetuner("detection")
 def finetune_detection(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
-    import torch
-
-    from zoo.hub.bundle import load_bundle
-    from zoo.models import create_model
-
-    cfg, f = job.cfg, job.cfg.finetune
     task = finetune_task(job)
-
-    parent_model, _ = load_bundle(job.bundle_dir)
     args = dict(job.parent["model"])
     head_replaced = int(args.get("num_classes", 0)) != len(task.classes)
     args["num_classes"] = len(task.classes)  # mean/std stay the parent's: the body learnt with them
-    torch.manual_seed(int(cfg.seed))
-    model = create_model(**args)
-    state = adapt_state(parent_model.state_dict(), model, is_head=_is_class_layer)
-    missing = [k for k in model.state_dict() if k not in state and not _is_class_layer(k)]
-    if missing:
-        raise ConfigError(f"the checkpoint lacks tensor {missing[0]!r} of the detector")
-    model.load_state_dict(state, strict=False)
-    model.to(task.device)  # built on the CPU; evaluated and trained on the run's device
-
-    before = task.test(model, "before") if not head_replaced else None
-    epochs, frozen = scaled_epochs(f, len(task.loader("train", True)))
-    loss = float("nan")
-    if frozen:
-        freeze_body(model, True, is_head=_is_head)
-        loss = task.fit(model, "train", frozen, "finetune (head)")
-        freeze_body(model, False, is_head=_is_head)
-    if epochs > frozen:
-        loss = task.fit(model, "train", epochs - frozen, "finetune")
-    model.eval()
-    task.predictions.clear()  # draw the fine-tuned model only
-    after = task.test(model, "finetuned")
+    model = adapted_model(job, args, task.device, _is_class_layer, "detector")
+    r = train_head_then_all(job, task, model, _is_head, test_before=not head_replaced)
+    task.predictions.pop("before", None)  # draw the fine-tuned model only
     drawn = task.write_outputs(job.run_dir)
 
-    metrics: dict[str, Any] = {
-        "task": "detection",
-        "test_mAP": after["mAP"],
-        "test_mAP50": after["mAP50"],
-        "score": after[task.metric],
-        "params": sum(p.numel() for p in model.parameters()),
-        "head_replaced": head_replaced,
-        "epochs": epochs,
-        "freeze_epochs": frozen,
-        "train_loss": loss,
-    }
-    if before is not None:
-        metrics["test_mAP_before"], metrics["test_mAP50_before"] = before["mAP"], before["mAP50"]
-    keys = ("test_mAP", "test_mAP50", "score", "params") + (("test_mAP_before", "test_mAP50_before") if before is not None else ())
+    metrics = finetune_metrics(task, model, r, AFTER, BEFORE, head_replaced=head_replaced)
+    keys = (*AFTER, "params", *(BEFORE if r.before else ()))
     config = bundle_config(job, args, task.classes, task.describe_data(), {k: metrics[k] for k in keys})
     metrics["drawn_predictions"] = len(drawn)
     return model, config, metrics

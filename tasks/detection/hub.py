@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from zoo.hub.facts import HUB_FACTS, HubFacts
+
+if TYPE_CHECKING:  # the hub's list reads these facts without torch
+    import torch
+    from torch import nn
 
 
 @HUB_FACTS.register("detection")

@@ -7,7 +7,7 @@ outputs in training (:class:`HeadOutput`) and decodes boxes with :meth:`Detector
 (score = sqrt(class probability x centerness), then class-aware NMS from torchvision).
 :func:`create_detector` builds the searched model from a ``detection`` genotype (a
 :class:`zoo.space.network.CellNetwork` backbone with the ``imagenet`` stem and a
-:class:`zoo.space.fpn.Neck`); :func:`create_baseline` builds the fixed reference, timm's
+:class:`Neck`); :func:`create_baseline` builds the fixed reference, timm's
 ``resnet18`` features + torchvision's ``FeaturePyramidNetwork`` with the same head.
 """
 
@@ -21,10 +21,102 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torchvision.ops import batched_nms, clip_boxes_to_image
 
+from tasks.detection.space import NECK_OPS, NeckGenotype
 from zoo.models import MODEL_BUILDERS
-from zoo.space.fpn import Neck, NeckGenotype
+
+
+# ---------------------------------------------------------------- the NAS-FPN neck (tasks.detection.space.NeckGenotype)
+def resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Nearest upsampling or max pooling to exactly ``size`` (any ratio, odd sizes included)."""
+    h, w = x.shape[-2:]
+    if (h, w) == tuple(size):
+        return x
+    if h >= size[0] and w >= size[1]:
+        if h % size[0] == 0 and w % size[1] == 0:
+            # the same windows as adaptive pooling at an exact ratio, and ONNX-exportable (adaptive pooling is not);
+            # int() keeps the kernel a constant when traced
+            return F.max_pool2d(x, (int(h) // int(size[0]), int(w) // int(size[1])))
+        return F.adaptive_max_pool2d(x, size)
+    if h <= size[0] and w <= size[1]:
+        return F.interpolate(x, size=size, mode="nearest")
+    return F.interpolate(F.adaptive_max_pool2d(x, (min(h, size[0]), min(w, size[1]))), size=size, mode="nearest")
+
+
+def merge(op: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if op == "sum":
+        return a + b
+    if op == "global_attention":
+        return b + a * torch.sigmoid(b.mean(dim=(2, 3), keepdim=True))
+    raise ValueError(f"neck op {op!r} is unknown; allowed: {', '.join(NECK_OPS)}")
+
+
+def level_sizes(input_sizes: Sequence[tuple[int, int]], n_levels: int) -> list[tuple[int, int]]:
+    """Spatial sizes of all levels; levels above the inputs halve (rounding up) as stride-2 pooling does."""
+    sizes = [tuple(int(v) for v in s) for s in input_sizes]
+    while len(sizes) < n_levels:
+        h, w = sizes[-1]
+        sizes.append(((h + 1) // 2, (w + 1) // 2))
+    return sizes  # type: ignore[return-value]
+
+
+class NeckInput(nn.Module):
+    """Projects backbone levels to ``C`` channels (1x1 conv + BN) and adds max-pooled levels above them."""
+
+    def __init__(self, in_channels: Sequence[int], C: int, n_levels: int, affine: bool = True) -> None:
+        super().__init__()
+        if len(in_channels) > n_levels:
+            raise ValueError(f"the backbone gives {len(in_channels)} levels; the neck takes at most {n_levels}")
+        self.lateral = nn.ModuleList(nn.Sequential(nn.Conv2d(c, C, 1, bias=False), nn.BatchNorm2d(C, affine=affine)) for c in in_channels)
+        self.n_levels = n_levels
+
+    def forward(self, feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        out = [lat(f) for lat, f in zip(self.lateral, feats)]
+        while len(out) < self.n_levels:
+            out.append(F.max_pool2d(out[-1], 3, stride=2, padding=1))
+        return out
+
+
+def conv_block(C: int, affine: bool) -> nn.Module:
+    return nn.Sequential(nn.ReLU(inplace=False), nn.Conv2d(C, C, 3, padding=1, bias=False), nn.BatchNorm2d(C, affine=affine))
+
+
+class MergingCell(nn.Module):
+    """Resample two inputs to the output size, merge with ``op``, then ReLU-conv3x3-BN."""
+
+    def __init__(self, op: str, C: int) -> None:
+        super().__init__()
+        if op not in NECK_OPS:
+            raise ValueError(f"neck op {op!r} is unknown; allowed: {', '.join(NECK_OPS)}")
+        self.op = op
+        self.post = conv_block(C, True)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return self.post(merge(self.op, resample(a, size), resample(b, size)))
+
+
+class Neck(nn.Module):
+    """The discrete NAS-FPN neck of a :class:`NeckGenotype`; ``forward(feats) -> [P_min..P_max]``.
+
+    ``in_channels`` are the channels of the backbone levels ``min_level, min_level + 1, ...``.
+    """
+
+    def __init__(self, genotype: NeckGenotype, in_channels: Sequence[int], C: int) -> None:
+        super().__init__()
+        self.genotype = genotype
+        self.L = genotype.num_levels
+        self.input = NeckInput(in_channels, C, self.L)
+        self.cells = nn.ModuleList(MergingCell(op, C) for _, _, _, op in genotype.cells)
+        self.out_channels = C
+
+    def forward(self, feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        pool = self.input(feats)
+        sizes = level_sizes([p.shape[-2:] for p in pool], self.L)
+        for (a, b, level, _), cell in zip(self.genotype.cells, self.cells):
+            pool.append(cell(pool[a], pool[b], sizes[level - self.genotype.min_level]))
+        return pool[-self.L :]
 
 
 @dataclass

@@ -9,70 +9,28 @@ what the search bought; predictions on the test images are drawn to PNG in the r
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from tasks.detection.data import Annotated, DetectionData, load
-from tasks.detection.evaluate import coco_map, draw, predict, to_tensor
-from tasks.detection.loss import fcos_loss
-from tasks.detection.model import create_baseline, decode
+from tasks.detection.data import Annotated, DetectionData, TileDataset, collate, load
+from tasks.detection.metrics import coco_map, draw, fcos_loss, predict
+from tasks.detection.model import create_baseline as resnet_fpn_fcos
+from tasks.detection.model import decode
 from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, PROBABILITY, Flag, Number, Text
-from zoo.device import loader_options
-from zoo.estimate.problem import OneShotProblem
-from zoo.fit import fit_adamw_warmup, model_device
-from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, Task
-
-
-class TileDataset(Dataset):
-    """Equal-size crops; random horizontal and vertical flips when ``augment`` (aerial images have no up)."""
-
-    def __init__(self, items: Sequence[Annotated], augment: bool, seed: int = 0) -> None:
-        self.items = list(items)
-        self.augment = augment
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        it = self.items[i]
-        x = to_tensor(it.image)
-        boxes = torch.from_numpy(it.boxes.copy())
-        H, W = x.shape[-2:]
-        if self.augment:
-            if self.rng.random() < 0.5:
-                x = x.flip(-1)
-                boxes = torch.stack([W - boxes[:, 2], boxes[:, 1], W - boxes[:, 0], boxes[:, 3]], 1) if len(boxes) else boxes
-            if self.rng.random() < 0.5:
-                x = x.flip(-2)
-                boxes = torch.stack([boxes[:, 0], H - boxes[:, 3], boxes[:, 2], H - boxes[:, 1]], 1) if len(boxes) else boxes
-        return x, boxes.reshape(-1, 4), torch.from_numpy(it.labels.copy())
-
-
-def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Images stacked; boxes (N, M, 4) and labels (N, M) padded with label -1."""
-    M = max(1, max(len(b) for _, b, _ in batch))
-    boxes = torch.zeros(len(batch), M, 4)
-    labels = torch.full((len(batch), M), -1, dtype=torch.long)
-    for i, (_, b, l) in enumerate(batch):
-        boxes[i, : len(b)] = b
-        labels[i, : len(l)] = l
-    return torch.stack([x for x, _, _ in batch]), boxes, labels
-
+from zoo.device import model_device
+from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
 _TILE_SPECS = {"scale": POSITIVE, "tile_size": Number(integer=True, low=32), "max_train_tiles": Number(integer=True, low=1, null=True)}
 _SPLIT_SPECS = {"test_fraction": OPEN_FRACTION, "split_seed": Number(integer=True)}
 
 
 @TASKS.register("detection")
-class Detection(Task):
+class Detection(SupervisedTask):
     name = "detection"
     metric = "mAP50"
     supernet_kinds = ("darts", "pc_darts")
@@ -97,6 +55,9 @@ class Detection(Task):
         "coco": {"root": Text(null=True), "annotations": Text(), "images": Text(), **_SPLIT_SPECS, **_TILE_SPECS},
         "voc": {"root": Text(null=True), "classes": Text(null=True, items=True), **_SPLIT_SPECS, **_TILE_SPECS},
     }
+    estimate_metrics = {"reward": "mAP50", "valid_mAP": "mAP", "valid_mAP50": "mAP50", "train_loss": "train_loss", "params": "params"}
+    retrain_metrics = {"test_mAP": "mAP", "test_mAP50": "mAP50", "score": "mAP50", "params": "params", "train_seconds": "train_seconds"}
+    baseline_metrics = {"test_mAP_baseline": "mAP", "test_mAP50_baseline": "mAP50"}
 
     def setup(self) -> None:
         data: DetectionData = load(self.data_cfg)
@@ -130,15 +91,7 @@ class Detection(Task):
         }
 
     def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
-        g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            TileDataset(self.splits[split], augment=shuffle, seed=self.seed),
-            batch_size=batch_size or int(self.trainer_cfg.batch_size),
-            shuffle=shuffle,
-            generator=g,
-            collate_fn=collate,
-            **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))),
-        )
+        return self.data_loader(TileDataset(self.splits[split], augment=shuffle, seed=self.seed), shuffle, batch_size, collate_fn=collate)
 
     # ---- models
     def _head_args(self, m: Any) -> dict[str, Any]:
@@ -161,7 +114,7 @@ class Detection(Task):
         torch.manual_seed(self.seed)
         return create_model(**self.model_config(genotype, final))
 
-    def _loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
         x, boxes, labels = batch
         out = model(x)
         # FCOS targets and box losses in float32 also when the forward ran under bf16 autocast (trainer.amp)
@@ -169,12 +122,13 @@ class Detection(Task):
         return fcos_loss(out, boxes, labels, float(self.cfg.get("center_radius", 1.5)))
 
     @torch.no_grad()
-    def _score_tiles(self, model: nn.Module, loader: Any) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        """COCO ``mAP`` and ``mAP50`` on ``split``'s tiles."""
         was = model.training
         model.eval()
         items, preds = [], []
         device = model_device(model)
-        for x, boxes, labels in loader:
+        for x, boxes, labels in self.loader(split, False):
             for i, p in enumerate(decode(model(x.to(device)), x.shape[-2:], max_det=int(self.cfg.max_detections))):
                 keep = labels[i] >= 0
                 items.append(
@@ -204,50 +158,9 @@ class Detection(Task):
             **kwargs,
         )
 
-    def one_shot_problem(self) -> OneShotProblem:
-        return OneShotProblem(
-            self.make_supernet("darts"),
-            self.loader("search_train", True),
-            self.loader("search_valid", True),
-            self._loss,
-            lambda model, loader: self._score_tiles(model, self.loader("search_valid", False))[self.metric],
-            device=self.device,
-            make_supernet=self.make_supernet,
-            space=self.space,
-            amp=self.amp,
-        )
-
-    # ---- estimation, retraining, baseline
-    def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
-        """The dense-prediction recipe, :func:`zoo.fit.fit_adamw_warmup`, on ``split``'s shuffled tiles."""
-        torch.manual_seed(self.seed)
-        return fit_adamw_warmup(
-            model, self.loader(split, True), epochs, self._loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint
-        )
-
     def example_input(self) -> torch.Tensor:
         """One validation tile: the size every candidate is trained and scored on."""
         return TileDataset(self.splits["search_valid"], augment=False)[0][0][None]
-
-    def estimate(self, genotype: Any) -> dict[str, Any]:
-        model = self.build_model(genotype, final=False)
-        loss = self.fit(model, "search_train", int(self.trainer_cfg.estimate_epochs), "estimate")
-        m = self._score_tiles(model, self.loader("search_valid", False))
-        return {
-            "reward": m[self.metric],
-            "valid_mAP": m["mAP"],
-            "valid_mAP50": m["mAP50"],
-            "train_loss": loss,
-            "params": sum(p.numel() for p in model.parameters()),
-        }
-
-    def _fit_and_test(self, model: nn.Module, key: str, checkpoints: Any = None) -> dict[str, Any]:
-        t0 = time.time()
-        ckpt = checkpoints.for_model(key) if checkpoints is not None else None
-        loss = self.fit(model, "train", int(self.trainer_cfg.epochs), f"retrain {key}", checkpoint=ckpt)
-        seconds = time.time() - t0
-        m = self.test(model, key)
-        return {**m, "train_loss": loss, "train_seconds": round(seconds, 1), "params": sum(p.numel() for p in model.parameters())}
 
     def test(self, model: nn.Module, key: str) -> dict[str, float]:
         """COCO ``mAP`` and ``mAP50`` on the whole test images; the predictions are kept for
@@ -257,31 +170,11 @@ class Detection(Task):
         self.predictions[key] = preds
         return coco_map(test, preds, self.classes, int(self.cfg.max_detections))
 
-    def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
-        model = self.build_model(genotype, final=True)
-        searched = self._fit_and_test(model, "searched", checkpoints)
-        out: dict[str, Any] = {
-            "test_mAP": searched["mAP"],
-            "test_mAP50": searched["mAP50"],
-            "score": searched[self.metric],
-            "params": searched["params"],
-            "train_seconds": searched["train_seconds"],
-        }
-        if bool(self.cfg.baseline.enabled):
-            torch.manual_seed(self.seed)
-            base = create_baseline(backbone=str(self.cfg.baseline.backbone), **self._head_args(self.cfg.model))
-            b = self._fit_and_test(base, "baseline", checkpoints)
-            out.update(
-                {
-                    "test_mAP_baseline": b["mAP"],
-                    "test_mAP50_baseline": b["mAP50"],
-                    "baseline": {
-                        "model": f"timm {self.cfg.baseline.backbone} (random init) + torchvision FeaturePyramidNetwork + FCOS head",
-                        **b,
-                    },
-                }
-            )
-        return model, out
+    def create_baseline(self, searched_params: int) -> tuple[nn.Module, dict[str, Any]]:
+        """timm ``task.baseline.backbone`` (random init) + torchvision's FPN + the searched model's FCOS head."""
+        torch.manual_seed(self.seed)
+        base = resnet_fpn_fcos(backbone=str(self.cfg.baseline.backbone), **self._head_args(self.cfg.model))
+        return base, {"model": f"timm {self.cfg.baseline.backbone} (random init) + torchvision FeaturePyramidNetwork + FCOS head"}
 
     def write_outputs(self, run_dir: str | Path) -> list[str]:
         """Draws each model's predictions on the test images; returns the file names."""

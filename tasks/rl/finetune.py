@@ -23,8 +23,9 @@ from zoo.finetune import FinetuneJob, bundle_config, finetune_task, finetuner
 @finetuner("rl")
 def finetune_rl(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
     from tasks.rl.integrations.sb3 import ZooPolicy, load_policy_weights, policy_kwargs, policy_net
+    from tasks.rl.metrics import evaluate
     from tasks.rl.play import recorded_spaces
-    from tasks.rl.train import EVAL_SEED, evaluate, train_ppo
+    from tasks.rl.train import EVAL_SEED, train_ppo
     from zoo.hub.bundle import load_bundle
 
     cfg, f = job.cfg, job.cfg.finetune
@@ -68,5 +69,5 @@ def finetune_rl(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], dict[str, 
         "freeze_epochs": frozen,
     }
     keys = ("test_mean_return", "test_mean_return_before", "score", "params")
-    config = bundle_config(job, args, None, task.describe_data(), {k: metrics[k] for k in keys})  # type: ignore[arg-type]
+    config = bundle_config(job, args, None, task.describe_data(), {k: metrics[k] for k in keys})
     return model, config, metrics

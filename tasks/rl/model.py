@@ -142,7 +142,7 @@ def create_policy(
     action_high: Sequence[float] | None = None,
     **_: Any,
 ) -> PolicyNet:
-    """``zoo.create_model`` for policies (other model arguments, e.g. classification's, are ignored)."""
+    """``zoo.create_model`` for policies (other keys of a bundle's model arguments are ignored)."""
     genotype = resolve_genotype(arch)
     if not isinstance(genotype, PolicyGenotype):
         raise ValueError(f"task=rl builds policy genotypes (space=policy), not {type(genotype).__name__}")

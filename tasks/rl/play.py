@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.rl.envs import make_env
+from tasks.rl.data import make_env
 from zoo.play import player
 
 
@@ -93,7 +93,7 @@ def draw_curves(curves: dict[str, list[dict[str, Any]]], threshold: float | None
 
 
 def recorded_spaces(config: dict[str, Any]) -> str:
-    """The spaces a bundle's policy takes, in the words of :meth:`tasks.rl.envs.EnvInfo.spaces`."""
+    """The spaces a bundle's policy takes, in the words of :meth:`tasks.rl.data.EnvInfo.spaces`."""
     m, d = config["model"], config.get("data") or {}
     acts = f"{m['n_actions']} Discrete actions" if m["discrete"] else f"Box actions of {m['n_actions']} dimensions"
     return f"{d.get('observation_space', 'Box')} observations of size {m['obs_dim']} and {acts}"
@@ -113,9 +113,9 @@ def _env_override(cfg: Any) -> str | None:
 @player("rl")
 def play_rl(model: Any, config: dict[str, Any], cfg: Any, run_dir: Path) -> dict[str, Any]:
     """``play.episodes`` episodes of the checkpoint's policy; the returns, their mean and std; ``episode.gif``."""
-    from tasks.rl.envs import env_info
+    from tasks.rl.data import env_info
     from tasks.rl.integrations.sb3 import to_ppo
-    from tasks.rl.train import evaluate
+    from tasks.rl.metrics import evaluate
     from zoo.config_values import ConfigError
 
     env_id = _env_override(cfg) or str(config["data"]["env"])

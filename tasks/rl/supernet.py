@@ -142,19 +142,5 @@ class RolloutLoader:
                 yield from ppo.rollout_buffer.get(self.batch_size)
 
 
-def ppo_loss(policy: Any, batch: Any, clip_range: float, ent_coef: float, vf_coef: float, discrete: bool) -> torch.Tensor:
-    """PPO's clipped surrogate + value + entropy loss (Schulman et al. 2017) on one rollout minibatch, advantages normalised."""
-    actions = batch.actions.long().flatten() if discrete else batch.actions
-    values, log_prob, entropy = policy.evaluate_actions(batch.observations, actions)
-    adv = batch.advantages
-    if len(adv) > 1:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    ratio = torch.exp(log_prob - batch.old_log_prob)
-    policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(1 - clip_range, 1 + clip_range)).mean()
-    value_loss = F.mse_loss(batch.returns, values.flatten())
-    entropy_loss = -entropy.mean() if entropy is not None else log_prob.mean()
-    return policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
-
-
 def supernet_kwargs(space: PolicySpace, width: int, layers: int) -> dict[str, Any]:
     return {"steps": space.steps, "primitives": list(space.primitives), "width": int(width), "layers": int(layers), "zero": space.zero}

@@ -2,7 +2,7 @@
 
 A candidate (:class:`tasks.rl.space.PolicyGenotype`) becomes SB3's ``ActorCriticPolicy`` with
 the genotype's towers (:class:`tasks.rl.integrations.sb3.ZooPolicy`) and trains with PPO on
-``data.env`` under rl-zoo3's tuned hyper-parameters where they exist (:mod:`tasks.rl.envs`).
+``data.env`` under rl-zoo3's tuned hyper-parameters where they exist (:mod:`tasks.rl.data`).
 Its reward for a multi-trial search is the mean return of deterministic evaluation episodes
 after ``trainer.estimate_steps`` steps (the first steps of a full run: the learning-rate and
 clip schedules run over ``trainer.steps``), averaged over ``trainer.estimate_seeds`` training
@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from tasks.rl.envs import EnvInfo, env_info, ppo_settings
+from tasks.rl.data import EnvInfo, env_info, ppo_settings
+from tasks.rl.metrics import evaluate, steps_to
 from tasks.rl.space import PolicyGenotype
-from tasks.rl.train import EVAL_SEED, evaluate, seed_for, steps_to, train_ppo
+from tasks.rl.train import EVAL_SEED, seed_for, train_ppo
 from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Flag, Number, OneOf, Text
 from zoo.estimate.problem import OneShotProblem
 from zoo.task import TASKS, Task
@@ -109,7 +110,7 @@ class RL(Task):
 
     def example_input(self) -> torch.Tensor:
         """One observation of the environment (reset with the run's seed), flattened as the policy takes it."""
-        from tasks.rl.envs import make_env
+        from tasks.rl.data import make_env
 
         env = make_env(self.env_id)
         try:
@@ -220,7 +221,8 @@ class RL(Task):
         return self.new_ppo(SuperPolicy, seed, supernet_kwargs(self.space, int(s.width), int(s.layers)))
 
     def one_shot_problem(self) -> OneShotProblem:
-        from tasks.rl.supernet import RolloutLoader, ppo_loss
+        from tasks.rl.metrics import ppo_loss
+        from tasks.rl.supernet import RolloutLoader
 
         train = self._super_ppo(seed_for(self.seed, 11))
         valid = self._super_ppo(seed_for(self.seed, 23))

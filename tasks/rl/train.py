@@ -1,4 +1,4 @@
-"""PPO training in checkpointed chunks, and batched evaluation episodes.
+"""PPO training in checkpointed chunks, with a learning curve of evaluation episodes (:func:`tasks.rl.metrics.evaluate`).
 
 :func:`train_ppo` runs stable-baselines3's PPO for ``steps`` environment steps in ``epochs``
 chunks. Each chunk starts from seeds derived from (seed, chunk) and fresh environment resets,
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from tasks.rl.envs import make_env
+from tasks.rl.metrics import evaluate
 
 KIND = "rl_ppo"
 EVAL_SEED = 1_000_000  # the final 100-episode evaluation: seeds no training or candidate evaluation uses
@@ -28,32 +28,6 @@ def seed_for(*key: int) -> int:
     """A 31-bit seed for ``key`` (run seed, chunk, ...): unrelated keys give unrelated seeds, so the
     per-environment seeds ``s, s + 1, ...`` of one chunk never replay another chunk's."""
     return int(np.random.SeedSequence([int(k) for k in key]).generate_state(1)[0] >> 1)
-
-
-def evaluate(policy: Any, env_id: str, episodes: int, seed: int, deterministic: bool = True, max_steps: int = 100_000) -> list[float]:
-    """Returns of ``episodes`` episodes (reset with seeds ``seed``, ``seed + 1``, ...), all stepped
-    together with one batched ``policy.predict`` per step; an episode is cut after ``max_steps``
-    steps (environments without a time limit)."""
-    envs = [make_env(env_id) for _ in range(episodes)]
-    obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
-    returns = [0.0] * episodes
-    live = list(range(episodes))
-    try:
-        for _ in range(max_steps):
-            if not live:
-                break
-            actions, _ = policy.predict(np.stack([np.asarray(obs[i]) for i in live]), deterministic=deterministic)
-            still = []
-            for i, a in zip(live, actions):
-                obs[i], r, terminated, truncated, _ = envs[i].step(a)
-                returns[i] += float(r)
-                if not (terminated or truncated):
-                    still.append(i)
-            live = still
-    finally:
-        for env in envs:
-            env.close()
-    return returns
 
 
 class CurveRecorder:
@@ -152,10 +126,3 @@ def train_ppo(
     finally:
         bar.close()
     return ppo, history
-
-
-def steps_to(history: list[dict[str, Any]], threshold: float | None) -> int | None:
-    """Environment steps at the first evaluation of the curve reaching ``threshold`` (None: never)."""
-    if threshold is None:
-        return None
-    return next((int(h["steps"]) for h in history if h["eval_return"] >= threshold), None)

@@ -1,11 +1,9 @@
 """Semantic segmentation task (Auto-DeepLab: searched cell + network-level path).
 
-Importing the package registers the task, its ``segmentation`` space and genotype, the
-segmenter builder, the fine-tuner, the hub facts and the segmentation-models-pytorch bridge.
+The modules in ``PLUGIN_MODULES`` register the task, its ``segmentation`` space and genotype, the
+segmenter builder, the fine-tuner, the hub facts and the segmentation-models-pytorch bridge (smp
+itself is imported on use); :func:`zoo.plugins.load_plugins` imports them. The package imports
+nothing itself, so the hub can import ``hub`` alone.
 """
 
-from tasks.segmentation import finetune, hub, model, space  # noqa: F401  (register)
-from tasks.segmentation.integrations import smp  # noqa: F401  (registers the "smp" bridge; smp itself is imported on use)
-from tasks.segmentation.task import Segmentation
-
-__all__ = ["Segmentation"]
+PLUGIN_MODULES = ("finetune", "hub", "model", "space", "integrations.smp", "task")

@@ -6,15 +6,18 @@
   becomes class 1 ``nucleus``. The right-most ``test_columns`` columns are held out as the test
   region; the other columns are cut into overlapping training tiles.
 * ``masks``: ``root/images/*`` (PNG, JPEG, TIFF, BMP) and ``root/masks/*.png`` paired by file stem,
-  each mask holding one class index per pixel (mode ``L`` or ``P``, read as raw indices), class
-  names from an optional ``root/classes.txt``.
+  each mask holding one class index per pixel (mode ``L`` or ``P``, read as raw indices; mode ``1``
+  as 0/1), class names from an optional ``root/classes.txt`` (without it, masks of more than
+  ``MAX_UNNAMED_CLASSES`` distinct values are refused as grey levels).
 * ``voc_seg``: the Pascal-VOC segmentation layout: ``root/JPEGImages/<id>.jpg``, palette PNGs
   ``root/SegmentationClass/<id>.png`` and the id lists ``root/ImageSets/Segmentation/<split>.txt``.
 
 Every data set gives equal-size training tiles, two pixel-disjoint subsets of them for a search
 (``search_train`` for the weights, ``search_valid`` for scoring architectures) and whole test
 images or regions sharing no pixel with any training tile. Loaders reject broken input before any
-training with one :class:`DataError` line naming the file and the problem.
+training with one :class:`DataError` line naming the file and the problem. :class:`TileDataset`
+serves the tiles as tensors (flipped and turned when augmenting); :func:`channel_stats` gives the
+normalisation statistics of the training pixels.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from zoo.task import DataError
+from zoo.task import AugmentedItems, DataError
 
 DATA_SETS = ("nuclei", "masks", "voc_seg")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -59,6 +63,9 @@ NUCLEI_FILES = ("img2d.tif", "mask2d.tif")
 STARDIST_INSTALL = "pip install --no-deps stardist==0.9.2"
 # PIL modes read as one channel; every other mode is converted to RGB
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+# more distinct mask values than this, with no classes.txt naming them, are taken for grey levels
+# (a photo or an intensity map saved as the mask), not class indices: refused before any training
+MAX_UNNAMED_CLASSES = 64
 
 
 @dataclass
@@ -133,7 +140,9 @@ def read_mask(path: Path) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             if im.mode not in ("L", "P", "1"):
-                raise DataError(f"{path}: mask has mode {im.mode}; a mask is a PNG of mode L or P holding one class index per pixel")
+                raise DataError(
+                    f"{path}: mask has mode {im.mode}; a mask is a PNG of mode L or P holding one class index per pixel, or of mode 1 (0/1)"
+                )
             return np.asarray(im, dtype=np.int64).copy()
     except (UnidentifiedImageError, OSError, ValueError) as e:
         if isinstance(e, DataError):
@@ -197,6 +206,12 @@ def _class_list(masks: Sequence[np.ndarray], mask_paths: Sequence[Path], ignore_
         used.update(int(v) for v in np.unique(labelled))
     if highest < 0:
         raise DataError(f"{mask_paths[0].parent}: every mask pixel is ignore_index {ignore_index}; no labelled pixels")
+    if named is None and len(used) > MAX_UNNAMED_CLASSES:
+        raise DataError(
+            f"{mask_paths[0].parent}: the masks hold {len(used)} distinct values ({min(used)}..{highest}), which look like grey "
+            f"levels, not class indices: a mask holds one class index per pixel (0..K-1, {ignore_index} = unlabelled); if there "
+            f"really are {highest + 1} classes, name them in {classes_file} (one a line)"
+        )
     classes = named if named is not None else default(highest)
     if named is not None and len(named) < 2:
         raise DataError(f"{classes_file}: names {len(named)} class; segmentation needs at least 2 (line 1 = class 0, the background)")
@@ -558,3 +573,35 @@ def load(cfg: Any) -> SegmentationData:
     if name == "voc_seg":
         return load_voc_seg(cfg)
     raise DataError(f"data={name} is not segmentation data; allowed with task=segmentation: {', '.join(DATA_SETS)}")
+
+
+# ---------------------------------------------------------------- training batches and statistics
+def channel_stats(items: Sequence[SegImage], chans: int) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation over all pixels of ``items`` (float64 sums, two passes:
+    the mean first, then squared deviations from it, which stays exact where one pass would cancel)."""
+    n = sum(t.image.shape[0] * t.image.shape[1] for t in items)
+    mean = sum(t.image.reshape(-1, chans).sum(0, dtype=np.float64) for t in items) / n
+    var = sum(((t.image.reshape(-1, chans) - mean) ** 2).sum(0, dtype=np.float64) for t in items) / n
+    return [float(m) for m in mean], [max(float(s), 1e-3) for s in np.sqrt(var)]
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, C) float in [0, 1] -> (C, H, W) float32."""
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+
+
+class TileDataset(AugmentedItems[SegImage]):
+    """Tiles as (image, mask) tensors; with ``augment``, random flips and (square tiles) quarter turns."""
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        it = self.items[i]
+        x, y = to_tensor(it.image), torch.from_numpy(np.ascontiguousarray(it.mask, dtype=np.int64))
+        if self.augment:
+            if self.rng.random() < 0.5:
+                x, y = x.flip(-1), y.flip(-1)
+            if self.rng.random() < 0.5:
+                x, y = x.flip(-2), y.flip(-2)
+            if x.shape[-1] == x.shape[-2]:
+                k = int(self.rng.integers(4))
+                x, y = torch.rot90(x, k, (-2, -1)), torch.rot90(y, k, (-2, -1))
+        return x.contiguous(), y.contiguous()

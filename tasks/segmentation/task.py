@@ -11,8 +11,6 @@ are drawn to PNG in the run directory.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,45 +18,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from tasks.segmentation.data import SegImage, SegmentationData, load
+from tasks.segmentation.data import SegImage, SegmentationData, TileDataset, channel_stats, load, to_tensor
 from tasks.segmentation.metrics import confusion, draw, scores
 from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, ConfigError, Flag, Number, Text
-from zoo.device import loader_options
-from zoo.estimate.problem import OneShotProblem
-from zoo.fit import fit_adamw_warmup, model_device
-from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, Task
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """(H, W, C) float in [0, 1] -> (C, H, W) float32."""
-    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
-
-
-class TileDataset(Dataset):
-    """Tiles as (image, mask) tensors; with ``augment``, random flips and (square tiles) quarter turns."""
-
-    def __init__(self, items: Sequence[SegImage], augment: bool, seed: int = 0) -> None:
-        self.items = list(items)
-        self.augment = augment
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        it = self.items[i]
-        x, y = to_tensor(it.image), torch.from_numpy(np.ascontiguousarray(it.mask, dtype=np.int64))
-        if self.augment:
-            if self.rng.random() < 0.5:
-                x, y = x.flip(-1), y.flip(-1)
-            if self.rng.random() < 0.5:
-                x, y = x.flip(-2), y.flip(-2)
-            if x.shape[-1] == x.shape[-2]:
-                k = int(self.rng.integers(4))
-                x, y = torch.rot90(x, k, (-2, -1)), torch.rot90(y, k, (-2, -1))
-        return x.contiguous(), y.contiguous()
+from zoo.device import model_device
+from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
 
 def _smp_encoder_exists(smp: Any, name: str) -> bool:
@@ -68,15 +34,6 @@ def _smp_encoder_exists(smp: Any, name: str) -> bool:
 
         return timm.is_model(name[3:])
     return name in smp.encoders.get_encoder_names()
-
-
-def channel_stats(items: Sequence[SegImage], chans: int) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation over all pixels of ``items`` (float64 sums, two passes:
-    the mean first, then squared deviations from it, which stays exact where one pass would cancel)."""
-    n = sum(t.image.shape[0] * t.image.shape[1] for t in items)
-    mean = sum(t.image.reshape(-1, chans).sum(0, dtype=np.float64) for t in items) / n
-    var = sum(((t.image.reshape(-1, chans) - mean) ** 2).sum(0, dtype=np.float64) for t in items) / n
-    return [float(m) for m in mean], [max(float(s), 1e-3) for s in np.sqrt(var)]
 
 
 class PadTo(nn.Module):
@@ -108,7 +65,7 @@ def predict(model: nn.Module, image: np.ndarray, multiple: int = 32) -> np.ndarr
 
 
 @TASKS.register("segmentation")
-class Segmentation(Task):
+class Segmentation(SupervisedTask):
     name = "segmentation"
     metric = "mIoU"
     supernet_kinds = ("darts", "pc_darts")
@@ -144,6 +101,22 @@ class Segmentation(Task):
         "masks": {**_folder, "test_fraction": OPEN_FRACTION},
         "voc_seg": {**_folder, "train_split": Text(), "test_split": Text()},
     }
+    estimate_metrics = {
+        "reward": "mIoU",
+        "valid_mIoU": "mIoU",
+        "valid_pixel_accuracy": "pixel_accuracy",
+        "train_loss": "train_loss",
+        "params": "params",
+    }
+    retrain_metrics = {
+        "test_mIoU": "mIoU",
+        "test_pixel_accuracy": "pixel_accuracy",
+        "test_per_class_IoU": "per_class_IoU",
+        "score": "mIoU",
+        "params": "params",
+        "train_seconds": "train_seconds",
+    }
+    baseline_metrics = {"test_mIoU_baseline": "mIoU", "test_pixel_accuracy_baseline": "pixel_accuracy", "params_baseline": "params"}
 
     def setup(self) -> None:
         data: SegmentationData = load(self.data_cfg)
@@ -189,14 +162,7 @@ class Segmentation(Task):
         }
 
     def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
-        g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            TileDataset(self.splits[split], augment=shuffle, seed=self.seed),
-            batch_size=batch_size or int(self.trainer_cfg.batch_size),
-            shuffle=shuffle,
-            generator=g,
-            **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))),
-        )
+        return self.data_loader(TileDataset(self.splits[split], augment=shuffle, seed=self.seed), shuffle, batch_size)
 
     # ---- models
     def _head_args(self, m: Any) -> dict[str, Any]:
@@ -223,18 +189,19 @@ class Segmentation(Task):
         torch.manual_seed(self.seed)
         return create_model(**self.model_config(genotype, final))
 
-    def _loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
         x, y = batch
         return F.cross_entropy(model(x), y, ignore_index=self.ignore_index)
 
     @torch.no_grad()
-    def _score_tiles(self, model: nn.Module, loader: Any) -> dict[str, Any]:
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+        """mIoU, per-class IoU and pixel accuracy over ``split``'s tiles."""
         was = model.training
         model.eval()
         K = len(self.classes)
         conf = np.zeros((K, K), dtype=np.int64)
         device = model_device(model)
-        for x, y in loader:
+        for x, y in self.loader(split, False):
             pred = model(x.to(device)).argmax(1)
             conf += confusion(pred.cpu().numpy(), y.numpy(), K, self.ignore_index)
         model.train(was)
@@ -248,42 +215,9 @@ class Segmentation(Task):
         torch.manual_seed(self.seed)
         return PathSuperNet(self.space, init_channels=int(s.init_channels), kind=kind, **self._head_args(s), **kwargs)  # type: ignore[arg-type]
 
-    def one_shot_problem(self) -> OneShotProblem:
-        return OneShotProblem(
-            self.make_supernet("darts"),
-            self.loader("search_train", True),
-            self.loader("search_valid", True),
-            self._loss,
-            lambda model, loader: self._score_tiles(model, self.loader("search_valid", False))[self.metric],
-            device=self.device,
-            make_supernet=self.make_supernet,
-            space=self.space,
-            amp=self.amp,
-        )
-
-    # ---- estimation, retraining, baseline
-    def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
-        """The dense-prediction recipe, :func:`zoo.fit.fit_adamw_warmup`, on ``split``'s shuffled tiles."""
-        torch.manual_seed(self.seed)
-        return fit_adamw_warmup(
-            model, self.loader(split, True), epochs, self._loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint
-        )
-
     def example_input(self) -> torch.Tensor:
         """One validation tile: the size every candidate is trained and scored on."""
         return TileDataset(self.splits["search_valid"], augment=False)[0][0][None]
-
-    def estimate(self, genotype: Any) -> dict[str, Any]:
-        model = self.build_model(genotype, final=False)
-        loss = self.fit(model, "search_train", int(self.trainer_cfg.estimate_epochs), "estimate")
-        m = self._score_tiles(model, self.loader("search_valid", False))
-        return {
-            "reward": m[self.metric],
-            "valid_mIoU": m["mIoU"],
-            "valid_pixel_accuracy": m["pixel_accuracy"],
-            "train_loss": loss,
-            "params": sum(p.numel() for p in model.parameters()),
-        }
 
     def test(self, model: nn.Module, key: str) -> dict[str, Any]:
         """mIoU, per-class IoU and pixel accuracy over the whole test images; predictions kept for :meth:`write_outputs`."""
@@ -299,15 +233,7 @@ class Segmentation(Task):
         self.predictions[key] = preds
         return scores(conf, self.classes)
 
-    def _fit_and_test(self, model: nn.Module, key: str, checkpoints: Any = None) -> dict[str, Any]:
-        t0 = time.time()
-        ckpt = checkpoints.for_model(key) if checkpoints is not None else None
-        loss = self.fit(model, "train", int(self.trainer_cfg.epochs), f"retrain {key}", checkpoint=ckpt)
-        seconds = time.time() - t0
-        m = self.test(model, key)
-        return {**m, "train_loss": loss, "train_seconds": round(seconds, 1), "params": sum(p.numel() for p in model.parameters())}
-
-    def create_baseline(self) -> nn.Module:
+    def create_baseline(self, searched_params: int) -> tuple[nn.Module, dict[str, Any]]:
         """smp ``Unet`` with a random-init ``task.baseline.encoder``, normalisation in front (it takes [0, 1] images too),
         inputs padded to a multiple of 32 (as smp's encoders need) and outputs cropped back."""
         import segmentation_models_pytorch as smp
@@ -321,30 +247,8 @@ class Segmentation(Task):
             in_channels=int(self.data.in_chans),
             classes=len(self.classes),
         )
-        return PadTo(nn.Sequential(Normalize(self.mean, self.std), unet))
-
-    def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
-        model = self.build_model(genotype, final=True)
-        searched = self._fit_and_test(model, "searched", checkpoints)
-        out: dict[str, Any] = {
-            "test_mIoU": searched["mIoU"],
-            "test_pixel_accuracy": searched["pixel_accuracy"],
-            "test_per_class_IoU": searched["per_class_IoU"],
-            "score": searched[self.metric],
-            "params": searched["params"],
-            "train_seconds": searched["train_seconds"],
-        }
-        if bool(self.cfg.baseline.enabled):
-            b = self._fit_and_test(self.create_baseline(), "baseline", checkpoints)
-            out.update(
-                {
-                    "test_mIoU_baseline": b["mIoU"],
-                    "test_pixel_accuracy_baseline": b["pixel_accuracy"],
-                    "params_baseline": b["params"],
-                    "baseline": {"model": f"segmentation-models-pytorch Unet, encoder {self.cfg.baseline.encoder} (random init)", **b},
-                }
-            )
-        return model, out
+        about = f"segmentation-models-pytorch Unet, encoder {self.cfg.baseline.encoder} (random init)"
+        return PadTo(nn.Sequential(Normalize(self.mean, self.std), unet)), {"model": about}
 
     def write_outputs(self, run_dir: str | Path) -> list[str]:
         """Draws each model's predictions on (up to ``task.draw_images``) test images; returns the file names."""

@@ -23,6 +23,9 @@ file it starts with ``FILE:LINE: ``.
 training texts only (Metaspace pre-tokenizer and decoder, so decoding gives back the normalised
 text); words never seen are split into known sub-words and characters, and characters never seen
 become ``<unk>``.
+
+:class:`PairDataset` holds the encoded pairs, :class:`LengthBuckets` batches sentences of similar
+length and :func:`collate` pads a batch into model inputs and labels.
 """
 
 from __future__ import annotations
@@ -30,11 +33,15 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from tasks.translation.model import BOS, PAD, shift_right
 from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Number, OneOf, Spec, Text
 from zoo.task import DataError
 
@@ -396,3 +403,57 @@ def encode(tokenizer: Any, texts: Sequence[str], max_len: int) -> list[list[int]
     if not texts:
         return []
     return tokenizer(list(texts), truncation=True, max_length=max_len, add_special_tokens=True)["input_ids"]
+
+
+# ---------------------------------------------------------------- training batches
+class PairDataset(Dataset):
+    """(source ids, target ids) pairs; each side ends in ``</s>``."""
+
+    def __init__(self, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> None:
+        self.src, self.tgt = list(src), list(tgt)
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def __getitem__(self, i: int) -> tuple[list[int], list[int]]:
+        return self.src[i], self.tgt[i]
+
+
+class LengthBuckets(Sampler[list[int]]):
+    """Batches of sentences of similar length, in random order: each pass shuffles the pairs with
+    ``generator``, sorts every run of ``pool`` batches' worth by length, cuts them into batches and
+    shuffles the batches (less padding than random batches: a step costs what its longest sentence does).
+    The order depends on ``generator`` alone, which epoch checkpoints save and restore."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, generator: torch.Generator, pool: int = 50) -> None:
+        self.lengths, self.batch_size, self.generator, self.pool = list(lengths), batch_size, generator, pool
+
+    def _batches(self, order: list[int]) -> list[list[int]]:
+        out = []
+        step = self.batch_size * self.pool
+        for k in range(0, len(order), step):
+            chunk = sorted(order[k : k + step], key=lambda i: self.lengths[i])
+            out += [chunk[j : j + self.batch_size] for j in range(0, len(chunk), self.batch_size)]
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        batches = self._batches(order)
+        for b in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[b]
+
+    def __len__(self) -> int:
+        n, step = len(self.lengths), self.batch_size * self.pool
+        return sum(-(-min(step, n - k) // self.batch_size) for k in range(0, n, step))
+
+
+def collate(items: Sequence[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(source ids (N, S) padded, decoder input ``<s> y`` (N, T), labels ``y </s>`` (N, T) with -100 at padding)."""
+    S = max(len(s) for s, _ in items)
+    T = max(len(t) for _, t in items)
+    src = torch.full((len(items), S), PAD, dtype=torch.long)
+    labels = torch.full((len(items), T), -100, dtype=torch.long)
+    for k, (s, t) in enumerate(items):
+        src[k, : len(s)] = torch.tensor(s)
+        labels[k, : len(t)] = torch.tensor(t)
+    return src, shift_right(labels, BOS, PAD), labels

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from omegaconf import OmegaConf
 from torch import nn
 
-from zoo.build import make_task
 from zoo.config_values import ConfigError
-from zoo.finetune import FinetuneJob, bundle_config, finetuner, freeze_body, scaled_epochs
+from zoo.finetune import FinetuneJob, bundle_config, finetune_task, finetuner, train_head_then_all
 
 
 def _is_head(name: str) -> bool:
@@ -32,47 +30,34 @@ def finetune_translation(job: FinetuneJob) -> tuple[nn.Module, dict[str, Any], d
 
     from zoo.hub.bundle import load_bundle
 
-    cfg, f = job.cfg, job.cfg.finetune
+    cfg = job.cfg
     tokenizer = (job.parent.get("data") or {}).get("tokenizer")
     if tokenizer is None:
         raise ConfigError(f"checkpoint={job.checkpoint} has no tokenizer (config.json data.tokenizer); it cannot be fine-tuned")
-    task = make_task(cfg, OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True)))
-    task.tokenizer_json = tokenizer  # type: ignore[attr-defined]
-    task.setup()
+    task = finetune_task(job, tokenizer_json=tokenizer)
 
     model, _ = load_bundle(job.bundle_dir)
     args = dict(job.parent["model"])
     torch.manual_seed(int(cfg.seed))
     model.train().to(task.device)
-
-    before = task.test(model, "before")  # type: ignore[attr-defined]
-    epochs, frozen = scaled_epochs(f, len(task.loader("train", True)))  # type: ignore[attr-defined]
-    loss = float("nan")
-    if frozen:
-        freeze_body(model, True, is_head=_is_head)
-        loss = task.fit(model, "train", frozen, "finetune (decoder)")  # type: ignore[attr-defined]
-        freeze_body(model, False, is_head=_is_head)
-    if epochs > frozen:
-        loss = task.fit(model, "train", epochs - frozen, "finetune")  # type: ignore[attr-defined]
-    model.eval()
-    after = task.test(model, "finetuned")  # type: ignore[attr-defined]
+    r = train_head_then_all(job, task, model, _is_head, head="decoder")
     task.write_outputs(job.run_dir)
 
     metrics: dict[str, Any] = {
         "task": "translation",
-        "test_bleu": after["bleu"],
-        "test_chrf": after["chrf"],
-        "test_bleu_greedy": after["bleu_greedy"],
-        "test_bleu_before": before["bleu"],
-        "test_chrf_before": before["chrf"],
-        "score": after["bleu"],
-        "params": sum(p.numel() for p in model.parameters()),
-        "epochs": epochs,
-        "freeze_epochs": frozen,
-        "train_loss": loss,
-        "bleu_signature": after["bleu_signature"],
-        "samples": task.samples.get("finetuned", []),  # type: ignore[attr-defined]
+        "test_bleu": r.after["bleu"],
+        "test_chrf": r.after["chrf"],
+        "test_bleu_greedy": r.after["bleu_greedy"],
+        "test_bleu_before": r.before["bleu"],
+        "test_chrf_before": r.before["chrf"],
+        "score": r.after["bleu"],
+        "params": task.count_parameters(model),
+        "epochs": r.epochs,
+        "freeze_epochs": r.freeze_epochs,
+        "train_loss": r.train_loss,
+        "bleu_signature": r.after["bleu_signature"],
+        "samples": task.samples.get("finetuned", []),
     }
     keys = ("test_bleu", "test_chrf", "test_bleu_before", "test_chrf_before", "score", "params")
-    config = bundle_config(job, args, None, task.describe_data(), {k: metrics[k] for k in keys})  # type: ignore[arg-type]
+    config = bundle_config(job, args, None, task.describe_data(), {k: metrics[k] for k in keys})
     return model, config, metrics

@@ -173,7 +173,7 @@ def create_translator(
     pad_token_id: int = PAD,
     **_: Any,
 ) -> Translator:
-    """``zoo.create_model`` for translators (other model arguments, e.g. classification's, are ignored)."""
+    """``zoo.create_model`` for translators (other keys of a bundle's model arguments are ignored)."""
     genotype = resolve_genotype(arch)
     if not isinstance(genotype, Seq2SeqGenotype):
         raise ValueError(f"task=translation builds seq2seq genotypes (space=seq2seq), not {type(genotype).__name__}")

@@ -9,114 +9,33 @@ per-token likelihood ``exp(-cross-entropy)`` (the Evolved Transformer's search u
 as fitness). The retrained model and a vanilla Transformer baseline of the same parameter
 count (within ``task.baseline.tolerance``; its width is chosen to match) are scored on the test
 split by sacrebleu's BLEU and chrF, decoding greedily and with beam search through transformers'
-``generate`` (:mod:`tasks.translation.integrations.hf`), and ten sample translations are kept.
+``generate`` (:mod:`tasks.translation.integrations.transformers`), and ten sample translations are kept.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
-from tasks.translation.data import DATA_SPECS, TranslationData, encode, load, train_tokenizer
-from tasks.translation.model import BOS, PAD, count_parameters, shift_right
+from tasks.translation.data import DATA_SPECS, LengthBuckets, PairDataset, TranslationData, collate, encode, load, train_tokenizer
+from tasks.translation.metrics import likelihood, token_loss
+from tasks.translation.model import PAD, count_parameters
 from tasks.translation.space import transformer_genotype
 from zoo.config_values import NON_NEGATIVE_INT, POSITIVE_INT, Flag, Number
-from zoo.estimate.problem import OneShotProblem
-from zoo.fit import fit_adamw_warmup, model_device
-from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, Task
+from zoo.device import model_device
+from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
 FRACTION = Number(integer=False, low=0.0, high=1.0, high_open=True)
 
 
-class PairDataset(Dataset):
-    """(source ids, target ids) pairs; each side ends in ``</s>``."""
-
-    def __init__(self, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> None:
-        self.src, self.tgt = list(src), list(tgt)
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-    def __getitem__(self, i: int) -> tuple[list[int], list[int]]:
-        return self.src[i], self.tgt[i]
-
-
-class LengthBuckets(Sampler[list[int]]):
-    """Batches of sentences of similar length, in random order: each pass shuffles the pairs with
-    ``generator``, sorts every run of ``pool`` batches' worth by length, cuts them into batches and
-    shuffles the batches (less padding than random batches: a step costs what its longest sentence does).
-    The order depends on ``generator`` alone, which epoch checkpoints save and restore."""
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, generator: torch.Generator, pool: int = 50) -> None:
-        self.lengths, self.batch_size, self.generator, self.pool = list(lengths), batch_size, generator, pool
-
-    def _batches(self, order: list[int]) -> list[list[int]]:
-        out = []
-        step = self.batch_size * self.pool
-        for k in range(0, len(order), step):
-            chunk = sorted(order[k : k + step], key=lambda i: self.lengths[i])
-            out += [chunk[j : j + self.batch_size] for j in range(0, len(chunk), self.batch_size)]
-        return out
-
-    def __iter__(self) -> Iterator[list[int]]:
-        order = torch.randperm(len(self.lengths), generator=self.generator).tolist()
-        batches = self._batches(order)
-        for b in torch.randperm(len(batches), generator=self.generator).tolist():
-            yield batches[b]
-
-    def __len__(self) -> int:
-        n, step = len(self.lengths), self.batch_size * self.pool
-        return sum(-(-min(step, n - k) // self.batch_size) for k in range(0, n, step))
-
-
-def collate(items: Sequence[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(source ids (N, S) padded, decoder input ``<s> y`` (N, T), labels ``y </s>`` (N, T) with -100 at padding)."""
-    S = max(len(s) for s, _ in items)
-    T = max(len(t) for _, t in items)
-    src = torch.full((len(items), S), PAD, dtype=torch.long)
-    labels = torch.full((len(items), T), -100, dtype=torch.long)
-    for k, (s, t) in enumerate(items):
-        src[k, : len(s)] = torch.tensor(s)
-        labels[k, : len(t)] = torch.tensor(t)
-    return src, shift_right(labels, BOS, PAD), labels
-
-
-def token_loss(model: nn.Module, batch: Any, smoothing: float = 0.0) -> torch.Tensor:
-    src, dec_in, labels = batch
-    logits = model(src, dec_in)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100, label_smoothing=smoothing)
-
-
-@torch.no_grad()
-def likelihood(model: nn.Module, loader: Any) -> dict[str, float]:
-    """Per-token cross-entropy (no smoothing), its ``exp(-ce)`` and token accuracy over ``loader``."""
-    was = model.training
-    model.eval()
-    device = model_device(model)
-    total, tokens, correct = 0.0, 0, 0
-    for src, dec_in, labels in loader:
-        src, dec_in, labels = src.to(device), dec_in.to(device), labels.to(device)
-        logits = model(src, dec_in).float()
-        keep = labels != -100
-        total += float(F.cross_entropy(logits[keep], labels[keep], reduction="sum"))
-        correct += int((logits.argmax(-1) == labels)[keep].sum())
-        tokens += int(keep.sum())
-    model.train(was)
-    ce = total / max(tokens, 1)
-    return {"cross_entropy": ce, "likelihood": math.exp(-ce), "token_accuracy": correct / max(tokens, 1)}
-
-
 @TASKS.register("translation")
-class Translation(Task):
+class Translation(SupervisedTask):
     name = "translation"
     metric = "BLEU"
     supernet_kinds = ("darts",)
@@ -138,6 +57,29 @@ class Translation(Task):
         "samples": NON_NEGATIVE_INT,
     }
     data_specs = DATA_SPECS
+    estimate_split, supernet_split, valid_split = "estimate", "supernet", "valid"
+    estimate_metrics = {
+        "reward": "likelihood",
+        "valid_cross_entropy": "cross_entropy",
+        "valid_token_accuracy": "token_accuracy",
+        "train_loss": "train_loss",
+        "params": "params",
+    }
+    retrain_metrics = {
+        "test_bleu": "bleu",
+        "test_chrf": "chrf",
+        "test_bleu_greedy": "bleu_greedy",
+        "test_chrf_greedy": "chrf_greedy",
+        "test_cross_entropy": "test_cross_entropy",
+        "test_token_accuracy": "test_token_accuracy",
+        "score": "bleu",
+        "params": "params",
+        "train_seconds": "train_seconds",
+        "bleu_signature": "bleu_signature",
+        "chrf_signature": "chrf_signature",
+    }
+    baseline_metrics = {"test_bleu_baseline": "bleu", "test_chrf_baseline": "chrf", "params_baseline": "params"}
+    baseline_omits = ("bleu_signature", "chrf_signature")  # the searched model's, at the top level
 
     tokenizer_json: dict[str, Any] | None = None  # set before setup() to keep a parent model's vocabulary (fine-tuning)
 
@@ -148,7 +90,7 @@ class Translation(Task):
                 raise DataError(f"data={self.data_cfg.name}: the {split} split is empty")
         self.data = data
         if self.tokenizer_json is not None:
-            from tasks.translation.integrations.hf import tokenizer_from_json
+            from tasks.translation.integrations.transformers import tokenizer_from_json
 
             self.tokenizer = tokenizer_from_json(self.tokenizer_json)
         else:
@@ -189,8 +131,6 @@ class Translation(Task):
         }
 
     def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
-        from zoo.device import loader_options
-
         src, tgt = self.ids[split]
         g = torch.Generator().manual_seed(self.seed)
         bs = batch_size or int(self.trainer_cfg.batch_size)
@@ -200,13 +140,7 @@ class Translation(Task):
         else:  # evaluation: sorted by length, so each batch pads little
             order = sorted(range(len(src)), key=lambda i: lengths[i])
             batches = [order[k : k + bs] for k in range(0, len(order), bs)]
-        return DataLoader(
-            PairDataset(src, tgt),
-            batch_sampler=batches,
-            generator=g,
-            collate_fn=collate,
-            **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))),
-        )
+        return self.data_loader(PairDataset(src, tgt), batch_sampler=batches, generator=g, collate_fn=collate)
 
     # ---- models
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
@@ -235,7 +169,7 @@ class Translation(Task):
         x[:, -1] = 2
         return x
 
-    def _loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
         return token_loss(model, batch, float(self.trainer_cfg.get("label_smoothing", 0.0)))
 
     def make_supernet(self, kind: str = "darts", **_: Any) -> nn.Module:
@@ -245,41 +179,17 @@ class Translation(Task):
         torch.manual_seed(self.seed)
         return SuperTranslator(self.space, self.vocab_size, int(s.d_model), int(s.layers), float(s.dropout))  # type: ignore[arg-type]
 
-    def one_shot_problem(self) -> OneShotProblem:
-        return OneShotProblem(
-            self.make_supernet("darts"),
-            self.loader("supernet", True),
-            self.loader("valid", True),
-            self._loss,
-            lambda model, loader: likelihood(model, self.loader("valid", False))["likelihood"],
-            device=self.device,
-            make_supernet=self.make_supernet,
-            space=self.space,
-            amp=self.amp,
-        )
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+        """Per-token cross-entropy, likelihood and token accuracy on ``split`` (:func:`likelihood`)."""
+        return likelihood(model, self.loader(split, False))
 
-    def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
-        torch.manual_seed(self.seed)
-        return fit_adamw_warmup(
-            model, self.loader(split, True), epochs, self._loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint
-        )
-
-    def estimate(self, genotype: Any) -> dict[str, Any]:
-        model = self.build_model(genotype, final=False)
-        loss = self.fit(model, "estimate", int(self.trainer_cfg.estimate_epochs), "estimate")
-        m = likelihood(model, self.loader("valid", False))
-        return {
-            "reward": m["likelihood"],
-            "valid_cross_entropy": m["cross_entropy"],
-            "valid_token_accuracy": m["token_accuracy"],
-            "train_loss": loss,
-            "params": count_parameters(model),
-        }
+    def count_parameters(self, model: nn.Module) -> int:
+        return count_parameters(model)
 
     # ---- decoding and scores
     def translate(self, model: nn.Module, sources: Sequence[str] | Sequence[Sequence[int]], num_beams: int) -> list[str]:
         """Translations of ``sources`` (texts, or their token ids) by transformers' ``generate`` (greedy when ``num_beams`` is 1)."""
-        from tasks.translation.integrations.hf import wrap
+        from tasks.translation.integrations.transformers import wrap
 
         d = self.cfg.decode
         src_ids = (
@@ -326,15 +236,9 @@ class Translation(Task):
             "test_token_accuracy": lik["token_accuracy"],
         }
 
-    def _fit_and_test(self, model: nn.Module, key: str, checkpoints: Any = None) -> dict[str, Any]:
-        t0 = time.time()
-        ckpt = checkpoints.for_model(key) if checkpoints is not None else None
-        loss = self.fit(model, "train", int(self.trainer_cfg.epochs), f"retrain {key}", checkpoint=ckpt)
-        seconds = time.time() - t0
-        return {**self.test(model, key), "train_loss": loss, "train_seconds": round(seconds, 1), "params": count_parameters(model)}
-
-    def create_baseline(self, params: int) -> tuple[nn.Module, dict[str, Any]]:
-        """The vanilla Transformer (pre-norm, 8 heads, ReLU feed-forward) whose width gives the parameter count closest to ``params``."""
+    def create_baseline(self, searched_params: int) -> tuple[nn.Module, dict[str, Any]]:
+        """The vanilla Transformer (pre-norm, 8 heads, ReLU feed-forward) whose width gives the parameter count closest to
+        ``searched_params``, and whether that count is within ``task.baseline.tolerance`` of it."""
         from zoo.models import create_model
 
         m = self.cfg.model
@@ -346,55 +250,31 @@ class Translation(Task):
         def size(width: int) -> int:
             return count_parameters(create_model(task=self.name, **args(width)))
 
-        lo, hi = 1, 128  # widths 8 * k; the parameter count grows with the width: bisect for the first k at or above `params`
+        lo, hi = 1, 128  # widths 8 * k; the parameter count grows with the width: bisect for the first k at or above `searched_params`
         while lo < hi:
             mid = (lo + hi) // 2
-            lo, hi = (mid + 1, hi) if size(8 * mid) < params else (lo, mid)
-        width = min((8 * k for k in (lo - 1, lo) if k >= 1), key=lambda w: abs(size(w) - params))
+            lo, hi = (mid + 1, hi) if size(8 * mid) < searched_params else (lo, mid)
+        width = min((8 * k for k in (lo - 1, lo) if k >= 1), key=lambda w: abs(size(w) - searched_params))
         torch.manual_seed(self.seed)
-        return create_model(task=self.name, **args(width)), args(width)
+        base = create_model(task=self.name, **args(width))
+        tol = float(self.cfg.baseline.tolerance)
+        return base, {
+            "model": f"vanilla Transformer (pre-norm, 8 heads), d_model={width}, {int(m.layers)} layers",
+            "params_within_tolerance": abs(count_parameters(base) - searched_params) <= tol * searched_params,
+        }
 
     def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:
-        model = self.build_model(genotype, final=True)
-        s = self._fit_and_test(model, "searched", checkpoints)
-        out: dict[str, Any] = {
-            "test_bleu": s["bleu"],
-            "test_chrf": s["chrf"],
-            "test_bleu_greedy": s["bleu_greedy"],
-            "test_chrf_greedy": s["chrf_greedy"],
-            "test_cross_entropy": s["test_cross_entropy"],
-            "test_token_accuracy": s["test_token_accuracy"],
-            "score": s["bleu"],
-            "params": s["params"],
-            "train_seconds": s["train_seconds"],
-            "bleu_signature": s["bleu_signature"],
-            "chrf_signature": s["chrf_signature"],
-            "decoding": f"beam search, {int(self.cfg.decode.num_beams)} beams (test_bleu, test_chrf); greedy (*_greedy)",
-        }
-        if bool(self.cfg.baseline.enabled):
-            base, base_args = self.create_baseline(s["params"])
-            b = self._fit_and_test(base, "baseline", checkpoints)
-            tol = float(self.cfg.baseline.tolerance)
-            out.update(
-                {
-                    "test_bleu_baseline": b["bleu"],
-                    "test_chrf_baseline": b["chrf"],
-                    "params_baseline": b["params"],
-                    "baseline": {
-                        "model": f"vanilla Transformer (pre-norm, 8 heads), d_model={base_args['d_model']}, {base_args['layers']} layers",
-                        "params_within_tolerance": abs(b["params"] - s["params"]) <= tol * s["params"],
-                        **{k: v for k, v in b.items() if "signature" not in k},
-                    },
-                }
-            )
-        out["samples"] = self.samples.get("searched", [])
-        return model, out
+        model, out = super().retrain(genotype, checkpoints)
+        decoding = f"beam search, {int(self.cfg.decode.num_beams)} beams (test_bleu, test_chrf); greedy (*_greedy)"
+        # the searched model's metrics, how they were decoded, the baseline's, then the sample translations
+        searched = {k: out.pop(k) for k in self.retrain_metrics}
+        return model, {**searched, "decoding": decoding, **out, "samples": self.samples.get("searched", [])}
 
     def write_outputs(self, run_dir: str | Path) -> list[str]:
         """``translations.json``: the sample translations of each model (source, reference, beam, greedy)."""
         if not self.samples:
             return []
-        from zoo.space.genotype import save_json_atomic
+        from zoo.atomic import save_json_atomic
 
         save_json_atomic(Path(run_dir) / "translations.json", self.samples)
         return ["translations.json"]

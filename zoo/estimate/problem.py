@@ -15,8 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.device import AutocastLoss
-from zoo.fit import model_device
+from zoo.device import AutocastLoss, model_device
 
 
 class Replicas:

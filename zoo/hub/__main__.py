@@ -5,7 +5,7 @@ download the benchmark tables the zoo ships, e.g. ``nb201``).
     python -m zoo.hub info NAME [--json]
     python -m zoo.hub download NAME [--dir D]
     python -m zoo.hub push RUN_DIR --to DIR_OR_URL [--name N] [--archive tar|zip]
-    python -m zoo.hub export NAME_OR_PATH --format onnx|torchscript [--out FILE] [--input-size H W]
+    python -m zoo.hub export NAME_OR_PATH --format onnx|torchscript [--out FILE_OR_DIR] [--input-size H W]
 
 ``--registry`` (repeatable) and ``ZOO_REGISTRY`` add registries to the built-in one;
 ``ZOO_HOME`` moves the cache (default ``~/.cache/zoo``). Errors are one line.
@@ -146,12 +146,16 @@ def cmd_push(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from zoo.hub.api import resolve_bundle
     from zoo.hub.bundle import load_bundle
-    from zoo.hub.export import export_model
+    from zoo.hub.export import check_export_options, export_model
 
+    check_export_options(args.format, args.input_size)  # before anything is fetched
     directory, name = resolve_bundle(args.name, args.registry, progress=not args.quiet)
     model, cfg = load_bundle(directory)
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}.get(args.format, "")
-    out = Path(args.out) if args.out else Path(f"{name or Path(args.name).stem}{suffix}")
+    default = Path(f"{name or Path(args.name).stem}{suffix}")
+    out = Path(args.out) if args.out else default
+    if out.is_dir():  # an existing directory: NAME.onnx (NAME.pt) is written in it, as cp puts a file in one
+        out = out / default
     report = export_model(model, cfg, out, args.format, opset=args.opset, check=not args.no_check, input_size=args.input_size)
     diff = f", max |exported - torch| = {report['max_abs_diff']:.2e}" if "max_abs_diff" in report else ""
     outputs = ", ".join(f"{n} {s}" for n, s in report["outputs"].items())
@@ -187,7 +191,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export", help="ONNX or TorchScript file of an entry or bundle")
     s.add_argument("name", help="zoo name, bundle directory or archive")
     s.add_argument("--format", required=True, choices=["onnx", "torchscript"])
-    s.add_argument("--out", help="output file (default NAME.onnx / NAME.pt)")
+    s.add_argument(
+        "--out", help="output file, or an existing directory to write NAME.onnx / NAME.pt in (default: NAME.onnx / NAME.pt here)"
+    )
     s.add_argument("--opset", type=int, default=17)
     s.add_argument(
         "--input-size",
@@ -213,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a path that cannot be written (a file where a folder is needed, no permission, a full disk)
+        where = f": {e.filename}" if e.filename else ""
+        print(f"zoo.hub: error: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -51,20 +51,36 @@ def fetch_entry(entry: Entry, dest: str | Path | None = None, progress: bool = T
     return d
 
 
-def resolve_bundle(path_or_name: str | Path, registry: Registries = None, progress: bool = True) -> tuple[Path, str | None]:
-    """A bundle directory for a path (directory or archive) or a zoo name; returns (dir, name or None)."""
+def locate_bundle(path_or_name: str | Path, registry: Registries = None, label: str | None = None) -> Path | Entry:
+    """What a checkpoint reference names, with no weights fetched: the bundle directory of a directory
+    or a ``.tar``/``.zip`` archive (unpacked once into the cache), or the registry entry of a zoo name.
+
+    ``label`` names the option the reference came from in the one-line errors (``checkpoint=PATH ...``).
+    """
+    prefix = f"{label}=" if label else ""
     p = Path(path_or_name).expanduser()
     if p.is_dir():
         if not (p / "config.json").is_file():
-            raise HubError(f"{p} has no config.json; a bundle directory holds config.json and model.safetensors")
-        return p, None
+            raise HubError(f"{prefix}{p} has no config.json; a bundle directory holds config.json and model.safetensors")
+        return p
     if p.is_file():
-        return unpack_cached(p), None
+        return unpack_cached(p)
     name = str(path_or_name)
     if "/" in name or name.startswith("."):
-        raise HubError(f"{name} does not exist (expected a bundle directory, a .tar/.zip bundle or a zoo name)")
-    entry = get_entry(name, registry)
-    return fetch_entry(entry, progress=progress), entry.name
+        raise HubError(f"{prefix}{name} does not exist (expected a bundle directory, a .tar/.zip bundle or a zoo name)")
+    return get_entry(name, registry)
+
+
+def resolve_bundle(
+    path_or_name: str | Path, registry: Registries = None, progress: bool = True, label: str | None = None
+) -> tuple[Path, str | None]:
+    """The bundle directory of a path (directory or archive) or a zoo name (fetched into the cache);
+    returns (directory, the entry's name or None). The one way from a checkpoint reference to a
+    directory; ``label`` as for :func:`locate_bundle`."""
+    found = locate_bundle(path_or_name, registry, label)
+    if isinstance(found, Entry):
+        return fetch_entry(found, progress=progress), found.name
+    return found, None
 
 
 def from_pretrained(path_or_name: str | Path, registry: Registries = None, progress: bool = True) -> nn.Module:

@@ -53,7 +53,7 @@ def pack(directory: str | Path, out: str | Path, files: tuple[str, ...] = BUNDLE
     else:
         os.unlink(tmp)
         raise HubError(f"archive {out} has an unknown suffix; allowed: .tar, .tar.gz, .tgz, .zip")
-    from zoo.space.genotype import as_umask_allows
+    from zoo.atomic import as_umask_allows
 
     as_umask_allows(tmp)
     os.replace(tmp, out)

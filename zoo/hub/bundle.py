@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from zoo.space.genotype import as_umask_allows, save_json_atomic
+from zoo.atomic import as_umask_allows, save_json_atomic
 
 FORMAT_VERSION = 1
 
@@ -153,18 +153,18 @@ def load_state(model: nn.Module, weights: str | Path) -> None:
 
 
 def load_bundle(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuilds the model from ``config.json`` and loads ``model.safetensors``.
+    """Rebuilds the model from ``config.json`` and loads ``model.safetensors`` of a bundle directory.
 
-    ``directory`` may also be a ``.tar``/``.zip`` bundle archive; it is unpacked safely
-    into the cache first.
+    Archives and zoo names become directories through :func:`zoo.hub.api.resolve_bundle`
+    (``zoo.from_pretrained`` takes all three).
     """
     from zoo.models import create_model
 
     directory = Path(directory)
     if directory.is_file():
-        from zoo.hub.archive import unpack_cached
-
-        directory = unpack_cached(directory)
+        raise BundleError(
+            f"{directory} is a file; load_bundle takes a bundle directory (zoo.from_pretrained or zoo.hub.api.resolve_bundle open archives)"
+        )
     cfg = read_config(directory)
     model = create_model(task=cfg.get("task"), **cfg["model"])
     load_state(model, Path(directory) / "model.safetensors")

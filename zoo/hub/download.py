@@ -6,7 +6,8 @@ or ``hf://OWNER/REPO/PATH[@REVISION]`` where ``huggingface_hub`` is installed. T
 to ``<dest>.part`` and become ``<dest>`` by an atomic rename only once their sha256
 matches; a mismatch deletes the partial file and raises one line. An exclusive
 ``fcntl`` lock on ``<dest>.lock`` makes two processes fetching the same file wait for
-each other instead of writing the same bytes twice. This module imports no torch.
+each other instead of writing the same bytes twice (the lock file is removed with the lock).
+This module imports no torch.
 """
 
 from __future__ import annotations
@@ -51,13 +52,30 @@ def sha256_file(path: str | Path) -> str:
 
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock held while the block runs (released when the process dies)."""
+    """An exclusive advisory lock held while the block runs (released when the process dies).
+
+    The lock file is removed when the block ends, so nothing is left beside the files it guarded
+    (``python -m zoo.hub download NAME --dir D`` leaves only the entry's files); one left by a killed
+    process is taken over by the next. A process that waited on a file removed meanwhile locks anew."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:  # the holder we waited for removed it: lock the path's new file
+            same = False
+        if same:
+            break
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    try:
         yield
     finally:
+        try:
+            os.unlink(path)  # while still holding it: a waiter then sees its file is gone and retries
+        except FileNotFoundError:
+            pass
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 

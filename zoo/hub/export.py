@@ -61,6 +61,14 @@ def _max_diff(got: Any, ref: tuple[torch.Tensor, ...], names: list[str], out: Pa
     return diff, bad
 
 
+def check_export_options(fmt: str, input_size: Sequence[int] | None = None) -> None:
+    """The format and ``input_size`` (H, W) an export is asked for, checked before a model is fetched or loaded."""
+    if fmt not in FORMATS:
+        raise HubError(f"--format {fmt} is unknown; allowed: {', '.join(FORMATS)}")
+    if input_size is not None and (len(input_size) != 2 or any(int(v) < 1 for v in input_size)):
+        raise HubError(f"--input-size {' '.join(map(str, input_size))} is invalid; allowed: two positive integers H W")
+
+
 def export_model(
     model: nn.Module,
     config: dict[str, Any],
@@ -79,10 +87,7 @@ def export_model(
     the one recorded in ``config`` (or ``input_size``, (H, W)) and, for detection, fixed.
     The check runs the file on the export batch and on a batch of another size.
     """
-    if fmt not in FORMATS:
-        raise HubError(f"--format {fmt} is unknown; allowed: {', '.join(FORMATS)}")
-    if input_size is not None and (len(input_size) != 2 or any(int(v) < 1 for v in input_size)):
-        raise HubError(f"--input-size {' '.join(map(str, input_size))} is invalid; allowed: two positive integers H W")
+    check_export_options(fmt, input_size)
     adapter = hub_facts(str(config.get("task")))
     module = adapter.export_module(cpu_copy(model).eval()).eval()
     x = adapter.example_input(config, size=input_size)

@@ -4,8 +4,9 @@ A task plugs into the hub with one :class:`HubFacts` subclass registered in :dat
 under its task name (``@HUB_FACTS.register("name")`` in ``tasks/<name>/hub.py``): how its
 inputs are prepared (written into ``config.json`` and the model card), an example input for
 export and parity checks, the module that is exported with its output names, the headline
-metric of ``python -m zoo.hub list``, the usage section of its model card, and whether the
-timm registry can serve it. A bundle of a task without facts still saves, loads and gets a card.
+metric of ``python -m zoo.hub list``, the usage section of its model card, whether the
+timm registry can serve it, and the architecture-only registry entries of its published
+architectures. A bundle of a task without facts still saves, loads and gets a card.
 
 :data:`BRIDGES` holds the ecosystem bridges tasks register by library name (``timm``, ...),
 so ``zoo.register_timm()`` reaches classification's bridge without the core importing it.
@@ -14,12 +15,13 @@ so ``zoo.register_timm()`` reaches classification's bridge without the core impo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from zoo.registry import Registry
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: `python -m zoo.hub list` reads these facts without it
+    import torch
+    from torch import nn
 
 
 class HubFacts:
@@ -40,6 +42,8 @@ class HubFacts:
         shape = self.input_shape(config)
         if size is not None:
             shape = (*shape[:-2], *(int(v) for v in size))
+        import torch
+
         g = torch.Generator().manual_seed(seed)
         return torch.rand((batch, *shape), generator=g)
 
@@ -58,8 +62,13 @@ class HubFacts:
         """Markdown lines of the model card's fine-tune / export instructions for the bundle ``ref``."""
         return ["Export:", "", "```bash", f"python -m zoo.hub export {ref} --format onnx", "```", ""]
 
+    def published_entries(self) -> list[dict[str, Any]]:
+        """Architecture-only registry entries of the task's published architectures (what their papers
+        report, no weights), which ``scripts/zoo_published_entries.py`` writes into ``zoo/hub/registry.json``."""
+        return []
 
-HUB_FACTS: Registry[type[HubFacts]] = Registry("hub facts", plugins=True)
+
+HUB_FACTS: Registry[type[HubFacts]] = Registry("hub facts", plugins="hub")  # each task's hub.py alone
 BRIDGES: Registry[Any] = Registry("ecosystem bridge", plugins=True)  # library name -> register function
 
 

@@ -10,8 +10,8 @@ the registry there:
 - an ``http(s)://`` URL: the same layout uploaded with HTTP ``PUT`` (a WebDAV-style
   server or a storage bucket's signed-URL gateway), the registry read, updated, put back.
 
-The architecture-only entries of published genotypes come from
-:func:`tasks.classification.published.published_entries`.
+The architecture-only entries of published architectures come from each task's hub facts
+(:meth:`zoo.hub.facts.HubFacts.published_entries`), written by ``scripts/zoo_published_entries.py``.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def entry_for(config: dict[str, Any], name: str, files: list[dict[str, Any]]) ->
 
 def _stage(run_dir: Path, name: str, stage: Path) -> dict[str, Any]:
     """Checks the run's bundle and copies it (with a card naming the entry) into ``stage``."""
+    from zoo.atomic import save_json_atomic
     from zoo.hub.bundle import complete_config, load_bundle, read_config, write_card
-    from zoo.space.genotype import save_json_atomic
 
     config = read_config(run_dir)
     if not (run_dir / "model.safetensors").is_file():

@@ -233,7 +233,7 @@ def get_entry(name: str, extra: str | Iterable[str] | None = None, kind: str | N
 
 def write_registry(path: Path, entries: list[dict[str, Any]]) -> None:
     """Writes a registry document atomically (entries sorted by name)."""
-    from zoo.space.genotype import save_json_atomic
+    from zoo.atomic import save_json_atomic
 
     for e in entries:
         e.pop("source", None)

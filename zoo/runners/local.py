@@ -32,10 +32,11 @@ from typing import Any
 
 from tqdm import tqdm
 
+from zoo.atomic import save_json_atomic
 from zoo.config_values import ConfigError
 from zoo.runners.base import RUNNERS, Failure, Outcome, Runner, timed
 from zoo.search.base import Strategy
-from zoo.space.genotype import genotype_key, save_json_atomic
+from zoo.space.genotype import genotype_key
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

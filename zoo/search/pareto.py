@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from zoo.atomic import save_json_atomic
 from zoo.search.base import ConfigError
-from zoo.space.genotype import genotype_key, save_json_atomic
+from zoo.space.genotype import genotype_key
 
 OBJECTIVES: dict[str, tuple[str, float]] = {
     # name: (result key, +1 maximise / -1 minimise)

@@ -71,31 +71,6 @@ def load_genotype(path: str | Path) -> Any:
         raise GenotypeError(f"genotype file {path}: {e}") from None
 
 
-def as_umask_allows(path: str | Path) -> None:
-    """Gives a temporary file the mode a plainly created one would get (mkstemp makes it 0600,
-    which would leave bundles unreadable to other users once renamed into place)."""
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
-def save_json_atomic(path: str | Path, data: Any) -> None:
-    """Writes JSON so that a crash leaves either the old or the new file, never half of one."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.flush()
-        os.fsync(f.fileno())
-    as_umask_allows(tmp)
-    os.replace(tmp, path)
-
-
 def _check_edges(field: str, edges: Any, steps: int | None = None) -> tuple[Edge, ...]:
     from zoo.space.ops import OPS
 

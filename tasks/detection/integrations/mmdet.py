@@ -9,7 +9,8 @@
         bbox_head=dict(type="FCOSHead", in_channels=32, strides=[8, 16, 32], ...),
         ...)
 
-With ``bundle=`` (a ``task=detection`` run directory or bundle) the modules take the searched
+With ``bundle=`` (a ``task=detection`` run directory, bundle archive or zoo name, resolved by
+:func:`zoo.hub.api.resolve_bundle`) the modules take the searched
 genotype, sizes and trained weights from the bundle (``model.safetensors``, read with
 safetensors: nothing is unpickled). Without it they are built from ``genotype=`` (a run's
 ``genotype.json``, its dict, or for the backbone also a published cell name such as
@@ -60,14 +61,10 @@ def _backbone_genotype(genotype: Any) -> Any:
 
 def _bundle(bundle: str | Path) -> tuple[Path, dict[str, Any]]:
     """The bundle's directory and its ``model`` arguments; one-line errors for anything else."""
-    from zoo.hub.archive import unpack_cached
+    from zoo.hub.api import resolve_bundle
     from zoo.hub.bundle import read_config
 
-    path = Path(bundle).expanduser()
-    if path.is_file():
-        path = unpack_cached(path)
-    if not path.is_dir():
-        raise ValueError(f"bundle={str(bundle)!r} does not exist (expected a task=detection run directory or bundle)")
+    path, _ = resolve_bundle(bundle, progress=False, label="bundle")  # a directory, an archive (unpacked) or a zoo name (fetched)
     cfg = read_config(path)
     if cfg.get("task") != "detection":
         raise ValueError(f"bundle={str(bundle)!r} is a {cfg.get('task')!r} bundle; the MMDetection modules need a task=detection bundle")
@@ -144,7 +141,7 @@ class ZooNasFpnNeck(nn.Module):
         init_cfg: Any = None,
     ) -> None:
         super().__init__()
-        from zoo.space.fpn import Neck
+        from tasks.detection.model import Neck
 
         args: dict[str, Any] = {}
         if bundle is not None:

@@ -21,7 +21,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from tasks.rl.model import DenseExtractor, PolicyNet
 from tasks.rl.space import PolicyGenotype
-from zoo.fit import model_device
+from zoo.device import model_device
 
 
 class ZooPolicy(ActorCriticPolicy):
@@ -64,7 +64,7 @@ def policy_kwargs(genotype: PolicyGenotype, width: int, layers: int) -> dict[str
 
 
 def ppo_kwargs(hp: dict[str, Any]) -> dict[str, Any]:
-    """``PPO`` keyword arguments from the task's settings (:func:`tasks.rl.envs.ppo_settings`)."""
+    """``PPO`` keyword arguments from the task's settings (:func:`tasks.rl.data.ppo_settings`)."""
     return {
         "learning_rate": schedule(hp["lr_schedule"], hp["lr"]),
         "clip_range": schedule(hp["lr_schedule"], hp["clip_range"]),
@@ -102,8 +102,9 @@ def load_policy_weights(dst: torch.nn.Module, src: torch.nn.Module) -> None:
 
 def to_ppo(checkpoint: Any, env: Any = None, device: torch.device | str | None = None, **kwargs: Any) -> PPO:
     """A ``PPO`` with the searched policy of ``checkpoint`` (zoo entry name, bundle directory or
-    ``(PolicyNet, config)``), on ``env`` (an env id or object; default: the environment it was trained on),
-    with the PPO settings it was trained with (``kwargs`` override them), so ``learn`` continues as training did.
+    ``(PolicyNet, config)``), on ``env`` (an env id or object; default: the environment it was trained on;
+    an id is made as many times as training ran environments in parallel), with the PPO settings it was
+    trained with (``kwargs`` override them), so ``learn`` continues as training did.
     ``device``: where the PPO runs (default: where the policy's weights are; a loaded bundle's are on the CPU)."""
     if isinstance(checkpoint, tuple):
         net, config = checkpoint
@@ -118,6 +119,12 @@ def to_ppo(checkpoint: Any, env: Any = None, device: torch.device | str | None =
     env = env or config["data"]["env"]
     trained = config.get("data", {}).get("ppo")
     settings = ppo_kwargs(trained) if trained else {}
+    if isinstance(env, str) and trained and int(trained.get("n_envs") or 1) > 1:
+        # as many copies as training ran: SB3 makes one of an id, and a rollout of n_steps * 1 would not
+        # hold the trained batch_size (SB3 warns about a truncated mini-batch; `learn` would differ from training)
+        from stable_baselines3.common.env_util import make_vec_env
+
+        env = make_vec_env(env, n_envs=int(trained["n_envs"]))
     ppo = PPO(
         ZooPolicy,
         env,

@@ -17,10 +17,10 @@ from zoo.hub.facts import BRIDGES
 @BRIDGES.register("transformers")
 def register_transformers() -> Any:
     """Registers ``zoo-translation`` with transformers' Auto classes; returns the model class."""
-    hf = sys.modules.get("tasks.translation.integrations.hf")
+    hf = sys.modules.get("tasks.translation.integrations.transformers")
     if hf is not None and not hasattr(hf, "register_auto"):
         return None  # that module is importing transformers right now; it registers itself when it has loaded
-    from tasks.translation.integrations.hf import ZooForTranslation, register_auto
+    from tasks.translation.integrations.transformers import ZooForTranslation, register_auto
 
     register_auto()
     return ZooForTranslation

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fixtures import BadData, TaskFixture, contract_fixture
-from test_classification_finetune import digit_folder
+from helpers.data import digit_folder
 
 from zoo.config_values import ConfigError
 

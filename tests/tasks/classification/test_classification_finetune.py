@@ -4,40 +4,21 @@ ImageFolder with another class count, and a frozen body that really stays frozen
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from hub_server import HubServer
-from test_hub_download import tiny_bundle
+from helpers.cli import ZooCli
+from helpers.data import digit_folder, tiny_bundle
+from helpers.hub_server import HubServer
 
 from zoo.hub.bundle import load_bundle
 from zoo.hub.publish import push
 from zoo.hub.registry import load_entries
 
 
-def digit_folder(root: Path, digits: tuple[int, ...] = (0, 1, 7, 4), per_class: int = 30) -> Path:
-    """An ImageFolder of RGB 32x32 PNGs of scikit-learn's handwritten digits, one class per digit."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    names = ["zero", "one", "seven", "four"]
-    for name, digit in zip(names, digits):
-        (root / name).mkdir(parents=True)
-        idx = np.flatnonzero(d.target == digit)[-per_class:]  # the last images of each digit
-        for i in idx:
-            img = Image.fromarray((d.images[i] * 255 / 16).astype(np.uint8)).resize((32, 32), Image.BILINEAR).convert("RGB")
-            img.save(root / name / f"{i}.png")
-    return root
-
-
-@pytest.mark.slow
-def test_finetune_served_entry_on_image_folder_with_other_classes(tmp_path: Path) -> None:
+def test_finetune_served_entry_on_image_folder_with_other_classes(tmp_path: Path, zoo_cli: ZooCli) -> None:
     release = next(e for e in load_entries().values() if e.has_weights and e.task == "classification" and e.dataset == "digits")
     served = tmp_path / "served"
     release_dir = Path(release.files[0].urls[0]).parent
@@ -45,12 +26,7 @@ def test_finetune_served_entry_on_image_folder_with_other_classes(tmp_path: Path
     folder = digit_folder(tmp_path / "images")
     run_dir = tmp_path / "ft"
     with HubServer(served) as server:
-        env = {**os.environ, "ZOO_HOME": str(tmp_path / "home")}
-        env.pop("ZOO_REGISTRY", None)
-        cmd = [
-            sys.executable,
-            "-m",
-            "zoo",
+        args = [
             "mode=finetune",
             "checkpoint=digits-served",
             "data=folder",
@@ -63,7 +39,7 @@ def test_finetune_served_entry_on_image_folder_with_other_classes(tmp_path: Path
             "threads=1",
             f"hydra.run.dir={run_dir}",
         ]
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        out = zoo_cli.run(*args, env={"ZOO_HOME": str(tmp_path / "home"), "ZOO_REGISTRY": None}, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         assert server.requests["digits-served/model.safetensors"] == 1
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -133,8 +109,7 @@ def test_finetune_bad_input_is_one_line(overrides: list[str], message: str, caps
     assert exit_.value.code == 2 and message in err and err.count("\n") == 1, err
 
 
-@pytest.mark.slow
-def test_defaults_learn_a_small_folder_by_stretching_epochs_to_min_steps(tmp_path: Path) -> None:
+def test_defaults_learn_a_small_folder_by_stretching_epochs_to_min_steps(tmp_path: Path, zoo_cli: ZooCli) -> None:
     """150 noisy red/green/blue 32x32 images read at digits-darts' 1x8x8: six epochs are 12 steps
     and stayed at chance (0.33); finetune.min_steps stretches the epochs until the head learns."""
     from PIL import Image
@@ -146,11 +121,7 @@ def test_defaults_learn_a_small_folder_by_stretching_epochs_to_min_steps(tmp_pat
             pixels = (rng.normal(0, 40, (32, 32, 3)) + np.array(colour)).clip(0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(tmp_path / "img" / name / f"{i}.png")
     run_dir = tmp_path / "ft"
-    env = {**os.environ, "ZOO_HOME": str(tmp_path / "home")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "zoo",
+    args = [
         "mode=finetune",
         "checkpoint=digits-darts",
         "data=folder",
@@ -159,7 +130,7 @@ def test_defaults_learn_a_small_folder_by_stretching_epochs_to_min_steps(tmp_pat
         "threads=1",
         f"hydra.run.dir={run_dir}",
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    out = zoo_cli.run(*args, env={"ZOO_HOME": str(tmp_path / "home")}, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     steps_per_epoch = 2  # 120 training images, batch 64

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fixtures import BadData, TaskFixture, contract_fixture
-from test_detection_e2e import make_rectangles
+from helpers.data import make_rectangles
 
 from zoo.config_values import ConfigError
 

@@ -3,70 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
-from PIL import Image
+from helpers.cli import ZooCli
+from helpers.data import make_rectangles
+from helpers.tasks import detection_task, max_off_uniform
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def write_box_images(
-    root: Path,
-    n: int,
-    size: int,
-    seed: int,
-    sides: tuple[int, int],
-    categories: list[str],
-    paint: Callable[[np.random.Generator], tuple[np.ndarray, int]],
-) -> Path:
-    """``n`` noise images with 1-3 filled axis-aligned rectangles (sides in ``sides``, high end
-    excluded) each, as COCO json; ``paint(rng) -> (colour, category id)`` fills one rectangle."""
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    images, anns = [], []
-    for i in range(n):
-        img = rng.integers(0, 90, (size, size, 3)).astype(np.uint8)
-        for _ in range(int(rng.integers(1, 4))):
-            w, h = (int(v) for v in rng.integers(sides[0], sides[1], 2))
-            x, y = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))
-            colour, cat = paint(rng)
-            img[y : y + h, x : x + w] = colour
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": cat, "bbox": [x, y, w, h]})
-        Image.fromarray(img).save(root / "images" / f"{i:03d}.png")
-        images.append({"id": i, "file_name": f"{i:03d}.png", "width": size, "height": size})
-    cats = [{"id": k + 1, "name": name} for k, name in enumerate(categories)]
-    (root / "annotations.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
-    return root
-
-
-def make_rectangles(root: Path, n: int = 40, size: int = 64, seed: int = 0) -> Path:
-    """``n`` noise images with 1-3 bright axis-aligned rectangles (10-22 px) each, as COCO json."""
-    return write_box_images(root, n, size, seed, (10, 23), ["box"], lambda rng: (rng.integers(200, 256, 3).astype(np.uint8), 1))
-
-
-def _task(root: Path, overrides: list[str]):
-    from zoo.__main__ import compose_config
-    from zoo.space.base import SPACES
-    from zoo.task import TASKS
-
-    cfg = compose_config(["task=detection", "data=coco", f"data.root={root}", "data.tile_size=64", *overrides])
-    space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
-    space = SPACES.get(space_cfg.pop("name"))(**space_cfg)
-    task = TASKS.get("detection")(cfg.task, cfg.data, cfg.trainer, space, seed=0, progress=False)
-    task.setup()
-    return task, space
-
-
-@pytest.mark.slow
 def test_tiny_detector_learns_rectangles(tmp_path: Path, one_thread: None) -> None:
-    task, space = _task(
+    task, space = detection_task(
         make_rectangles(tmp_path, n=60),
         [
             "task.baseline.enabled=false",
@@ -86,10 +35,9 @@ def test_tiny_detector_learns_rectangles(tmp_path: Path, one_thread: None) -> No
     assert len(names) == 12 and all((tmp_path / n).stat().st_size > 1000 for n in names)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("target,n_arch", [("both", 2 + 17), ("neck", 17), ("backbone", 2)])
 def test_one_shot_problem_moves_the_searched_alphas(tmp_path: Path, one_thread: None, target: str, n_arch: int) -> None:
-    task, space = _task(make_rectangles(tmp_path, n=12), ["trainer.batch_size=4", f"search.target={target}"])
+    task, space = detection_task(make_rectangles(tmp_path, n=12), ["trainer.batch_size=4", f"search.target={target}"])
     problem = task.one_shot_problem()
     net = problem.supernet
     arch = net.arch_parameters()
@@ -114,14 +62,10 @@ def test_one_shot_problem_moves_the_searched_alphas(tmp_path: Path, one_thread: 
     assert 0.0 <= problem.score(net, problem.valid_loader) <= 1.0
 
 
-@pytest.mark.slow
-def test_cli_darts_on_coco_data_writes_metrics_bundle_and_drawings(tmp_path: Path) -> None:
+def test_cli_darts_on_coco_data_writes_metrics_bundle_and_drawings(tmp_path: Path, zoo_cli: ZooCli) -> None:
     data = make_rectangles(tmp_path / "data", n=10, size=48)
     run = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "zoo",
+    args = [
         "task=detection",
         "search=darts",
         "data=coco",
@@ -138,7 +82,7 @@ def test_cli_darts_on_coco_data_writes_metrics_bundle_and_drawings(tmp_path: Pat
         "threads=1",
         f"hydra.run.dir={run}",
     ]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = zoo_cli.run(*args, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("test_mAP", "test_mAP50", "test_mAP_baseline", "test_mAP50_baseline"):
@@ -151,37 +95,25 @@ def test_cli_darts_on_coco_data_writes_metrics_bundle_and_drawings(tmp_path: Pat
     assert cfg["task"] == "detection" and cfg["labels"] == ["box"]
     assert model.predict(torch.rand(1, 3, 48, 48))[0]["boxes"].shape[1] == 4
     # the saved bundle is the model that was scored: re-scored on the same held-out images, the same mAP
-    task, _ = _task(data, ["data.tile_size=48"])
+    task, _ = detection_task(data, ["data.tile_size=48"])
     again = task.test(model.eval(), "reloaded")
     assert again["mAP50"] == pytest.approx(metrics["test_mAP50"], abs=1e-9) and again["mAP"] == pytest.approx(metrics["test_mAP"], abs=1e-9)
     assert len((run / "search_log.jsonl").read_text().splitlines()) == 2
 
 
-def test_default_data_is_trees_and_classification_data_is_refused(tmp_path: Path) -> None:
+def test_default_data_is_trees_and_classification_data_is_refused(tmp_path: Path, zoo_cli: ZooCli) -> None:
     from zoo.__main__ import compose_config
 
     cfg = compose_config(["task=detection"])
     assert (cfg.data.name, cfg.space.name, cfg.space.target) == ("trees", "detection", "both")
-    out = subprocess.run(
-        [sys.executable, "-m", "zoo", "task=detection", "data=digits", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = zoo_cli.run("task=detection", "data=digits", run_dir=tmp_path, progress=None, timeout=300)
     assert out.returncode == 2
     assert out.stderr.strip() == "zoo: error: data=digits is not detection data; allowed with task=detection: trees, coco, voc"
 
 
-def test_one_shot_search_without_its_supernet_is_one_line_before_work(tmp_path: Path) -> None:
+def test_one_shot_search_without_its_supernet_is_one_line_before_work(tmp_path: Path, zoo_cli: ZooCli) -> None:
     """The detection task builds the darts and pc_darts supernets: spos is refused before data loads."""
-    out = subprocess.run(
-        [sys.executable, "-m", "zoo", "task=detection", "search=spos", f"hydra.run.dir={tmp_path / 'spos'}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = zoo_cli.run("task=detection", "search=spos", run_dir=tmp_path / "spos", progress=None, timeout=300)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert (
         "search=spos trains a 'single_path' supernet, which task=detection does not build; allowed one-shot searches for it: darts, pc_darts"
@@ -190,12 +122,11 @@ def test_one_shot_search_without_its_supernet_is_one_line_before_work(tmp_path: 
     assert not (tmp_path / "spos").exists()
 
 
-@pytest.mark.slow
 def test_pc_darts_searches_backbone_and_neck(tmp_path: Path, one_thread: None) -> None:
     from zoo.search.base import STRATEGIES
     from zoo.space.pc_supernet import PCSuperNet
 
-    task, space = _task(make_rectangles(tmp_path, n=12), ["trainer.batch_size=4", "search.target=both"])
+    task, space = detection_task(make_rectangles(tmp_path, n=12), ["trainer.batch_size=4", "search.target=both"])
     problem = task.one_shot_problem()
     strategy = STRATEGIES.get("pc_darts")(epochs=2, partial_channels=2, warmup_epochs=0, arch_lr=0.05, progress=False)
     records: list = []
@@ -203,8 +134,6 @@ def test_pc_darts_searches_backbone_and_neck(tmp_path: Path, one_thread: None) -
     net = problem.supernet  # the darts supernet stays untouched; pc_darts trained its own
     assert space.decode(space.encode(genotype)) == genotype and genotype.neck is not None
     assert [r["epoch"] for r in records] == [1, 2] and "backbone_alpha_normal" in records[-1] and "neck_op" in records[-1]
-    from test_oneshot_strategies import max_off_uniform
-
     for key in ("backbone_alpha_normal", "backbone_alpha_reduce", "neck_op", "neck_in1"):  # backbone and neck alphas both moved
         assert max_off_uniform(records[-1][key]) > 1e-4, (key, records[-1][key])
     pc = task.make_supernet("pc_darts", partial_channels=2)

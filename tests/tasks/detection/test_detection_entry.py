@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_zoo_entries import _task, private_cache  # noqa: F401  (private_cache: autouse, a private ZOO_HOME)
+from helpers.tasks import build_task, private_cache  # noqa: F401  (private_cache: autouse, a private ZOO_HOME)
 
 import zoo
 from zoo.hub.registry import load_entries
@@ -13,7 +13,7 @@ def test_trees_detection_entry_reproduces_its_map() -> None:
     entry = load_entries()["trees-fpn-darts"]
     assert entry.task == "detection" and entry.data["reproduce"] == "python -m zoo task=detection search=darts"
     model = zoo.create_model("trees-fpn-darts", pretrained=True).eval()
-    task = _task(["task=detection"])
+    task = build_task(["task=detection"])
     m = task.test(model, "zoo")
     assert m["mAP50"] == pytest.approx(entry.metrics["test_mAP50"], abs=1e-3)
     assert m["mAP"] == pytest.approx(entry.metrics["test_mAP"], abs=1e-3)

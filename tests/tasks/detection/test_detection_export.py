@@ -13,12 +13,11 @@ import torch.nn.functional as F
 from torchvision.ops import batched_nms
 
 from tasks.detection.hub import DetectionHub
-from tasks.detection.model import DenseDetector, Detector
+from tasks.detection.model import DenseDetector, Detector, resample
 from tasks.detection.space import DetectionSpace
 from zoo.hub.__main__ import main
 from zoo.hub.bundle import load_bundle, save_bundle
 from zoo.hub.facts import hub_facts
-from zoo.space.fpn import resample
 
 TILE = 64  # the bundle's recorded training crop size (a multiple of the coarsest stride, 32)
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -4,15 +4,15 @@ rectangles is fine-tuned on two classes (red vs blue rectangles) written as COCO
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from test_detection_e2e import _task, make_rectangles, write_box_images
-from test_hub_download import tiny_bundle
+from helpers.cli import ZooCli
+from helpers.data import make_rectangles, tiny_bundle, write_box_images
+from helpers.shared import once_per_run
+from helpers.tasks import detection_task
 
 import zoo
 from zoo.hub.bundle import load_bundle, save_bundle
@@ -31,16 +31,13 @@ def make_colours(root: Path, n: int = 40, size: int = 64, seed: int = 1) -> Path
     return write_box_images(root, n, size, seed, (12, 25), ["red", "blue"], paint)
 
 
-@pytest.fixture(scope="module")
-def parent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A one-class detector bundle trained 30 short epochs on rectangles, and the two-class data (~3 s)."""
+def _train_parent(root: Path) -> None:
     from tasks.detection.space import DetectionGenotype
 
-    root = tmp_path_factory.mktemp("detft")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        task, space = _task(
+        task, space = detection_task(
             make_rectangles(root / "rects", n=40),
             [
                 "task.baseline.enabled=false",
@@ -67,14 +64,19 @@ def parent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "license": "Apache-2.0",
         },
     )
-    return {"bundle": root / "parent", "rects": root / "rects", "colours": make_colours(root / "colours")}
+    make_colours(root / "colours")
 
 
-def _finetune_cli(bundle: Path, data: Path, run: Path, *overrides: str) -> dict:
-    cmd = [
-        sys.executable,
-        "-m",
-        "zoo",
+@pytest.fixture(scope="session")
+def parent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A one-class detector bundle trained 30 short epochs on rectangles, and the two-class data (~3 s),
+    made once per test run (the tests only read them)."""
+    root = once_per_run(tmp_path_factory, "detection-finetune-parent", _train_parent)
+    return {"bundle": root / "parent", "rects": root / "rects", "colours": root / "colours"}
+
+
+def _finetune_cli(zoo_cli: ZooCli, bundle: Path, data: Path, run: Path, *overrides: str) -> dict:
+    args = [
         "task=detection",
         "mode=finetune",
         f"checkpoint={bundle}",
@@ -87,7 +89,7 @@ def _finetune_cli(bundle: Path, data: Path, run: Path, *overrides: str) -> dict:
         f"hydra.run.dir={run}",
         *overrides,
     ]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = zoo_cli.run(*args, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads((run / "metrics.json").read_text())
 
@@ -96,11 +98,10 @@ def _body(state: dict[str, torch.Tensor]) -> list[str]:
     return [k for k in state if k.startswith(("backbone.", "neck."))]
 
 
-@pytest.mark.slow
-def test_cli_finetune_on_two_classes(parent: dict[str, Path], tmp_path: Path) -> None:
+def test_cli_finetune_on_two_classes(parent: dict[str, Path], tmp_path: Path, zoo_cli: ZooCli) -> None:
     run = tmp_path / "ft"
     metrics = _finetune_cli(
-        parent["bundle"], parent["colours"], run, "finetune.epochs=20", "finetune.freeze_epochs=5", "finetune.min_steps=0"
+        zoo_cli, parent["bundle"], parent["colours"], run, "finetune.epochs=20", "finetune.freeze_epochs=5", "finetune.min_steps=0"
     )
     assert metrics["head_replaced"] is True and (metrics["epochs"], metrics["freeze_epochs"]) == (20, 5)
 
@@ -126,7 +127,7 @@ def test_cli_finetune_on_two_classes(parent: dict[str, Path], tmp_path: Path) ->
     assert sum(not torch.equal(child[k], parent_state[k]) for k in weights) > 0.9 * len(weights)
 
     # an untrained class layer on the parent's body scores far lower on the same test images
-    task, _ = _task(parent["colours"], [])
+    task, _ = detection_task(parent["colours"], [])
     untrained = zoo.create_model(**cfg["model"])
     untrained.load_state_dict({k: v for k, v in parent_state.items() if not k.startswith("head.cls_logits.")}, strict=False)
     base = task.test(untrained, "untrained")["mAP50"]
@@ -174,9 +175,9 @@ def test_frozen_body_keeps_parent_weights_and_statistics(parent: dict[str, Path]
     assert towers and all(not torch.equal(before[k], after[k]) for k in towers if k.endswith(".weight"))
 
 
-def test_same_classes_keep_the_head_and_score_it_first(parent: dict[str, Path], tmp_path: Path) -> None:
+def test_same_classes_keep_the_head_and_score_it_first(parent: dict[str, Path], tmp_path: Path, zoo_cli: ZooCli) -> None:
     metrics = _finetune_cli(
-        parent["bundle"], parent["rects"], tmp_path / "ft", "finetune.epochs=1", "finetune.freeze_epochs=0", "finetune.min_steps=0"
+        zoo_cli, parent["bundle"], parent["rects"], tmp_path / "ft", "finetune.epochs=1", "finetune.freeze_epochs=0", "finetune.min_steps=0"
     )
     assert metrics["head_replaced"] is False
     parent_metrics = json.loads((parent["bundle"] / "config.json").read_text())["metrics"]

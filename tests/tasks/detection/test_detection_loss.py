@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks.detection.loss import centerness, fcos_targets
+from tasks.detection.metrics import centerness, fcos_targets
 from tasks.detection.model import HeadOutput, decode, distances_to_boxes
 
 

@@ -139,7 +139,6 @@ def _recall50(results: list, boxes: list[torch.Tensor], top: int = 5) -> float:
 
 
 @needs_mmdet
-@pytest.mark.slow
 @pytest.mark.parametrize("head", ["fcos", "retinanet"])
 def test_mmdet_trains_the_searched_backbone_and_neck(tmp_path: Path, head: str, one_thread: None) -> None:
     from tasks.detection.integrations.mmdet import register_mmdet

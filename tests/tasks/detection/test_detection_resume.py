@@ -8,16 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from test_detection_e2e import _task as detection_task
-from test_detection_e2e import make_rectangles
-from test_oneshot_resume import Killed as SearchKilled
-from test_oneshot_resume import _search
-from test_retrain_resume import Killed, KilledAfter, same_weights
+from helpers.data import make_rectangles
+from helpers.resume import KilledAfter, RetrainKilled, SearchKilled, oneshot_search, same_weights
+from helpers.tasks import detection_task
 
 from zoo.runners.checkpoint import TrainingCheckpoints
 
 
-@pytest.mark.slow
 def test_detection_retrain_and_baseline_resume_bit_exactly(tmp_path: Path) -> None:
     """Both models of a detection run (the winner, then the baseline) resume; the tiles'
     flip-augmentation generator is part of the checkpoint, so the result is bit-exact."""
@@ -34,7 +31,7 @@ def test_detection_retrain_and_baseline_resume_bit_exactly(tmp_path: Path) -> No
     task, space = detection_task(root, args)
     genotype = DetectionGenotype(space.fixed_backbone, space.fixed_neck)
     whole, whole_metrics = task.retrain(genotype, TrainingCheckpoints(tmp_path / "whole", resume=False))
-    with pytest.raises(Killed):
+    with pytest.raises(RetrainKilled):
         detection_task(root, args)[0].retrain(genotype, KilledAfter(tmp_path / "killed", "baseline", epoch=1))
     assert json.loads((tmp_path / "killed" / "retrain_searched.json").read_text())["meta"]["epoch"] == 2  # finished
     assert json.loads((tmp_path / "killed" / "retrain_baseline.json").read_text())["meta"]["epoch"] == 1
@@ -47,14 +44,13 @@ def test_detection_retrain_and_baseline_resume_bit_exactly(tmp_path: Path) -> No
     assert clean(resumed_metrics) == clean(whole_metrics)
 
 
-@pytest.mark.slow
 def test_killed_detection_search_resumes_bit_exactly(tmp_path: Path) -> None:
     """Detection tiles are flipped at random by their dataset's own generator; the checkpoint
     carries it, so the resumed search logs exactly what the uninterrupted one does."""
     root = make_rectangles(tmp_path / "data", n=10, size=48)
     make = lambda: detection_task(root, ["data.tile_size=48", "trainer.batch_size=4"])[0]  # noqa: E731
-    whole, whole_log = _search("darts", tmp_path / "whole", resume=False, make_task=make)
+    whole, whole_log = oneshot_search("darts", tmp_path / "whole", resume=False, make_task=make)
     with pytest.raises(SearchKilled):
-        _search("darts", tmp_path / "killed", resume=False, kill_after=2, make_task=make)
-    resumed, resumed_log = _search("darts", tmp_path / "killed", resume=True, make_task=make)
+        oneshot_search("darts", tmp_path / "killed", resume=False, kill_after=2, make_task=make)
+    resumed, resumed_log = oneshot_search("darts", tmp_path / "killed", resume=True, make_task=make)
     assert resumed == whole and resumed_log == whole_log

@@ -15,6 +15,7 @@ from zoo.config_values import ConfigError
 
 MULTIBINARY_ID = "zoo-test/MultiBinaryActions-v0"
 NEEDS_EXTRA_ID = "zoo-test/NeedsAnExtra-v0"
+MISSING_MODULE_ID = "zoo-test/MissingModule-v0"  # its entry point's module is missing, as phys2d/* and tabular/* miss jax
 
 
 class MultiBinaryActions(gym.Env):
@@ -48,6 +49,8 @@ if "zoo-test/ActionsFromOne-v0" not in gym.registry:
     gym.register("zoo-test/ActionsFromOne-v0", entry_point=ActionsFromOne)
 if NEEDS_EXTRA_ID not in gym.registry:
     gym.register(NEEDS_EXTRA_ID, entry_point=needs_an_extra)
+if MISSING_MODULE_ID not in gym.registry:
+    gym.register(MISSING_MODULE_ID, entry_point="zoo_test_no_such_module:Env")
 
 TINY = [
     "task=rl",
@@ -78,6 +81,16 @@ def rl(root: Path) -> TaskFixture:
                 "extra not installed",
                 f"data.env={NEEDS_EXTRA_ID} needs a package that is not installed: Box2D is not installed",
                 (f"data.env={NEEDS_EXTRA_ID}",),
+            ),
+            BadData(
+                "entry point module missing",
+                f"data.env={MISSING_MODULE_ID} needs a module that cannot be imported: No module named 'zoo_test_no_such_module'",
+                (f"data.env={MISSING_MODULE_ID}",),
+            ),
+            BadData(
+                "module of module:id missing",
+                "data.env=zoo_test_no_such_module:Foo-v0 needs a module that cannot be imported",
+                ("data.env=zoo_test_no_such_module:Foo-v0",),
             ),
             BadData(
                 "discrete from 1",

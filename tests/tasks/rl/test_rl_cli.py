@@ -5,15 +5,15 @@ search=darts moves the supernet's architecture weights; fine-tuning refuses anot
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import ZooCli
+from helpers.shared import once_per_run
 from PIL import Image
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = [
     "task=rl",
@@ -32,17 +32,15 @@ TINY = [
 ]
 
 
-def _zoo(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, cwd=cwd)
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, zoo_cli: ZooCli) -> Path:
+    """A finished tiny search run, made once per test run and only read by the tests."""
 
+    def search(d: Path) -> None:
+        out = zoo_cli.run(*TINY, "search=random", "search.budget=2", run_dir=d / "run", timeout=900)
+        assert out.returncode == 0, out.stderr[-2000:]
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = Path(__file__).resolve().parents[3]
-    d = tmp_path_factory.mktemp("rl") / "run"
-    out = _zoo([*TINY, "search=random", "search.budget=2", f"hydra.run.dir={d}"], root)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return d
+    return once_per_run(tmp_path_factory, "rl-run", search) / "run"
 
 
 def test_a_search_run_writes_bundle_curves_and_gif(run_dir: Path) -> None:
@@ -61,11 +59,20 @@ def test_a_search_run_writes_bundle_curves_and_gif(run_dir: Path) -> None:
     assert Image.open(run_dir / "curve.png").size[0] > 400
 
 
-def test_play_replays_the_bundle_in_its_environment(run_dir: Path, tmp_path: Path, repo_root: Path) -> None:
+def test_play_replays_the_bundle_in_its_environment(run_dir: Path, tmp_path: Path, repo_root: Path, zoo_cli: ZooCli) -> None:
     from tasks.rl.integrations.sb3 import to_ppo
-    from tasks.rl.train import evaluate
+    from tasks.rl.metrics import evaluate
 
-    out = _zoo(["mode=play", f"checkpoint={run_dir}", "play.episodes=3", "play.seed=7", f"hydra.run.dir={tmp_path / 'play'}"], tmp_path)
+    out = zoo_cli.run(
+        "mode=play",
+        f"checkpoint={run_dir}",
+        "play.episodes=3",
+        "play.seed=7",
+        f"hydra.run.dir={tmp_path / 'play'}",
+        cwd=tmp_path,
+        progress=None,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     played = json.loads((tmp_path / "play" / "play.json").read_text())
     expected = evaluate(to_ppo(run_dir).policy, "CartPole-v1", 3, 7)
@@ -76,13 +83,28 @@ def test_play_replays_the_bundle_in_its_environment(run_dir: Path, tmp_path: Pat
     assert f"mean_return       {np.mean(expected):.2f}" in out.stdout
     assert (tmp_path / "play" / "episode.gif").is_file()
 
-    v0 = _zoo(
-        ["mode=play", f"checkpoint={run_dir}", "data.env=CartPole-v0", "play.episodes=2", f"hydra.run.dir={tmp_path / 'v0'}"], tmp_path
+    v0 = zoo_cli.run(
+        "mode=play",
+        f"checkpoint={run_dir}",
+        "data.env=CartPole-v0",
+        "play.episodes=2",
+        f"hydra.run.dir={tmp_path / 'v0'}",
+        cwd=tmp_path,
+        progress=None,
+        timeout=900,
     )
     assert v0.returncode == 0, v0.stderr[-2000:]
     assert json.loads((tmp_path / "v0" / "play.json").read_text())["env"] == "CartPole-v0"  # same spaces, another environment
 
-    other = _zoo(["mode=play", f"checkpoint={run_dir}", "data.env=Pendulum-v1", f"hydra.run.dir={tmp_path / 'p2'}"], tmp_path)
+    other = zoo_cli.run(
+        "mode=play",
+        f"checkpoint={run_dir}",
+        "data.env=Pendulum-v1",
+        f"hydra.run.dir={tmp_path / 'p2'}",
+        cwd=tmp_path,
+        progress=None,
+        timeout=900,
+    )
     assert other.returncode != 0
     assert (
         other.stderr.strip()
@@ -91,13 +113,22 @@ def test_play_replays_the_bundle_in_its_environment(run_dir: Path, tmp_path: Pat
     )
 
 
-def test_finetune_on_another_env_with_the_same_spaces(run_dir: Path, tmp_path: Path, repo_root: Path) -> None:
+def test_finetune_on_another_env_with_the_same_spaces(run_dir: Path, tmp_path: Path, repo_root: Path, zoo_cli: ZooCli) -> None:
     from tasks.rl.integrations.sb3 import to_ppo
-    from tasks.rl.train import EVAL_SEED, evaluate
+    from tasks.rl.metrics import evaluate
+    from tasks.rl.train import EVAL_SEED
 
     d = tmp_path / "ft"
-    out = _zoo(
-        [*TINY, "mode=finetune", f"checkpoint={run_dir}", "data.env=CartPole-v0", "finetune.epochs=2", f"hydra.run.dir={d}"], repo_root
+    out = zoo_cli.run(
+        *TINY,
+        "mode=finetune",
+        f"checkpoint={run_dir}",
+        "data.env=CartPole-v0",
+        "finetune.epochs=2",
+        f"hydra.run.dir={d}",
+        cwd=repo_root,
+        progress=None,
+        timeout=900,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     m = json.loads((d / "metrics.json").read_text())
@@ -112,8 +143,17 @@ def test_finetune_on_another_env_with_the_same_spaces(run_dir: Path, tmp_path: P
     assert cfg["data"]["env"] == "CartPole-v0" and cfg["finetuned_from"]["checkpoint"] == str(run_dir)
 
 
-def test_finetune_on_an_env_with_other_spaces_fails_in_one_line(run_dir: Path, tmp_path: Path, repo_root: Path) -> None:
-    out = _zoo(["task=rl", "mode=finetune", f"checkpoint={run_dir}", "data.env=Acrobot-v1", f"hydra.run.dir={tmp_path / 'ft'}"], repo_root)
+def test_finetune_on_an_env_with_other_spaces_fails_in_one_line(run_dir: Path, tmp_path: Path, repo_root: Path, zoo_cli: ZooCli) -> None:
+    out = zoo_cli.run(
+        "task=rl",
+        "mode=finetune",
+        f"checkpoint={run_dir}",
+        "data.env=Acrobot-v1",
+        f"hydra.run.dir={tmp_path / 'ft'}",
+        cwd=repo_root,
+        progress=None,
+        timeout=900,
+    )
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
     assert last == (
@@ -133,17 +173,27 @@ def test_finetune_on_an_env_with_other_spaces_fails_in_one_line(run_dir: Path, t
         (["task=rl", "search=darts", "search.order=2"], "search.order=2 is invalid with task=rl"),
     ],
 )
-def test_bad_play_and_search_options_fail_in_one_line(args: list[str], error: str, tmp_path: Path, repo_root: Path) -> None:
-    out = _zoo([*args, f"hydra.run.dir={tmp_path / 'x'}"], repo_root)
+def test_bad_play_and_search_options_fail_in_one_line(
+    args: list[str], error: str, tmp_path: Path, repo_root: Path, zoo_cli: ZooCli
+) -> None:
+    out = zoo_cli.run(*args, f"hydra.run.dir={tmp_path / 'x'}", cwd=repo_root, progress=None, timeout=900)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"zoo: error: {error}"), out.stderr[-1000:]
 
 
-def test_darts_moves_the_architecture_weights(tmp_path: Path, repo_root: Path) -> None:
+def test_darts_moves_the_architecture_weights(tmp_path: Path, repo_root: Path, zoo_cli: ZooCli) -> None:
     d = tmp_path / "darts"
-    out = _zoo(
-        [*TINY, "search=darts", "search.epochs=2", "search.warmup_epochs=0", "task.supernet.rollouts=2", f"hydra.run.dir={d}"], repo_root
+    out = zoo_cli.run(
+        *TINY,
+        "search=darts",
+        "search.epochs=2",
+        "search.warmup_epochs=0",
+        "task.supernet.rollouts=2",
+        f"hydra.run.dir={d}",
+        cwd=repo_root,
+        progress=None,
+        timeout=900,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     log = [json.loads(line) for line in (d / "search_log.jsonl").read_text().splitlines()]

@@ -17,7 +17,7 @@ from zoo.runners.checkpoint import EpochCheckpoint
 from zoo.runners.local import JsonlLog
 from zoo.search.base import STRATEGIES
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = [
     "task=rl",

@@ -4,13 +4,12 @@ episodes, and continues in stable-baselines3 and through mode=play."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_zoo_entries import private_cache  # noqa: F401  (autouse: a private ZOO_HOME)
+from helpers.cli import ZooCli
+from helpers.tasks import private_cache  # noqa: F401  (autouse: a private ZOO_HOME)
 
 import zoo
 from zoo.hub.registry import load_entries
@@ -20,7 +19,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_cartpole_entry_reproduces_its_return() -> None:
     from tasks.rl.integrations.sb3 import to_ppo
-    from tasks.rl.train import EVAL_SEED, evaluate
+    from tasks.rl.metrics import evaluate
+    from tasks.rl.train import EVAL_SEED
 
     entry = load_entries()["cartpole-ppo-evolution"]
     assert entry.task == "rl" and entry.dataset == "CartPole-v1"
@@ -32,21 +32,9 @@ def test_cartpole_entry_reproduces_its_return() -> None:
     assert net.discrete and net.obs_dim == 4
 
 
-def test_play_runs_the_entry_by_name(tmp_path: Path, repo_root: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "zoo",
-            "mode=play",
-            "checkpoint=cartpole-ppo-evolution",
-            "play.episodes=3",
-            "play.gif=false",
-            f"hydra.run.dir={tmp_path}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
+def test_play_runs_the_entry_by_name(tmp_path: Path, zoo_cli: ZooCli) -> None:
+    out = zoo_cli.run(
+        "mode=play", "checkpoint=cartpole-ppo-evolution", "play.episodes=3", "play.gif=false", run_dir=tmp_path, progress=None
     )
     assert out.returncode == 0, out.stderr[-2000:]
     played = json.loads((tmp_path / "play.json").read_text())

@@ -14,10 +14,11 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from tasks.rl.envs import env_info
+from tasks.rl.data import env_info
 from tasks.rl.integrations.sb3 import RunPPO, ZooPolicy, policy_kwargs, policy_net, schedule, to_ppo
+from tasks.rl.metrics import evaluate
 from tasks.rl.space import PolicySpace, mlp_genotype
-from tasks.rl.train import evaluate, train_ppo
+from tasks.rl.train import train_ppo
 from zoo.hub.bundle import save_bundle
 
 pytestmark = pytest.mark.usefixtures("one_thread")

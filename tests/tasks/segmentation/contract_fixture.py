@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 from fixtures import BadData, TaskFixture, contract_fixture
+from helpers.shapes import make_shapes
 from PIL import Image
-from shapes import make_shapes
 
 from zoo.config_values import ConfigError
 

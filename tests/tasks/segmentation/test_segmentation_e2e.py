@@ -6,14 +6,14 @@ model on odd-sized tiles."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import ZooCli
+from helpers.shapes import make_shapes
+from helpers.tasks import build_task
 from PIL import Image
-from shapes import make_shapes
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = [
@@ -36,12 +36,6 @@ TINY = [
 ]
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, "-m", "zoo", *args], cwd=cwd, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out
-
-
 def _trivial_mIoU(root: Path) -> float:
     """mIoU of predicting the most frequent class everywhere (its IoU = its pixel share; the others 0)."""
     masks = [np.asarray(Image.open(p)) for p in sorted((root / "masks").glob("*.png"))]
@@ -54,21 +48,19 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_shapes(tmp_path_factory.mktemp("seg") / "shapes", n=16, size=64, seed=0)
 
 
-@pytest.mark.slow
-def test_darts_search_learns_shapes_and_fine_tunes_to_rgb(shapes: Path, tmp_path: Path) -> None:
+def test_darts_search_learns_shapes_and_fine_tunes_to_rgb(shapes: Path, tmp_path: Path, zoo_cli: ZooCli) -> None:
     run = tmp_path / "run"
-    _run(
-        [
-            "task=segmentation",
-            "search=darts",
-            "search.epochs=4",
-            f"data.root={shapes}",
-            *TINY,
-            "trainer.epochs=50",
-            "task.baseline.enabled=false",  # the baseline's own test is below: training it here would triple this test's time
-            f"hydra.run.dir={run}",
-        ],
-        ROOT,
+    zoo_cli.run(
+        "task=segmentation",
+        "search=darts",
+        "search.epochs=4",
+        f"data.root={shapes}",
+        *TINY,
+        "trainer.epochs=50",
+        "task.baseline.enabled=false",  # the baseline's own test is below: training it here would triple this test's time
+        f"hydra.run.dir={run}",
+        timeout=900,
+        check=True,
     )
     m = json.loads((run / "metrics.json").read_text())
     trivial = _trivial_mIoU(shapes)
@@ -90,46 +82,43 @@ def test_darts_search_learns_shapes_and_fine_tunes_to_rgb(shapes: Path, tmp_path
         mask[mask == 2] = 0
         Image.fromarray(mask).save(p)
     ft = tmp_path / "ft"
-    _run(
-        [
-            "task=segmentation",
-            "mode=finetune",
-            f"checkpoint={run}",
-            "data=masks",
-            f"data.root={rgb}",
-            "data.tile_size=32",
-            "finetune.epochs=10",
-            "finetune.freeze_epochs=2",
-            "trainer.batch_size=8",
-            "progress=false",
-            "threads=1",
-            f"hydra.run.dir={ft}",
-        ],
-        ROOT,
+    zoo_cli.run(
+        "task=segmentation",
+        "mode=finetune",
+        f"checkpoint={run}",
+        "data=masks",
+        f"data.root={rgb}",
+        "data.tile_size=32",
+        "finetune.epochs=10",
+        "finetune.freeze_epochs=2",
+        "trainer.batch_size=8",
+        "progress=false",
+        "threads=1",
+        f"hydra.run.dir={ft}",
+        timeout=900,
+        check=True,
     )
     f = json.loads((ft / "metrics.json").read_text())
     assert f["head_replaced"] is True and f["test_mIoU"] > 0.6, f
     assert json.loads((ft / "config.json").read_text())["model"]["in_chans"] == 3
 
 
-@pytest.mark.slow
-def test_evolution_search_and_fixed_autodeeplab(shapes: Path, tmp_path: Path) -> None:
+def test_evolution_search_and_fixed_autodeeplab(shapes: Path, tmp_path: Path, zoo_cli: ZooCli) -> None:
     run = tmp_path / "evo"
-    _run(
-        [
-            "task=segmentation",
-            "search=evolution",
-            "search.budget=4",
-            "search.population_size=2",
-            "search.sample_size=2",
-            f"data.root={shapes}",
-            *TINY,
-            "trainer.estimate_epochs=2",
-            "trainer.epochs=50",
-            "task.baseline.enabled=false",
-            f"hydra.run.dir={run}",
-        ],
-        ROOT,
+    zoo_cli.run(
+        "task=segmentation",
+        "search=evolution",
+        "search.budget=4",
+        "search.population_size=2",
+        "search.sample_size=2",
+        f"data.root={shapes}",
+        *TINY,
+        "trainer.estimate_epochs=2",
+        "trainer.epochs=50",
+        "task.baseline.enabled=false",
+        f"hydra.run.dir={run}",
+        timeout=900,
+        check=True,
     )
     m = json.loads((run / "metrics.json").read_text())
     assert m["test_mIoU"] > 0.8, m
@@ -137,20 +126,19 @@ def test_evolution_search_and_fixed_autodeeplab(shapes: Path, tmp_path: Path) ->
     assert len(log) == 4 and len({json.dumps(e["genotype"], sort_keys=True) for e in log}) == 4
 
     fixed = tmp_path / "fixed"
-    out = _run(
-        [
-            "task=segmentation",
-            "search=fixed",
-            "search.arch=autodeeplab",
-            "space.steps=5",
-            "space.layers=12",
-            f"data.root={shapes}",
-            *[o for o in TINY if not o.startswith("space.")],
-            "trainer.epochs=1",
-            "task.baseline.enabled=false",
-            f"hydra.run.dir={fixed}",
-        ],
-        ROOT,
+    out = zoo_cli.run(
+        "task=segmentation",
+        "search=fixed",
+        "search.arch=autodeeplab",
+        "space.steps=5",
+        "space.layers=12",
+        f"data.root={shapes}",
+        *[o for o in TINY if not o.startswith("space.")],
+        "trainer.epochs=1",
+        "task.baseline.enabled=false",
+        f"hydra.run.dir={fixed}",
+        timeout=900,
+        check=True,
     )
     g = json.loads((fixed / "genotype.json").read_text())
     assert g["path"] == [0, 0, 0, 1, 2, 1, 2, 2, 3, 3, 2, 1] and len(g["cell"]["normal"]) == 10
@@ -161,9 +149,8 @@ def test_baseline_trains_beside_the_searched_model_on_odd_tiles(shapes: Path, on
     """The smp Unet baseline on 40-px tiles (not a multiple of 32: padded and cropped back), reported beside
     the searched model with its parameter count, and drawn."""
     import segmentation_models_pytorch as smp
-    from test_zoo_entries import _task
 
-    task = _task(
+    task = build_task(
         [
             "task=segmentation",
             f"data.root={shapes}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_zoo_entries import _task, private_cache  # noqa: F401  (private_cache: autouse, a private ZOO_HOME)
+from helpers.tasks import build_task, private_cache  # noqa: F401  (private_cache: autouse, a private ZOO_HOME)
 
 import zoo
 from zoo.hub.registry import load_entries
@@ -16,7 +16,7 @@ def test_nuclei_segmentation_entry_reproduces_its_miou() -> None:
     entry = load_entries()["nuclei-autodeeplab-darts"]
     assert entry.task == "segmentation" and entry.data["reproduce"] == "python -m zoo task=segmentation search=darts"
     model = zoo.create_model("nuclei-autodeeplab-darts", pretrained=True).eval()
-    task = _task(["task=segmentation", "task.baseline.enabled=false"])
+    task = build_task(["task=segmentation", "task.baseline.enabled=false"])
     m = task.test(model, "zoo")
     assert m["mIoU"] == pytest.approx(entry.metrics["test_mIoU"], abs=1e-3)
     assert m["per_class_IoU"]["nucleus"] > 0.8  # an untrained network finds no nucleus shape

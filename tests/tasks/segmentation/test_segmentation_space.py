@@ -3,6 +3,7 @@ and the supernet computing the discrete network of a path when its path weights 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -40,14 +41,22 @@ def _random_weights(rng: np.random.Generator, layers: int, scale: float) -> tupl
     return T, E
 
 
+@functools.cache
+def _sources(layers: int) -> np.ndarray:
+    """(layers, LEVELS): the number of sources of each node (``path_mask`` summed over its 3 moves)."""
+    return path_mask(layers).sum(-1).numpy()
+
+
 def _score(path: tuple[int, ...], T: torch.Tensor, E: torch.Tensor) -> float:
-    """The Viterbi objective by brute force: the sum of log(weight x number of sources) along the path."""
+    """The Viterbi objective by brute force: the sum of log(weight x number of sources) along the path
+    (read from numpy views of the same float64 tensors: thousands of paths are scored per trial)."""
+    sources, Tn, En = _sources(len(path)), T.numpy(), E.numpy()
     total, prev = 0.0, 0
     for l, lv in enumerate(path):
-        n_in = int(path_mask(len(path))[l, lv].sum())
-        total += float(T[l, lv, prev - lv + 1]) + math.log(n_in)
+        n_in = int(sources[l, lv])
+        total += float(Tn[l, lv, prev - lv + 1]) + math.log(n_in)
         prev = lv
-    return total + float(E[path[-1]]) + math.log(len(levels_at(len(path) - 1)))
+    return total + float(En[path[-1]]) + math.log(len(levels_at(len(path) - 1)))
 
 
 def test_viterbi_finds_the_best_valid_path_by_brute_force() -> None:

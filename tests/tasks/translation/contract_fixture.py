@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fixtures import BadData, TaskFixture, contract_fixture
-from pairs import reversal_pairs, write_tsv
+from helpers.pairs import reversal_pairs, write_tsv
 
 from zoo.config_values import ConfigError
 

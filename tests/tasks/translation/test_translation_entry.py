@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_zoo_entries import private_cache  # noqa: F401  (autouse: a private ZOO_HOME)
+from helpers.tasks import private_cache  # noqa: F401  (autouse: a private ZOO_HOME)
 
 import zoo
 from tasks.translation.model import Translator
@@ -16,7 +16,7 @@ NAME = "de-en-et-evolution"
 
 
 def test_entry_translates_its_recorded_samples_again() -> None:
-    from tasks.translation.integrations.hf import to_transformers
+    from tasks.translation.integrations.transformers import to_transformers
     from zoo.hub.api import resolve_bundle
     from zoo.hub.bundle import read_config
 

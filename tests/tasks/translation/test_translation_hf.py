@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from pairs import reversal_pairs, write_tsv
+from helpers.cli import ZooCli
+from helpers.pairs import reversal_pairs, write_tsv
 
 import tasks.translation  # noqa: F401
 from tasks.translation.data import train_tokenizer
-from tasks.translation.integrations.hf import wrap
+from tasks.translation.integrations.transformers import wrap
 from tasks.translation.model import BOS, EOS, PAD, Translator
 from tasks.translation.space import EVOLVED_TRANSFORMER, TRANSFORMER
 from zoo.hub.bundle import save_bundle
@@ -105,7 +106,7 @@ print(json.dumps({{"type": type(model).__name__, "ids": batch["input_ids"].tolis
 
 @pytest.mark.parametrize("order", ["zoo first", "transformers first"])
 def test_save_pretrained_loads_with_the_auto_classes_in_a_fresh_process(tmp_path: Path, order: str) -> None:
-    from tasks.translation.integrations.hf import save_pretrained, to_transformers
+    from tasks.translation.integrations.transformers import save_pretrained, to_transformers
 
     out = save_pretrained(_bundle(tmp_path), tmp_path / "hf")
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file() and (out / "generation_config.json").is_file()
@@ -134,33 +135,27 @@ def test_save_pretrained_loads_with_the_auto_classes_in_a_fresh_process(tmp_path
     assert torch.equal(logits, torch.tensor(got["logits"]))
 
 
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
-
-
-@pytest.mark.slow
-def test_reversal_task_reaches_near_perfect_translations_and_fine_tunes_to_copying(tmp_path: Path) -> None:
+def test_reversal_task_reaches_near_perfect_translations_and_fine_tunes_to_copying(tmp_path: Path, zoo_cli: ZooCli) -> None:
     """A 2-layer Transformer learns to reverse word sequences (BLEU ~100 on unseen test sentences); fine-tuned
     on copying, its BLEU on the copy task rises from what reversing gives."""
     rev = write_tsv(tmp_path / "rev.tsv", reversal_pairs(1500))
     copy = write_tsv(tmp_path / "copy.tsv", [(s, s) for s, _ in reversal_pairs(600, seed=1)])
     small = ["task.vocab_size=64", "task.model.d_model=32", "task.model.layers=2", "trainer.batch_size=32", "threads=1", "progress=false"]
-    r = _cli(
-        [
-            "task=translation",
-            "search=fixed",
-            "search.arch=transformer",
-            "data=tsv",
-            f"data.root={rev}",
-            "data.valid_size=50",
-            "data.test_size=100",
-            "task.baseline.enabled=false",
-            "trainer.epochs=30",
-            *small,
-            f"hydra.run.dir={tmp_path / 'run'}",
-        ],
-        tmp_path,
+    r = zoo_cli.run(
+        "task=translation",
+        "search=fixed",
+        "search.arch=transformer",
+        "data=tsv",
+        f"data.root={rev}",
+        "data.valid_size=50",
+        "data.test_size=100",
+        "task.baseline.enabled=false",
+        "trainer.epochs=30",
+        *small,
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT)},
+        timeout=900,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -169,21 +164,21 @@ def test_reversal_task_reaches_near_perfect_translations_and_fine_tunes_to_copyi
     samples = metrics["samples"]
     assert len(samples) == 10 and sum(s["beam"] == s["reference"] for s in samples) >= 8, samples
 
-    f = _cli(
-        [
-            "task=translation",
-            "mode=finetune",
-            f"checkpoint={tmp_path / 'run'}",
-            "data=tsv",
-            f"data.root={copy}",
-            "data.valid_size=30",
-            "data.test_size=60",
-            "finetune.epochs=6",
-            "finetune.freeze_epochs=1",
-            *small,
-            f"hydra.run.dir={tmp_path / 'ft'}",
-        ],
-        tmp_path,
+    f = zoo_cli.run(
+        "task=translation",
+        "mode=finetune",
+        f"checkpoint={tmp_path / 'run'}",
+        "data=tsv",
+        f"data.root={copy}",
+        "data.valid_size=30",
+        "data.test_size=60",
+        "finetune.epochs=6",
+        "finetune.freeze_epochs=1",
+        *small,
+        f"hydra.run.dir={tmp_path / 'ft'}",
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT)},
+        timeout=900,
     )
     assert f.returncode == 0, f.stderr[-3000:]
     ft = json.loads((tmp_path / "ft" / "metrics.json").read_text())

@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from hub_server import send_file_headers
+from helpers.hub_server import send_file_headers
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".tar", ".tar.gz", ".tgz", ".zip")
 

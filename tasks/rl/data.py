@@ -124,6 +124,9 @@ def make_env(env_id: str, **kwargs: Any) -> Any:
         return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as e:
         raise DataError(f"data.env={env_id} needs a package that is not installed: {str(e).strip().splitlines()[0]}") from None
+    except ImportError as e:  # an entry point whose package is missing (phys2d/*, tabular/* need jax), or `module:Env-v0`'s module
+        missing = f"No module named {e.name!r}" if e.name else str(e).strip().splitlines()[0]
+        raise DataError(f"data.env={env_id} needs a module that cannot be imported: {missing}") from None
     except gym.error.Error as e:
         first = str(e).strip().splitlines()[0]
         raise DataError(

@@ -2,7 +2,7 @@
 (kind ``benchmark``, shipped compressed in zoo/hub/releases/nb201/), fetched on first use into
 a zoo cache private to this test process; nothing outside the repository is read.
 
-A test module uses it with ``from nb201_home import nb201_zoo_home  # noqa: F401``: the
+A test module uses it with ``from helpers.nb201_home import nb201_zoo_home  # noqa: F401``: the
 module-scoped autouse fixture points ``ZOO_HOME`` at that cache (subprocesses inherit it) and
 clears ``ZOO_NB201_ROOT`` and ``ZOO_REGISTRY``, so the estimator's default look-up is tested.
 """

@@ -1,0 +1,53 @@
+"""Tasks built as the pipeline builds them, for tests that train in-process; the small configs they share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+# a small DARTS supernet on digits; the found genotype is then trained from scratch for 6 short epochs (task.estimate)
+TINY = ["task.supernet.init_channels=4", "task.supernet.layers=3", "trainer.batch_size=32", "trainer.estimate_epochs=6"]
+
+
+def build_task(overrides: list[str]) -> Any:
+    """The task (set up: data read and split) of the config ``overrides`` compose to, seed 0, no progress bars."""
+    from zoo.__main__ import compose_config
+    from zoo.space.base import SPACES
+    from zoo.task import TASKS
+
+    cfg = compose_config(overrides)
+    space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
+    space = SPACES.get(space_cfg.pop("name"))(**space_cfg)  # type: ignore[union-attr]
+    task = TASKS.get(cfg.task.name)(cfg.task, cfg.data, cfg.trainer, space, seed=0, progress=False)
+    task.setup()
+    return task
+
+
+def digits_task(overrides: list[str]) -> tuple[Any, Any]:
+    """Classification on scikit-learn's digits: (task, space)."""
+    task = build_task(["task=classification", "data=digits", *overrides])
+    return task, task.space
+
+
+def detection_task(root: Path, overrides: list[str]) -> tuple[Any, Any]:
+    """Detection on the COCO data set at ``root`` in 64-px tiles: (task, space)."""
+    task = build_task(["task=detection", "data=coco", f"data.root={root}", "data.tile_size=64", *overrides])
+    return task, task.space
+
+
+def max_off_uniform(rows: list) -> float:
+    """The largest distance of any logged softmax weight from the uniform 1/len(row) (nested lists of rows)."""
+    if rows and isinstance(rows[0], (int, float)):
+        return max(abs(w - 1.0 / len(rows)) for w in rows)
+    return max(max_off_uniform(r) for r in rows)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Autouse where a module imports it: a private, empty ``ZOO_HOME`` and one torch thread."""
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
+    torch.set_num_threads(1)
