@@ -17,7 +17,7 @@ from helpers.cli import ZooCli
 from omegaconf import OmegaConf
 
 from zoo.__main__ import compose_config
-from zoo.config_values import ConfigError, Flag, Number, OneOf, Text, check_values
+from zoo.config_values import ConfigError, Count, Flag, Number, OneOf, Text, check_values
 from zoo.pipeline import TOP_LEVEL_SPECS, build_checks
 from zoo.task import TASKS
 
@@ -58,6 +58,8 @@ def bad_value(spec: Any) -> Any:
         return "maybe"
     if isinstance(spec, Text):
         return [] if spec.items else ""
+    if isinstance(spec, Count):
+        return "-5k"
     raise AssertionError(f"no bad value for {spec!r}")
 
 

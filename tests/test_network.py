@@ -99,3 +99,10 @@ def test_create_model_errors_are_clear() -> None:
         zoo.create_model("darts_v2", num_classes=10, layers=0)
     with pytest.raises(ValueError, match=r"^init_channels=-4 is invalid; allowed: an integer >= 1$"):
         zoo.create_model("darts_v2", num_classes=10, init_channels=-4)
+
+
+def test_the_auxiliary_head_is_excluded_inside_a_wrapper() -> None:
+    """A task's model wraps the network (``NormalizedModel.net``): its auxiliary head is still not counted."""
+    net = zoo.create_model("darts_v2", num_classes=10, init_channels=8, layers=5, auxiliary=True)
+    wrapped = torch.nn.Sequential(torch.nn.Identity(), net)
+    assert count_parameters(wrapped) == count_parameters(net) < count_parameters(net, exclude=())

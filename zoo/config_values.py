@@ -138,7 +138,37 @@ class Duration:
         return f"null or {what}" if self.null else what
 
 
-Spec = Number | OneOf | Flag | Text | Duration
+_SCALE = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
+_COUNT = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)$", re.IGNORECASE)
+
+
+def count_value(v: Any) -> int | None:
+    """A positive count: a number, or a string such as ``500k``, ``2M``, ``1.5G`` (decimal prefixes,
+    any case); None when it is not one (zero, negative, not a count)."""
+    if _is_number(v):
+        return int(round(v)) if v >= 1 else None
+    m = _COUNT.match(v.strip()) if isinstance(v, str) else None
+    if m is None:
+        return None
+    n = int(round(float(m.group(1)) * _SCALE[m.group(2).lower()]))
+    return n if n >= 1 else None
+
+
+@dataclass(frozen=True)
+class Count:
+    """A positive count (:func:`count_value`), e.g. a parameter or FLOP budget."""
+
+    null: bool = False
+
+    def allows(self, v: Any) -> bool:
+        return (v is None and self.null) or count_value(v) is not None
+
+    def __str__(self) -> str:
+        what = "a positive count such as 500000, 500k, 2M or 1.5G"
+        return f"null or {what}" if self.null else what
+
+
+Spec = Number | OneOf | Flag | Text | Duration | Count
 
 POSITIVE_INT = Number(integer=True, low=1)
 NON_NEGATIVE_INT = Number(integer=True, low=0)

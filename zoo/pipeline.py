@@ -60,8 +60,11 @@ TOP_LEVEL_SPECS = {
 
 
 def check_top_level(cfg: Any) -> None:
+    from zoo.constraints import Constraints
+
     resolve_device(cfg.get("device", "auto"))  # first: its one line says why this machine refuses the device
     check_values(cfg, TOP_LEVEL_SPECS, "")
+    Constraints.from_cfg(cfg.get("constraints"))
     check_values(cfg.search, {"time_budget": Duration(null=True)}, "search")
 
 
@@ -148,12 +151,20 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True, runner: boo
 
     ``setup``: load the data (and, with ``runner``, start the runner: a Ray connection is checked
     before the data is read)."""
+    from zoo.constraints import ConstrainedEstimator, Constraints, check_reachable
+
     run = Run(cfg, run_dir or Path("."))
     check_top_level(cfg)
+    constraints = Constraints.from_cfg(cfg.get("constraints"))
     run.space = make_space(cfg)
     strategy_cls = STRATEGIES.get(cfg.search.name)
     check_runner(cfg, issubclass(strategy_cls, OneShotStrategy))
     est_cls = ESTIMATORS.get(cfg.estimate.name)
+    if constraints.active and (est_cls.tabular or not est_cls.needs_task):
+        raise ConfigError(
+            f"constraints are invalid with estimate={cfg.estimate.name}, which answers from tables and retrains nothing; "
+            "allowed: constraints with estimate=train (or drop the constraints)"
+        )
     hp = strategy_kwargs(strategy_cls, cfg.search)
     if issubclass(strategy_cls, OneShotStrategy):
         if est_cls.tabular:
@@ -187,8 +198,12 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True, runner: boo
                 f"search.order=2 is invalid with task={cfg.task.name} (its loss is not a plain forward of the supernet); allowed: 1"
             )
         run.task = make_task(cfg, space=run.space)
+        if constraints.active and not run.task.width_keys:
+            raise ConfigError(f"constraints are invalid with task={cfg.task.name}: it names no width to fit (Task.width_keys)")
         if setup:
             run.task.setup()
+            if constraints.active and runner and not cfg.get("resume"):  # not again in each runner worker
+                check_reachable(run.task, run.space, constraints, int(cfg.seed))
     est_space = getattr(est_cls, "space", None)
     if est_space and est_space != run.space.name:
         raise ConfigError(f"estimate={cfg.estimate.name} answers space={est_space} only; got space={run.space.name}")
@@ -201,6 +216,8 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True, runner: boo
                 f"search.objectives={list(run.strategy.objectives)!r} needs latency, but estimate.latency=false; allowed: estimate.latency=true"
             )
     run.estimator = est_cls(cfg.estimate, run.task)
+    if constraints.active and not issubclass(strategy_cls, OneShotStrategy):
+        run.estimator = ConstrainedEstimator(run.estimator, run.task, constraints)
     if setup and runner and not issubclass(strategy_cls, OneShotStrategy) and cfg.get("runner") is not None:
         run.runner = run.runner or make_runner(cfg, run)
     return run
@@ -264,14 +281,53 @@ def search(run: Run, replicas: Any = None) -> Any:
     if not strategy.successes():
         from zoo.runners.local import CandidatesFailed
 
+        infeasible = [r for _, r in strategy.history if r.get("infeasible")]
+        if infeasible and len(infeasible) == len(strategy.history):
+            from zoo.constraints import Constraints
+
+            constraints = Constraints.from_cfg(cfg.get("constraints"))
+            smallest = {k: min(r["final_cost"][k] for r in infeasible) for k in constraints.limits()}
+            raise CandidatesFailed(
+                f"no candidate of the search fits the constraints at any width ({len(infeasible)} tried, none trained; "
+                f"smallest: {constraints.describe(smallest)}); allowed: a looser constraint or a larger search.budget"
+            )
         raise CandidatesFailed(
             f"no candidate of the search succeeded ({len(strategy.history)} failed); their errors are in {run.run_dir / 'search_log.jsonl'}"
         )
     return strategy.best()[0]
 
 
+FINAL_SIZE = "final_size.json"
+
+
+def fit_final_width(run: Run, genotype: Any) -> Any:
+    """With constraints, fits the winner's final width to them (:func:`zoo.constraints.fit_width`) and
+    sets it on the task; the fit is saved to ``final_size.json`` first, so that a resumed run retrains at
+    the same width (a latency fit is a measurement and could differ). ``None`` without constraints."""
+    from zoo.constraints import Constraints, Fitted, fit_width
+
+    constraints = Constraints.from_cfg(run.cfg.get("constraints"))
+    if not constraints.active:
+        return None
+    path = run.run_dir / FINAL_SIZE
+    saved = json.loads(path.read_text()) if run.cfg.resume and path.exists() else None
+    if saved is not None and saved.get("genotype") == genotype.to_json():
+        fitted = Fitted(saved["widths"], saved["cost"], saved["feasible"])
+    else:
+        fitted = fit_width(run.task, genotype, constraints)
+        save_json_atomic(path, {"genotype": genotype.to_json(), **fitted.to_json()})
+    if not fitted.feasible:
+        raise ConfigError(
+            f"the searched architecture breaks the constraints even at the smallest width ({constraints.describe(fitted.cost)}); "
+            "allowed: a looser constraint, or a multi-trial search (it trains only candidates that fit)"
+        )
+    run.task.width_overrides = dict(fitted.widths)
+    return fitted
+
+
 def finish(run: Run, genotype: Any) -> dict[str, Any]:
     """Writes genotype, retrained model bundle, metrics and plots; returns the metrics."""
+    from zoo.constraints import Constraints
     from zoo.hub.bundle import save_bundle
     from zoo.plots import plot_genotype, plot_search_curve
 
@@ -291,9 +347,12 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
     if stopped:
         metrics["stopped_by"] = stopped
     failed = [r for r in records if r.get("failed")]
-    records = [r for r in records if "result" in r or "reward" in r]
+    infeasible = [r for r in records if r.get("result", {}).get("infeasible")]
+    records = [r for r in records if ("result" in r and not r["result"].get("infeasible")) or "reward" in r]
     if failed:
         metrics["search_failed"] = len(failed)
+    if infeasible:
+        metrics["search_infeasible"] = len(infeasible)
     if records:
         rewards = [r["result"]["reward"] if "result" in r else r["reward"] for r in records]
         metrics["search_reward"] = max(rewards)
@@ -307,6 +366,10 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
     else:
         from zoo.runners.checkpoint import TrainingCheckpoints
 
+        fitted = fit_final_width(run, genotype)
+        if fitted is not None:
+            metrics["constraints"] = Constraints.from_cfg(run.cfg.constraints).report(fitted.cost)
+            metrics["final_widths"] = fitted.widths
         t0 = time.time()
         checkpoints = TrainingCheckpoints(d, resume=bool(run.cfg.resume))
         model, test_metrics = run.task.retrain(genotype, checkpoints)
@@ -354,14 +417,32 @@ def summary(run: Run, genotype: Any, metrics: dict[str, Any], header: str | None
     if "search_reward" in metrics:
         failed = f" ({metrics['search_failed']} failed)" if metrics.get("search_failed") else ""
         lines.append(f"  search    best reward {metrics['search_reward']:.4f} over {metrics['search_evaluations']} evaluations{failed}")
+    if "constraints" in metrics:
+        met = "met" if all(c["met"] for c in metrics["constraints"].values()) else "NOT met"
+        costs = ", ".join(f"{k} {c['final']:,} <= {c['limit']:,}" for k, c in metrics["constraints"].items())
+        widths = ", ".join(f"{k}={v}" for k, v in metrics.get("final_widths", {}).items())
+        infeasible = (
+            f"; {metrics['search_infeasible']} candidates could not fit and were not trained" if metrics.get("search_infeasible") else ""
+        )
+        lines.append(f"  constraints {met}: {costs} (fitted width {widths}){infeasible}")
     if metrics.get("stopped_by") == "time_budget":
         lines.append(f"  stopped   search.time_budget={run.cfg.search.time_budget} ended the search; the best found so far was retrained")
-    shown = {k: v for k, v in metrics.items() if k.startswith(("test_", "final_", "val_")) or k in ("params", "latency_ms", "nb201_index")}
+    shown = {
+        k: v
+        for k, v in metrics.items()
+        if (k.startswith(("test_", "final_", "val_")) and k != "final_widths") or k in ("params", "latency_ms", "nb201_index")
+    }
     width = max([22, *(len(k) + 2 for k in shown)])
     for k, v in shown.items():
         if isinstance(v, dict):  # e.g. per-class scores
             v = ", ".join(f"{name} {x:.4f}" if isinstance(x, float) else f"{name} {x}" for name, x in v.items())
         lines.append(f"  {k:<{width}}{v:.4f}" if isinstance(v, float) else f"  {k:<{width}}{v}")
+    base = metrics.get("baseline")
+    if isinstance(base, dict) and "params_ratio" in base:
+        lead = ", ".join(f"{k} {v:+.4f}" for k, v in metrics.get("searched_minus_baseline", {}).items())
+        lines.append(f"  baseline  {base.get('model')}: {base['params']:,} parameters ({base['params_ratio']:.2f}x the searched model's)")
+        if lead:
+            lines.append(f"  searched minus baseline  {lead}")
     if "pareto_front" in metrics:
         from zoo.search.pareto import front_summary
 

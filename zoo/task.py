@@ -13,13 +13,15 @@ loader, loss and metrics into estimation, the one-shot problem and retraining (w
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -60,6 +62,9 @@ class Task(ABC):
     data_specs: ClassVar[Mapping[str, Mapping[str, Spec]]] = {}  # data option -> its ``data.*`` values
     trainer_specs: ClassVar[Mapping[str, Spec]] = COMMON_TRAINER_SPECS  # the ``trainer.*`` values its training reads
     amp_unsupported: ClassVar[str] = ""  # why ``trainer.amp=true`` cannot apply to its training ("": it applies)
+    # the ``task.model`` keys that set the final network's width, each with the multiple it must be; the first
+    # leads when a constraint fits the width (zoo.constraints), the others follow in proportion
+    width_keys: ClassVar[Mapping[str, int]] = {}
 
     @classmethod
     def check_config(cls, cfg: Any, data_cfg: Any) -> None:
@@ -104,11 +109,35 @@ class Task(ABC):
         if self.amp and self.amp_unsupported:
             raise ConfigError(f"trainer.amp=true is invalid with task={self.name} ({self.amp_unsupported}); allowed: false")
         check_amp(self.amp, self.device)
+        self.width_overrides: dict[str, int] = {}  # the final network's widths fitted to the run's constraints
         if getattr(space, "name", None) not in self.spaces:
             hint = " (space=nb201 is searched against its tables: estimate=nb201)" if getattr(space, "name", None) == "nb201" else ""
             raise ConfigError(
                 f"space={getattr(space, 'name', space)} is invalid for task={self.name}; allowed: {', '.join(self.spaces)}{hint}"
             )
+
+    def size_config(self, final: bool = True, scaled: bool = True) -> Any:
+        """The size of the final network (``task.model``, with the widths fitted to the run's constraints unless
+        ``scaled`` is false) or, ``final`` false, of the estimation network (``task.estimate_model``)."""
+        if not final:
+            return self.cfg.estimate_model
+        if not scaled or not self.width_overrides:
+            return self.cfg.model
+        return OmegaConf.merge(self.cfg.model, self.width_overrides)
+
+    @contextlib.contextmanager
+    def scaled_to(self, widths: Mapping[str, int]) -> Iterator[None]:
+        """Final networks built inside have ``widths`` (``task.model`` keys), whatever was fitted before."""
+        before = self.width_overrides
+        self.width_overrides = dict(widths)
+        try:
+            yield
+        finally:
+            self.width_overrides = before
+
+    def count_parameters(self, model: nn.Module) -> int:
+        """The parameter count reported for ``model`` (``params``)."""
+        return sum(p.numel() for p in model.parameters())
 
     @abstractmethod
     def setup(self) -> None:
@@ -196,7 +225,9 @@ class SupervisedTask(Task):
     ``valid_split``, ``train_loss``, ``params``); its ``reward`` source is also the one-shot score.
     ``retrain_metrics`` and ``baseline_metrics`` map ``metrics.json`` keys to those of a retrained
     model's record (:meth:`test`, ``train_loss``, ``train_seconds``, ``params``); ``metrics.json``'s
-    ``baseline`` holds the baseline's record without ``baseline_omits``.
+    ``baseline`` holds the baseline's record without ``baseline_omits``, with ``params_ratio`` (its
+    parameters over the searched model's), and ``searched_minus_baseline`` the searched model's lead on
+    each of ``baseline_metrics``' metrics.
     """
 
     estimate_split: ClassVar[str] = "search_train"  # what candidates train on in estimation
@@ -247,10 +278,6 @@ class SupervisedTask(Task):
             model, self.loader(split, True), epochs, self.loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint
         )
 
-    def count_parameters(self, model: nn.Module) -> int:
-        """The parameter count reported for ``model`` (``params``)."""
-        return sum(p.numel() for p in model.parameters())
-
     def create_baseline(self, searched_params: int) -> tuple[nn.Module, dict[str, Any]] | None:
         """The baseline trained beside the searched model (``searched_params`` parameters) when ``task.baseline.enabled``,
         seeded here, and what ``metrics.json``'s ``baseline`` says of it before its results (``model``: what it is);
@@ -297,6 +324,9 @@ class SupervisedTask(Task):
             record = self.train_and_test(base, "baseline", checkpoints)
             out.update(_pick(record, self.baseline_metrics))
             out["baseline"] = {**about, **{k: v for k, v in record.items() if k not in self.baseline_omits}}
+            out["baseline"]["params_ratio"] = round(int(record["params"]) / max(1, int(searched["params"])), 4)
+            compared = [src for src in self.baseline_metrics.values() if src != "params" and isinstance(record.get(src), (int, float))]
+            out["searched_minus_baseline"] = {src: float(searched[src]) - float(record[src]) for src in compared}
         return model, out
 
 

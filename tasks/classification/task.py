@@ -30,6 +30,7 @@ SUPERNET_KINDS: dict[str, type[nn.Module]] = {"darts": SuperNet, "pc_darts": PCS
 class Classification(SupervisedTask):
     name = "classification"
     metric = "accuracy"
+    width_keys = {"init_channels": 2}  # the cells' channels at the stem (x2 per reduction; the imagenet stem halves it)
     supernet_kinds = tuple(SUPERNET_KINDS)
     trainer_specs = {
         **COMMON_TRAINER_SPECS,
@@ -130,7 +131,7 @@ class Classification(SupervisedTask):
 
     # ---- models
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
-        m = self.cfg.model if final else self.cfg.estimate_model
+        m = self.size_config(final)
         return {
             "arch": genotype.to_json(),
             "num_classes": len(self.classes),

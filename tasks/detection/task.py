@@ -33,6 +33,7 @@ _SPLIT_SPECS = {"test_fraction": OPEN_FRACTION, "split_seed": Number(integer=Tru
 class Detection(SupervisedTask):
     name = "detection"
     metric = "mAP50"
+    width_keys = {"init_channels": 2, "neck_channels": 8}  # backbone cells (its stem halves them), the neck and head (GroupNorm of 8)
     supernet_kinds = ("darts", "pc_darts")
     spaces = ("detection",)  # backbone + neck; search.target picks what is searched
     trainer_specs = {**COMMON_TRAINER_SPECS, "num_workers": NON_NEGATIVE_INT}  # num_workers: DataLoader processes
@@ -105,7 +106,7 @@ class Detection(SupervisedTask):
         }
 
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
-        m = self.cfg.model if final else self.cfg.estimate_model
+        m = self.size_config(final)
         return {"arch": genotype.to_json(), "init_channels": int(m.init_channels), "layers": int(m.layers), **self._head_args(m)}
 
     def build_model(self, genotype: Any, final: bool = True) -> nn.Module:

@@ -41,6 +41,7 @@ def _null_or(spec: Number) -> Number:
 class RL(Task):
     name = "rl"
     metric = "return"
+    width_keys = {"width": 1}  # both towers' units
     supernet_kinds = ("darts",)
     second_order = False  # PPO's loss calls the policy's evaluate_actions, which second-order DARTS cannot re-bind
     amp_unsupported = "stable-baselines3's PPO trains its policies in float32, and the one-shot search shares its policy"
@@ -89,7 +90,7 @@ class RL(Task):
 
     # ---- models
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
-        m = self.cfg.model if final else self.cfg.estimate_model
+        m = self.size_config(final)
         i = self.info
         return {
             "arch": genotype.to_json(),
@@ -136,7 +137,7 @@ class RL(Task):
     def _zoo_ppo(self, genotype: PolicyGenotype, final: bool, seed: int) -> Any:
         from tasks.rl.integrations.sb3 import ZooPolicy, policy_kwargs
 
-        m = self.cfg.model if final else self.cfg.estimate_model
+        m = self.size_config(final)
         return self.new_ppo(ZooPolicy, seed, policy_kwargs(genotype, int(m.width), int(m.layers)))
 
     def _steps(self) -> int:

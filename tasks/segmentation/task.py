@@ -3,10 +3,11 @@
 The searched network is :class:`tasks.segmentation.model.SegmentationNet` (stem, one cell per
 path layer, ASPP, DeepLabv3+ decoder); one-shot strategies train
 :class:`tasks.segmentation.supernet.PathSuperNet`, which relaxes cell and path together.
-Every run also trains a baseline, segmentation-models-pytorch's ``Unet`` with a random-init
-encoder (``task.baseline.encoder``, default ``resnet18``), on the same data and epochs, so
-``metrics.json`` shows what the search bought at what size; predictions on the test images
-are drawn to PNG in the run directory.
+Every run also trains a baseline on the same data and epochs: segmentation-models-pytorch's ``Unet``
+on a random-init timm ResNet-18 encoder whose widths are scaled to the searched model's parameter count
+(or to ``task.baseline.params``; :func:`zoo.sizing.fit_params`), or, with ``task.baseline.encoder``, a
+``Unet`` with that named encoder at its own size; so ``metrics.json`` shows whether the search beat the
+hand-made model of the same size. Predictions on the test images are drawn to PNG in the run directory.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from tasks.segmentation.data import SegImage, SegmentationData, TileDataset, channel_stats, load, to_tensor
 from tasks.segmentation.metrics import confusion, draw, scores
-from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, ConfigError, Flag, Number, Text
+from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, ConfigError, Count, Flag, Number, Text, count_value
 from zoo.device import model_device
 from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
@@ -34,6 +35,17 @@ def _smp_encoder_exists(smp: Any, name: str) -> bool:
 
         return timm.is_model(name[3:])
     return name in smp.encoders.get_encoder_names()
+
+
+def _family_widths(w: float) -> dict[str, Any]:
+    def c(base: int) -> int:
+        return max(1, int(round(w * base)))
+
+    return {
+        "stem_width": c(8),
+        "channels": tuple(c(b) for b in (8, 16, 32, 64)),
+        "decoder_channels": tuple(c(b) for b in (64, 32, 16, 8, 8)),
+    }
 
 
 class PadTo(nn.Module):
@@ -68,6 +80,7 @@ def predict(model: nn.Module, image: np.ndarray, multiple: int = 32) -> np.ndarr
 class Segmentation(SupervisedTask):
     name = "segmentation"
     metric = "mIoU"
+    width_keys = {"init_channels": 1, "aspp_channels": 1, "decoder_channels": 1}
     supernet_kinds = ("darts", "pc_darts")
     spaces = ("segmentation",)
     trainer_specs = {**COMMON_TRAINER_SPECS, "num_workers": NON_NEGATIVE_INT}  # num_workers: DataLoader processes
@@ -80,7 +93,9 @@ class Segmentation(SupervisedTask):
         "model.drop_path_prob": Number(integer=False, low=0.0, high=1.0, high_open=True),
         "aspp_rates": Number(integer=True, low=1, items=True),
         "baseline.enabled": Flag(),
-        "baseline.encoder": Text(),
+        "baseline.encoder": Text(null=True),
+        "baseline.params": Count(null=True),
+        "baseline.tolerance": Number(integer=False, low=0.0, high=1.0, low_open=True),
         "draw_images": NON_NEGATIVE_INT,
     }
     _tiles = {"tile_size": Number(integer=True, low=16)}
@@ -126,8 +141,8 @@ class Segmentation(SupervisedTask):
         if bool(self.cfg.baseline.enabled):
             import segmentation_models_pytorch as smp
 
-            encoder = str(self.cfg.baseline.encoder)
-            if not _smp_encoder_exists(smp, encoder):
+            encoder = self.cfg.baseline.get("encoder")
+            if encoder is not None and not _smp_encoder_exists(smp, str(encoder)):
                 raise ConfigError(
                     f"task.baseline.encoder={encoder!r} is not an encoder of segmentation-models-pytorch; allowed: e.g. resnet18, resnet34, "
                     "mobilenet_v2, efficientnet-b0 (smp.encoders.get_encoder_names() lists them), or tu-<timm model>"
@@ -177,7 +192,7 @@ class Segmentation(SupervisedTask):
         }
 
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
-        m = self.cfg.model if final else self.cfg.estimate_model
+        m = self.size_config(final)
         out = {"arch": genotype.to_json(), "init_channels": int(m.init_channels), **self._head_args(m)}
         if final:
             out["drop_path_prob"] = float(self.cfg.model.get("drop_path_prob", 0.0))
@@ -234,21 +249,55 @@ class Segmentation(SupervisedTask):
         return scores(conf, self.classes)
 
     def create_baseline(self, searched_params: int) -> tuple[nn.Module, dict[str, Any]]:
-        """smp ``Unet`` with a random-init ``task.baseline.encoder``, normalisation in front (it takes [0, 1] images too),
-        inputs padded to a multiple of 32 (as smp's encoders need) and outputs cropped back."""
+        """smp ``Unet`` on a random-init encoder, normalisation in front (it takes [0, 1] images too), inputs padded
+        to a multiple of 32 (as smp's encoders need) and outputs cropped back: with ``task.baseline.encoder`` that
+        named encoder; else the timm ResNet-18 family member (:meth:`unet_family`) closest to ``task.baseline.params``
+        parameters, by default the searched model's ``searched_params``."""
         import segmentation_models_pytorch as smp
 
         from zoo.models import Normalize
+        from zoo.sizing import fit_params
 
-        torch.manual_seed(self.seed)
-        unet = smp.Unet(
-            encoder_name=str(self.cfg.baseline.encoder),
+        encoder = self.cfg.baseline.get("encoder")
+        if encoder is not None:
+            torch.manual_seed(self.seed)
+            unet = smp.Unet(encoder_name=str(encoder), encoder_weights=None, in_channels=int(self.data.in_chans), classes=len(self.classes))
+            return PadTo(nn.Sequential(Normalize(self.mean, self.std), unet)), {
+                "model": f"segmentation-models-pytorch Unet, encoder {encoder} (random init)"
+            }
+        asked = self.cfg.baseline.get("params")
+        target = count_value(asked) if asked is not None else searched_params
+
+        def member(w: float) -> nn.Module:
+            torch.manual_seed(self.seed)
+            return PadTo(nn.Sequential(Normalize(self.mean, self.std), self.unet_family(w)))
+
+        sized = fit_params(member, int(target or searched_params), 0.25, 8.0)
+        widths = _family_widths(sized.width)
+        return sized.model, {
+            "model": (
+                f"segmentation-models-pytorch Unet on a timm ResNet-18 encoder (random init), stage widths {list(widths['channels'])}, "
+                f"decoder {list(widths['decoder_channels'])}"
+            ),
+            "params_target": int(target or searched_params),
+            "params_within_tolerance": sized.within(float(self.cfg.baseline.get("tolerance", 0.1))),
+        }
+
+    def unet_family(self, w: float) -> nn.Module:
+        """The hand-made family: smp ``Unet`` on timm's ResNet-18 (random init) with every width scaled by ``w``
+        (``w = 1``: stem 8, stages 8-64, decoder 64-8 channels, about 0.33M parameters with 2 classes)."""
+        import segmentation_models_pytorch as smp
+
+        widths = _family_widths(w)
+        return smp.Unet(
+            encoder_name="tu-resnet18",
             encoder_weights=None,
             in_channels=int(self.data.in_chans),
             classes=len(self.classes),
+            decoder_channels=widths["decoder_channels"],
+            channels=widths["channels"],  # passed through smp to timm's ResNet
+            stem_width=widths["stem_width"],
         )
-        about = f"segmentation-models-pytorch Unet, encoder {self.cfg.baseline.encoder} (random init)"
-        return PadTo(nn.Sequential(Normalize(self.mean, self.std), unet)), {"model": about}
 
     def write_outputs(self, run_dir: str | Path) -> list[str]:
         """Draws each model's predictions on (up to ``task.draw_images``) test images; returns the file names."""

@@ -38,6 +38,7 @@ FRACTION = Number(integer=False, low=0.0, high=1.0, high_open=True)
 class Translation(SupervisedTask):
     name = "translation"
     metric = "BLEU"
+    width_keys = {"d_model": 8}  # whole heads of 8
     supernet_kinds = ("darts",)
     second_order = False  # the supernet is small but its loss re-binds nothing: first-order DARTS only
     spaces = ("seq2seq",)
@@ -144,7 +145,7 @@ class Translation(SupervisedTask):
 
     # ---- models
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
-        m = self.cfg.model if final else self.cfg.estimate_model
+        m = self.size_config(final)
         return {
             "arch": genotype.to_json(),
             "vocab_size": int(self.vocab_size),

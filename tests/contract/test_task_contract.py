@@ -351,3 +351,30 @@ def _error_of(fixture: TaskFixture, case: BadData, root: Path) -> str:
         with pytest.raises(DataError) as e:
             task.setup()
     return str(e.value)
+
+
+@per_task
+@pytest.mark.parametrize("search", ["random", "darts"], ids=["multi_trial", "one_shot"])
+def test_constrained_search_ends_with_a_model_within_the_constraint(
+    name: str, search: str, fixture_of: Callable[[str], TaskFixture], tmp_path: Path
+) -> None:
+    """``constraints.params`` at five times the configured final network's size: the search (multi-trial or one-shot)
+    ends with the network's width fitted up to the constraint and below it, and the shipped bundle is that network
+    (shrinking to a tighter constraint: tests/test_constraints.py)."""
+    from zoo.pipeline import build, finish
+    from zoo.pipeline import search as run_search
+
+    fixture = fixture_of(name)
+    task = set_up(fixture)
+    limit = 5 * task.count_parameters(task.build_model(sampled_genotype(task)))  # room for one step up of any width key
+    kind = ["search.epochs=1", "search.warmup_epochs=0"] if search == "darts" else ["search.budget=2"]
+    baseline_off = ["task.baseline.enabled=false"] if "baseline" in compose(fixture).task else []
+    cfg = compose(fixture, [f"search={search}", *kind, f"constraints.params={limit}", *baseline_off, "trainer.epochs=1", "progress=false"])
+    run = build(cfg, tmp_path / "run")
+    metrics = finish(run, run_search(run))
+    assert metrics["constraints"]["params"] == {"limit": limit, "final": metrics["params"], "met": True}
+    assert metrics["params"] <= limit
+    first = next(iter(task.width_keys))
+    assert metrics["final_widths"][first] > int(task.size_config()[first])  # the width grew to use the budget
+    loaded, config = load_bundle(tmp_path / "run")
+    assert task.count_parameters(loaded) == metrics["params"] and config["model"][first] == metrics["final_widths"][first]

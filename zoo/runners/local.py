@@ -12,7 +12,10 @@ A candidate that fails (its evaluation raises, or its worker keeps dying) is log
 ``"failed": true`` and its error, and told to the strategy as the worst result seen so far,
 so the search goes on (:meth:`~zoo.search.base.Strategy.best` never picks it); if the first two
 batches' worth of candidates all fail, the search stops with the error. A resumed search runs the
-failed candidates it re-asks again (the cause may have been fixed in between).
+failed candidates it re-asks again (the cause may have been fixed in between). A candidate that
+breaks the run's constraints at every width (``"infeasible": true`` in its result, not trained:
+:class:`zoo.constraints.ConstrainedEstimator`) is told the worst result seen so far in the same way:
+every multi-trial strategy learns from that penalised reward, and it never wins.
 
 One process at a time writes a run directory: the first :class:`JsonlLog` a process opens
 there takes an exclusive lock (:func:`hold_run_lock`) that it keeps until it ends, so a
@@ -152,6 +155,15 @@ def failed_result(
     return {**{name: 0.0 for name in strategy.objectives}, "reward": 0.0, "failed": True}
 
 
+def infeasible_result(strategy: Strategy, batch_results: list[dict[str, Any]], result: dict[str, Any]) -> dict[str, Any]:
+    """What a candidate that breaks the constraints at every width is told: the worst result seen so far
+    (0 before any), marked infeasible, with its cost; :meth:`Strategy.best` never picks it."""
+    seen = [r for _, r in strategy.successes()] + batch_results
+    worst = min(seen, key=lambda r: r["reward"]) if seen else {**{name: 0.0 for name in strategy.objectives}, "reward": 0.0}
+    stand_in = {k: v for k, v in worst.items() if k not in ("final_cost", "final_widths")}
+    return {**stand_in, "infeasible": True, "final_cost": result["final_cost"], "final_widths": result["final_widths"]}
+
+
 def run_multi_trial(
     strategy: Strategy,
     evaluate: Callable[[Any], dict[str, Any]] | None,
@@ -215,9 +227,11 @@ def run_multi_trial(
                     cache[keys[i]] = outcome
                 record.update(seconds=round(seconds, 3), finished_at=round(time.time(), 3))
                 log.append(record)
-            batch_ok = [cache[k] for k in keys if k in cache]
+            batch_ok = [cache[k] for k in keys if k in cache and not cache[k].get("infeasible")]
             for g, k in zip(asked, keys):
-                if k in cache:
+                if k in cache and cache[k].get("infeasible"):
+                    result = infeasible_result(strategy, batch_ok, cache[k])
+                elif k in cache:
                     result = cache[k]
                 else:
                     result = failed_result(strategy, batch_ok, cache_failures[k], log.path, runner.workers)

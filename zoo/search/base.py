@@ -92,11 +92,11 @@ class Strategy(ABC):
         return self.n_told >= self.budget
 
     def successes(self) -> list[tuple[Any, dict[str, Any]]]:
-        """The history without failed candidates (``"failed": true``, told a stand-in reward)."""
-        return [h for h in self.history if not h[1].get("failed")]
+        """The history without failed or infeasible candidates (``"failed"`` / ``"infeasible": true``, told a stand-in reward)."""
+        return [h for h in self.history if not h[1].get("failed") and not h[1].get("infeasible")]
 
     def best(self) -> tuple[Any, dict[str, Any]]:
-        """The best candidate told, failed ones aside."""
+        """The best candidate told, failed and infeasible ones aside."""
         ok = self.successes()
         if not ok:
             raise RuntimeError("no successful result told yet")

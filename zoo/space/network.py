@@ -228,4 +228,6 @@ class CellNetwork(nn.Module):
 
 
 def count_parameters(model: nn.Module, exclude: tuple[str, ...] = ("aux_head",)) -> int:
-    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith(exclude))
+    """Parameters of ``model`` outside the submodules named in ``exclude`` (at any depth: the network may
+    sit inside a wrapper, e.g. ``net.aux_head``)."""
+    return sum(p.numel() for n, p in model.named_parameters() if not set(n.split(".")) & set(exclude))

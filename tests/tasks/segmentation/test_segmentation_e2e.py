@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers.cli import ZooCli
 from helpers.shapes import make_shapes
 from helpers.tasks import build_task
@@ -146,10 +147,9 @@ def test_evolution_search_and_fixed_autodeeplab(shapes: Path, tmp_path: Path, zo
 
 
 def test_baseline_trains_beside_the_searched_model_on_odd_tiles(shapes: Path, one_thread: None) -> None:
-    """The smp Unet baseline on 40-px tiles (not a multiple of 32: padded and cropped back), reported beside
-    the searched model with its parameter count, and drawn."""
-    import segmentation_models_pytorch as smp
-
+    """The hand-made baseline, smp's Unet on a timm ResNet-18 scaled to the searched model's size, on 40-px tiles
+    (not a multiple of 32: padded and cropped back), reported beside the searched model with its parameter
+    count, the ratio of the two and the searched model's lead, and drawn."""
     task = build_task(
         [
             "task=segmentation",
@@ -161,9 +161,34 @@ def test_baseline_trains_beside_the_searched_model_on_odd_tiles(shapes: Path, on
     )
     genotype = task.space.sample(np.random.default_rng(0))
     _, m = task.retrain(genotype)
-    unet = smp.Unet(encoder_name="resnet18", encoder_weights=None, in_channels=1, classes=3)
-    assert m["params_baseline"] == sum(p.numel() for p in unet.parameters()) and m["params"] < m["params_baseline"] / 30
-    assert 0.0 <= m["test_mIoU_baseline"] <= 1.0 and set(m["baseline"]["per_class_IoU"]) == {"background", "disc", "square"}
-    assert "resnet18" in m["baseline"]["model"]
+    base = m["baseline"]
+    assert abs(m["params_baseline"] - m["params"]) <= 0.1 * m["params"] and base["params_within_tolerance"]
+    assert base["params_ratio"] == round(m["params_baseline"] / m["params"], 4) and base["params_target"] == m["params"]
+    assert m["searched_minus_baseline"] == {
+        "mIoU": m["test_mIoU"] - m["test_mIoU_baseline"],
+        "pixel_accuracy": m["test_pixel_accuracy"] - m["test_pixel_accuracy_baseline"],
+    }
+    assert 0.0 <= m["test_mIoU_baseline"] <= 1.0 and set(base["per_class_IoU"]) == {"background", "disc", "square"}
+    assert "Unet on a timm ResNet-18" in base["model"]
     assert set(task.predictions) == {"searched", "baseline"}
     assert all(p.shape == item.mask.shape for p, item in zip(task.predictions["baseline"], task.splits["test"]))
+
+
+@pytest.mark.parametrize("target", [50_000, 200_000, 800_000, 2_000_000, 11_000_000])
+def test_the_unet_family_reaches_each_size_within_ten_percent(shapes: Path, target: int) -> None:
+    """``task.baseline.params=N``: the family member within 10% of N, from 50k to today's 11M scale."""
+    task = build_task(["task=segmentation", f"data.root={shapes}", *TINY, f"task.baseline.params={target}"])
+    model, about = task.create_baseline(searched_params=123)
+    params = task.count_parameters(model)
+    assert abs(params - target) <= 0.1 * target and about["params_target"] == target and about["params_within_tolerance"]
+    assert model(torch.rand(1, 1, 40, 40)).shape == (1, 3, 40, 40)
+
+
+def test_a_named_encoder_keeps_its_own_size(shapes: Path) -> None:
+    """``task.baseline.encoder=resnet18``: the Unet of before (14.3M with 3 classes), whatever the searched size."""
+    import segmentation_models_pytorch as smp
+
+    task = build_task(["task=segmentation", f"data.root={shapes}", *TINY, "task.baseline.encoder=resnet18"])
+    model, about = task.create_baseline(searched_params=123)
+    unet = smp.Unet(encoder_name="resnet18", encoder_weights=None, in_channels=1, classes=3)
+    assert task.count_parameters(model) == sum(p.numel() for p in unet.parameters()) and "resnet18" in about["model"]

@@ -1,0 +1,63 @@
+"""Hand-made models sized to a parameter count: the baseline of the searched model's size.
+
+A task's baseline family is a builder ``make(w)`` of a real width multiplier ``w`` (channel widths
+``round(w * base)``), whose parameter count grows with ``w``. :func:`fit_params` bisects ``w`` to the
+member closest to a target count, so that every run compares the searched model with the hand-made one
+of the same size (within ``tolerance``, recorded) instead of a fixed, far larger one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+STEPS = 30  # bisection steps on the width multiplier: far finer than one channel
+
+
+@dataclass
+class Sized:
+    """The member closest to ``target`` parameters: its width multiplier and count."""
+
+    model: nn.Module
+    width: float
+    params: int
+    target: int
+
+    @property
+    def ratio(self) -> float:
+        return self.params / self.target
+
+    def within(self, tolerance: float) -> bool:
+        return abs(self.params - self.target) <= tolerance * self.target
+
+
+def count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def fit_params(
+    make: Callable[[float], nn.Module], target: int, low: float, high: float, counter: Callable[[nn.Module], int] = count
+) -> Sized:
+    """The member of ``make`` (over widths in [``low``, ``high``]) whose parameter count is closest to ``target``."""
+    counts: dict[float, int] = {}
+    best: list[tuple[int, float, nn.Module]] = []  # (distance to target, width, model) of the closest so far
+
+    def at(w: float) -> int:
+        if w not in counts:
+            m = make(w)
+            counts[w] = counter(m)
+            if not best or (abs(counts[w] - target), w) < best[0][:2]:
+                best[:] = [(abs(counts[w] - target), w, m)]
+        return counts[w]
+
+    lo, hi = low, high
+    if at(lo) < target < at(hi):
+        for _ in range(STEPS):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if at(mid) < target else (lo, mid)
+            if counts[lo] == counts[hi]:
+                break
+    _, width, model = best[0]
+    return Sized(model, width, counts[width], target)
