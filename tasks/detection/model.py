@@ -332,11 +332,13 @@ def assemble(
 class _TimmFeatures(nn.Module):
     """timm ``features_only`` model with the ``forward_features``/``feature_info`` API of the cell networks."""
 
-    def __init__(self, name: str, in_chans: int, out_indices: Sequence[int]) -> None:
+    def __init__(self, name: str, in_chans: int, out_indices: Sequence[int], **kwargs: Any) -> None:
         super().__init__()
         import timm
 
-        self.body = timm.create_model(name, pretrained=False, features_only=True, out_indices=tuple(out_indices), in_chans=in_chans)
+        self.body = timm.create_model(
+            name, pretrained=False, features_only=True, out_indices=tuple(out_indices), in_chans=in_chans, **kwargs
+        )
         self.feature_info = [
             {"num_chs": c, "reduction": r} for c, r in zip(self.body.feature_info.channels(), self.body.feature_info.reduction())
         ]
@@ -370,10 +372,12 @@ def create_baseline(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     backbone: str = "resnet18",
+    backbone_args: dict[str, Any] | None = None,
     **_: Any,
 ) -> Detector:
-    """The hand-designed reference: timm ``resnet18`` C3-C5 (random init) + torchvision FPN P3-P5 + the FCOS head."""
-    body = _TimmFeatures(backbone, in_chans, (2, 3, 4))
+    """The hand-designed reference: timm ``backbone`` C3-C5 (random init; ``backbone_args`` go to ``timm.create_model``,
+    e.g. a ResNet's ``channels``) + torchvision FPN P3-P5 + the FCOS head."""
+    body = _TimmFeatures(backbone, in_chans, (2, 3, 4), **(backbone_args or {}))
     strides = [int(i["reduction"]) for i in body.feature_info]
     fpn = _TorchvisionFPN([int(i["num_chs"]) for i in body.feature_info], neck_channels, strides)
     return assemble(body, fpn, num_classes, neck_channels, head_convs, mean, std)

@@ -1,9 +1,12 @@
 """Object detection: searched cell backbone -> searched NAS-FPN neck -> FCOS head; COCO mAP.
 
 Which parts are searched is ``search.target`` (``backbone``, ``neck`` or ``both``), carried by
-the ``detection`` space. Every run also trains a fixed baseline (timm ``resnet18`` +
-torchvision FPN + the same head) with the same data and epochs, so ``metrics.json`` shows
-what the search bought; predictions on the test images are drawn to PNG in the run directory.
+the ``detection`` space. Every run also trains a baseline with the same data and epochs: a timm
+ResNet-18 (random init) whose widths are scaled to the searched model's parameter count (or to
+``task.baseline.params``; :func:`zoo.sizing.fit_params`) + torchvision's FPN + the same head, or with
+``task.baseline.backbone`` that named timm backbone at its own size; so ``metrics.json`` shows whether
+the search beat the hand-made detector of the same size. Predictions on the test images are drawn to
+PNG in the run directory.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from tasks.detection.data import Annotated, DetectionData, TileDataset, collate,
 from tasks.detection.metrics import coco_map, draw, fcos_loss, predict
 from tasks.detection.model import create_baseline as resnet_fpn_fcos
 from tasks.detection.model import decode
-from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, PROBABILITY, Flag, Number, Text
+from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, PROBABILITY, Count, Flag, Number, Text, count_value
 from zoo.device import model_device
 from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
@@ -49,7 +52,9 @@ class Detection(SupervisedTask):
         "max_detections": POSITIVE_INT,
         "draw_score": PROBABILITY,
         "baseline.enabled": Flag(),
-        "baseline.backbone": Text(),
+        "baseline.backbone": Text(null=True),
+        "baseline.params": Count(null=True),
+        "baseline.tolerance": Number(integer=False, low=0.0, high=1.0, low_open=True),
     }
     data_specs = {
         "trees": {"root": Text(null=True), "test_image": Text(null=True), **_TILE_SPECS},
@@ -58,7 +63,7 @@ class Detection(SupervisedTask):
     }
     estimate_metrics = {"reward": "mAP50", "valid_mAP": "mAP", "valid_mAP50": "mAP50", "train_loss": "train_loss", "params": "params"}
     retrain_metrics = {"test_mAP": "mAP", "test_mAP50": "mAP50", "score": "mAP50", "params": "params", "train_seconds": "train_seconds"}
-    baseline_metrics = {"test_mAP_baseline": "mAP", "test_mAP50_baseline": "mAP50"}
+    baseline_metrics = {"test_mAP_baseline": "mAP", "test_mAP50_baseline": "mAP50", "params_baseline": "params"}
 
     def setup(self) -> None:
         data: DetectionData = load(self.data_cfg)
@@ -172,10 +177,36 @@ class Detection(SupervisedTask):
         return coco_map(test, preds, self.classes, int(self.cfg.max_detections))
 
     def create_baseline(self, searched_params: int) -> tuple[nn.Module, dict[str, Any]]:
-        """timm ``task.baseline.backbone`` (random init) + torchvision's FPN + the searched model's FCOS head."""
-        torch.manual_seed(self.seed)
-        base = resnet_fpn_fcos(backbone=str(self.cfg.baseline.backbone), **self._head_args(self.cfg.model))
-        return base, {"model": f"timm {self.cfg.baseline.backbone} (random init) + torchvision FeaturePyramidNetwork + FCOS head"}
+        """torchvision's FPN + the searched model's FCOS head on a random-init timm backbone: ``task.baseline.backbone``
+        when named, else the ResNet-18 family member (stem 8w, stages 8w-64w channels) closest to ``task.baseline.params``
+        parameters, by default the searched model's ``searched_params``."""
+        from zoo.sizing import fit_params
+
+        named = self.cfg.baseline.get("backbone")
+        head = self._head_args(self.size_config(final=True))
+        if named is not None:
+            torch.manual_seed(self.seed)
+            base = resnet_fpn_fcos(backbone=str(named), **head)
+            return base, {"model": f"timm {named} (random init) + torchvision FeaturePyramidNetwork + FCOS head"}
+        asked = self.cfg.baseline.get("params")
+        target = int(count_value(asked) or searched_params) if asked is not None else searched_params
+
+        def widths(w: float) -> dict[str, Any]:
+            return {"stem_width": max(1, round(8 * w)), "channels": tuple(max(1, round(b * w)) for b in (8, 16, 32, 64))}
+
+        def member(w: float) -> nn.Module:
+            torch.manual_seed(self.seed)
+            return resnet_fpn_fcos(backbone="resnet18", backbone_args=widths(w), **head)
+
+        sized = fit_params(member, target, 0.125, 8.0)
+        return sized.model, {
+            "model": (
+                f"timm ResNet-18 (random init), stage widths {list(widths(sized.width)['channels'])}, + torchvision "
+                f"FeaturePyramidNetwork ({head['neck_channels']} channels) + FCOS head"
+            ),
+            "params_target": target,
+            "params_within_tolerance": sized.within(float(self.cfg.baseline.get("tolerance", 0.1))),
+        }
 
     def write_outputs(self, run_dir: str | Path) -> list[str]:
         """Draws each model's predictions on the test images; returns the file names."""

@@ -7,8 +7,8 @@ Its reward for a multi-trial search is the mean return of deterministic evaluati
 after ``trainer.estimate_steps`` steps (the first steps of a full run: the learning-rate and
 clip schedules run over ``trainer.steps``), averaged over ``trainer.estimate_seeds`` training
 seeds (RL is noisy). The winner is retrained for ``trainer.steps`` and evaluated over
-``trainer.eval_episodes`` episodes on seeds no candidate saw, beside SB3's default
-``MlpPolicy`` (64x64 tanh) trained with the same steps, settings and seed. ``search=darts``
+``trainer.eval_episodes`` episodes on seeds no candidate saw, beside SB3's ``MlpPolicy`` sized to
+the searched policy's parameter count (:meth:`RL.baseline_arch`) trained with the same steps, settings and seed. ``search=darts``
 trains a supernet policy (:mod:`tasks.rl.supernet`).
 """
 
@@ -26,7 +26,7 @@ from tasks.rl.data import EnvInfo, env_info, ppo_settings
 from tasks.rl.metrics import evaluate, steps_to
 from tasks.rl.space import PolicyGenotype
 from tasks.rl.train import EVAL_SEED, seed_for, train_ppo
-from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Flag, Number, OneOf, Text
+from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Count, Flag, Number, OneOf, Text, count_value
 from zoo.estimate.problem import OneShotProblem
 from zoo.task import TASKS, Task
 
@@ -50,6 +50,9 @@ class RL(Task):
         **{f"{part}.{key}": POSITIVE_INT for part in ("model", "estimate_model", "supernet") for key in ("width", "layers")},
         "supernet.rollouts": POSITIVE_INT,
         "baseline.enabled": Flag(),
+        "baseline.net_arch": Number(integer=True, low=1, items=True, null=True),
+        "baseline.params": Count(null=True),
+        "baseline.tolerance": Number(integer=False, low=0.0, high=1.0, low_open=True),
         "gif": Flag(),
     }
     data_specs = {"gym": {"env": Text(), "threshold": Number(integer=False, null=True)}}
@@ -202,16 +205,52 @@ class RL(Task):
             "curve": s["curve"],
         }
         if bool(self.cfg.baseline.enabled):
-            _, b = self._train_and_test("baseline", lambda: self.new_ppo("MlpPolicy", self.seed), checkpoints)
+            arch, about = self.baseline_arch(int(s["params"]))
+            make = lambda: self.new_ppo("MlpPolicy", self.seed, {"net_arch": {"pi": list(arch), "vf": list(arch)}})  # noqa: E731
+            _, b = self._train_and_test("baseline", make, checkpoints)
             out.update(
                 {
                     "test_mean_return_baseline": b["mean_return"],
                     "steps_to_threshold_baseline": b["steps_to_threshold"],
                     "params_baseline": b["params"],
-                    "baseline": {"model": "stable-baselines3 MlpPolicy (pi and vf 64x64, tanh)", **b},
+                    "baseline": {**about, **b, "params_ratio": round(b["params"] / max(1, int(s["params"])), 4)},
+                    "searched_minus_baseline": {"mean_return": s["mean_return"] - b["mean_return"]},
                 }
             )
         return model, out
+
+    def baseline_arch(self, searched_params: int) -> tuple[list[int], dict[str, Any]]:
+        """The hand-made policy's hidden layers (the same for pi and vf, tanh, SB3's ``MlpPolicy``): ``task.baseline.net_arch``
+        when given, else two equal layers whose width gives the parameter count closest to ``task.baseline.params``, by
+        default the searched policy's ``searched_params``."""
+        fixed = self.cfg.baseline.get("net_arch")
+        if fixed is not None:
+            arch = [int(w) for w in fixed]
+            return arch, {"model": f"stable-baselines3 MlpPolicy (pi and vf {'x'.join(map(str, arch))}, tanh)"}
+        from stable_baselines3.common.policies import ActorCriticPolicy
+
+        from tasks.rl.data import make_env
+        from zoo.sizing import fit_params
+
+        asked = self.cfg.baseline.get("params")
+        target = int(count_value(asked) or searched_params) if asked is not None else searched_params
+        env = make_env(self.env_id)
+        try:
+            spaces = env.observation_space, env.action_space
+        finally:
+            env.close()
+
+        def member(w: float) -> nn.Module:
+            width = max(1, round(w))
+            return ActorCriticPolicy(*spaces, lambda _: 0.0, net_arch={"pi": [width, width], "vf": [width, width]})
+
+        sized = fit_params(member, target, 1.0, 2048.0)
+        width = max(1, round(sized.width))
+        return [width, width], {
+            "model": f"stable-baselines3 MlpPolicy (pi and vf {width}x{width}, tanh)",
+            "params_target": target,
+            "params_within_tolerance": sized.within(float(self.cfg.baseline.get("tolerance", 0.1))),
+        }
 
     # ---- one-shot
     def _super_ppo(self, seed: int) -> Any:

@@ -138,3 +138,14 @@ def test_pc_darts_searches_backbone_and_neck(tmp_path: Path, one_thread: None) -
         assert max_off_uniform(records[-1][key]) > 1e-4, (key, records[-1][key])
     pc = task.make_supernet("pc_darts", partial_channels=2)
     assert isinstance(pc.backbone, PCSuperNet) and len(pc.arch_parameters()) == len(net.arch_parameters()) + 2  # + beta normal/reduce
+
+
+@pytest.mark.parametrize("target", [150_000, 600_000, 3_000_000, 12_000_000])
+def test_the_resnet_fpn_family_reaches_each_size_within_ten_percent(tmp_path: Path, target: int) -> None:
+    """``task.baseline.params=N``: the timm ResNet-18 (scaled widths) + FPN + FCOS head within 10% of N, from the
+    searched models' sizes to the fixed 11M baseline's."""
+    task, _ = detection_task(make_rectangles(tmp_path, n=6, size=48), ["data.tile_size=48", f"task.baseline.params={target}"])
+    model, about = task.create_baseline(searched_params=123)
+    params = task.count_parameters(model)
+    assert abs(params - target) <= 0.1 * target and about["params_target"] == target and about["params_within_tolerance"]
+    assert model.predict(torch.rand(1, 3, 48, 48))[0]["boxes"].shape[1] == 4

@@ -48,9 +48,11 @@ def test_a_search_run_writes_bundle_curves_and_gif(run_dir: Path) -> None:
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["task"] == "rl" and cfg["data"]["env"] == "CartPole-v1" and cfg["model"]["width"] == 16
     assert 30 < m["test_mean_return"] <= 500 and m["train_steps"] == 2048  # a random CartPole policy lasts ~22 steps
-    assert (
-        m["baseline"]["model"].startswith("stable-baselines3 MlpPolicy") and m["params_baseline"] == 9155
-    )  # SB3's 64x64 actor-critic for CartPole
+    # SB3's MlpPolicy with two equal layers sized to the searched policy (64x64 would be 9155 on CartPole)
+    assert m["baseline"]["model"].startswith("stable-baselines3 MlpPolicy") and m["baseline"]["params_within_tolerance"]
+    assert abs(m["params_baseline"] - m["params"]) <= 0.1 * m["params"] and m["baseline"]["params_target"] == m["params"]
+    assert m["baseline"]["params_ratio"] == round(m["params_baseline"] / m["params"], 4)
+    assert m["searched_minus_baseline"] == {"mean_return": m["test_mean_return"] - m["test_mean_return_baseline"]}
     assert [c["steps"] for c in m["curve"]] == [1024, 2048] == [c["steps"] for c in m["baseline"]["curve"]]
     log = [json.loads(line) for line in (run_dir / "search_log.jsonl").read_text().splitlines()]
     assert len(log) == 2 and all(len(e["result"]["returns_per_seed"]) == 2 for e in log)

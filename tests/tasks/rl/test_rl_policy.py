@@ -154,3 +154,18 @@ def test_saved_policies_act_the_same_in_a_fresh_process(env_id: str, tmp_path: P
     assert got[0] == expected, "zip: actions differ from the saving process"
     assert got[1] == expected, "bundle: actions differ from the saving process"
     assert to_ppo(tmp_path / "bundle").predict(obs, deterministic=True)[0].tolist() == expected
+
+
+@pytest.mark.parametrize("env_id, target", [("CartPole-v1", 2_500), ("CartPole-v1", 135_000), ("Pendulum-v1", 20_000)])
+def test_the_mlp_policy_family_reaches_each_size_within_ten_percent(env_id: str, target: int) -> None:
+    """``task.baseline.params=N``: SB3 MlpPolicy widths whose parameter count is within 10% of N; a fixed
+    ``task.baseline.net_arch`` is taken as given."""
+    from helpers.tasks import build_task
+
+    task = build_task(["task=rl", f"data.env={env_id}", f"task.baseline.params={target}"])
+    arch, about = task.baseline_arch(searched_params=123)
+    ppo = task.new_ppo("MlpPolicy", 0, {"net_arch": {"pi": arch, "vf": arch}})
+    params = sum(p.numel() for p in ppo.policy.parameters())
+    assert abs(params - target) <= 0.1 * target and about["params_within_tolerance"] and len(arch) == 2
+    fixed = build_task(["task=rl", f"data.env={env_id}", "task.baseline.net_arch=[64,64]"])
+    assert fixed.baseline_arch(searched_params=123) == ([64, 64], {"model": "stable-baselines3 MlpPolicy (pi and vf 64x64, tanh)"})
