@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -27,6 +28,36 @@ def plot_search_curve(rewards: Sequence[float], path: str | Path, xlabel: str = 
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_frontier(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "searched vs hand-made") -> None:
+    """Score against parameters and against latency for a family's members (searched, circles) and their same-size
+    hand-made baselines (squares), each point labelled with its member."""
+    panels = [("params", "parameters")] + ([("latency_ms", "latency (ms)")] if any(r.get("latency_ms") is not None for r in rows) else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), dpi=110, squeeze=False)
+    for ax, (key, xlabel) in zip(axes[0], panels):
+        for who, marker, style in (("searched", "o", "-"), ("hand-made", "s", "--")):
+            pts = []
+            for r in rows:
+                src = r if who == "searched" else (r.get("baseline") or {})
+                if src.get(key) is not None and src.get("score") is not None:
+                    pts.append((float(src[key]), float(src["score"]), r["label"]))
+            if not pts:
+                continue
+            pts.sort()
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=marker, label=who)
+            for x, y, label in pts:
+                ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4 if who == "searched" else -10), fontsize=7)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # crowded on a short log axis
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test score")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -327,6 +327,8 @@ class SupervisedTask(Task):
             out["baseline"]["params_ratio"] = round(int(record["params"]) / max(1, int(searched["params"])), 4)
             compared = [src for src in self.baseline_metrics.values() if src != "params" and isinstance(record.get(src), (int, float))]
             out["searched_minus_baseline"] = {src: float(searched[src]) - float(record[src]) for src in compared}
+            if "score" in self.retrain_metrics:  # the baseline's value of the searched model's `score`
+                out["score_baseline"] = record[self.retrain_metrics["score"]]
         return model, out
 
 

@@ -1,4 +1,10 @@
-"""Image classification: stacked DARTS cells + a linear classifier, top-1 accuracy."""
+"""Image classification: stacked DARTS cells + a linear classifier, top-1 accuracy.
+
+Every run also trains a baseline with the same data, epochs and recipe: a random-init timm ResNet-18
+whose widths are scaled to the searched network's parameter count (or to ``task.baseline.params``;
+:func:`zoo.sizing.fit_params`), with the stride-1 stem of CIFAR ResNets when ``task.stem=cifar``, or
+with ``task.baseline.model`` that named timm model at its own size.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from tasks.classification.data import ImageData, load, stratified_split
 from tasks.classification.metrics import accuracy, classification_loss
-from zoo.config_values import NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_INT, ConfigError, Flag, Number, OneOf, Text
+from zoo.config_values import NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_INT, ConfigError, Count, Flag, Number, OneOf, Text, count_value
 from zoo.estimate.problem import OneShotProblem
 from zoo.fit import cosine_per_epoch, fit, sgd
 from zoo.models import Normalize, create_model
@@ -43,6 +49,10 @@ class Classification(SupervisedTask):
         "model.init_channels": POSITIVE_INT,
         "model.layers": POSITIVE_INT,
         "model.auxiliary": Flag(),
+        "baseline.enabled": Flag(),
+        "baseline.model": Text(null=True),
+        "baseline.params": Count(null=True),
+        "baseline.tolerance": Number(integer=False, low=0.0, high=1.0, low_open=True),
         "estimate_model.init_channels": POSITIVE_INT,
         "estimate_model.layers": POSITIVE_INT,
         "supernet.init_channels": POSITIVE_INT,
@@ -67,6 +77,7 @@ class Classification(SupervisedTask):
     }
     estimate_metrics = {"reward": "accuracy", "valid_accuracy": "accuracy", "params": "params"}
     retrain_metrics = {"test_accuracy": "accuracy", "score": "accuracy", "params": "params"}
+    baseline_metrics = {"test_accuracy_baseline": "accuracy", "params_baseline": "params"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -244,6 +255,42 @@ class Classification(SupervisedTask):
     def count_parameters(self, model: nn.Module) -> int:
         """Parameters without the auxiliary head's (it is dropped after training)."""
         return count_parameters(model)
+
+    def create_baseline(self, searched_params: int) -> tuple[nn.Module, dict[str, Any]]:
+        """A random-init timm model with normalisation in front: ``task.baseline.model`` when named, else the ResNet-18
+        family member (stem 8w, stages 8w-64w channels, two blocks each) closest to ``task.baseline.params`` parameters,
+        by default the searched network's ``searched_params``; with ``task.stem=cifar`` its stem keeps the resolution
+        (stride-1 convolution, no max-pool), as CIFAR ResNets do and as the searched network's stem does."""
+        import timm
+
+        from zoo.sizing import fit_params
+
+        cifar = str(self.cfg.get("stem", "cifar")) == "cifar"
+        stem = "stride-1 stem, no max-pool" if cifar else "ImageNet stem"
+
+        def timm_model(name: str, **kwargs: Any) -> nn.Module:
+            torch.manual_seed(self.seed)
+            net = timm.create_model(name, pretrained=False, num_classes=len(self.classes), in_chans=self.in_chans, **kwargs)
+            if cifar and hasattr(net, "conv1") and hasattr(net, "maxpool"):
+                net.conv1.stride = (1, 1)
+                net.maxpool = nn.Identity()
+            return nn.Sequential(Normalize(self.mean, self.std), net)
+
+        named = self.cfg.baseline.get("model")
+        if named is not None:
+            return timm_model(str(named)), {"model": f"timm {named} (random init, {stem})"}
+        asked = self.cfg.baseline.get("params")
+        target = int(count_value(asked) or searched_params) if asked is not None else searched_params
+
+        def widths(w: float) -> dict[str, Any]:
+            return {"stem_width": max(1, round(8 * w)), "channels": tuple(max(1, round(b * w)) for b in (8, 16, 32, 64))}
+
+        sized = fit_params(lambda w: timm_model("resnet18", **widths(w)), target, 0.125, 16.0, counter=count_parameters)
+        return sized.model, {
+            "model": f"timm ResNet-18 (random init, {stem}), stage widths {list(widths(sized.width)['channels'])}",
+            "params_target": target,
+            "params_within_tolerance": sized.within(float(self.cfg.baseline.get("tolerance", 0.1))),
+        }
 
 
 class _Forward(nn.Module):

@@ -215,6 +215,7 @@ class RL(Task):
                     "params_baseline": b["params"],
                     "baseline": {**about, **b, "params_ratio": round(b["params"] / max(1, int(s["params"])), 4)},
                     "searched_minus_baseline": {"mean_return": s["mean_return"] - b["mean_return"]},
+                    "score_baseline": b["mean_return"],
                 }
             )
         return model, out

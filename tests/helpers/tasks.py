@@ -28,8 +28,9 @@ def build_task(overrides: list[str]) -> Any:
 
 
 def digits_task(overrides: list[str]) -> tuple[Any, Any]:
-    """Classification on scikit-learn's digits: (task, space)."""
-    task = build_task(["task=classification", "data=digits", *overrides])
+    """Classification on scikit-learn's digits: (task, space); without the baseline unless ``overrides`` turn it on
+    (retraining it is checked in tests/tasks/classification)."""
+    task = build_task(["task=classification", "data=digits", "task.baseline.enabled=false", *overrides])
     return task, task.space
 
 

@@ -42,6 +42,7 @@ def classification(root: Path) -> TaskFixture:
             "task.estimate_model.layers=2",
             "task.supernet.init_channels=4",
             "task.supernet.layers=2",
+            "task.baseline.enabled=false",
             "trainer.epochs=2",
             "trainer.estimate_epochs=1",
             "trainer.batch_size=8",
