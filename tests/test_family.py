@@ -8,11 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers.cli import ZooCli
 from PIL import Image
 
 from zoo.__main__ import compose_config
 from zoo.config_values import ConfigError
-from zoo.family import Family, run_family
+from zoo.constraints import Family
+from zoo.family import run_family
 from zoo.pipeline import build_checks
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -75,3 +77,15 @@ def test_bad_families_fail_in_one_line_before_any_work(overrides: list[str], wor
     with pytest.raises(ConfigError) as e:
         build_checks(compose_config(["task=classification", "search=random", *overrides]))
     assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_cli_runs_a_family_and_a_finished_one_only_reports(tmp_path: Path, zoo_cli: ZooCli) -> None:
+    run = tmp_path / "run"
+    out = zoo_cli.run(*TINY, "family.params=[15k,60k]", "threads=1", run_dir=run)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "zoo family finished" in out.stdout and "params-15k" in out.stdout and (run / "frontier.png").is_file()
+    assert sorted(p.name for p in (run / "members").iterdir()) == ["params-15k", "params-60k"]
+    stamp = (run / "members" / "params-60k" / "model.safetensors").stat().st_mtime_ns
+    again = zoo_cli.run(*TINY, "family.params=[15k,60k]", "threads=1", "resume=true", run_dir=run)
+    assert again.returncode == 0 and "params-60k" in again.stdout, again.stderr[-3000:]
+    assert (run / "members" / "params-60k" / "model.safetensors").stat().st_mtime_ns == stamp  # nothing ran again

@@ -317,7 +317,14 @@ def main(argv: list[str] | None = None) -> None:
                 from zoo.rundir import check_run_dir
 
                 check_run_dir(cfg, run_dir)  # a resumed sweep: each job continues only the experiment it started
-            execute(cfg, run_dir)
+            from zoo.constraints import Family
+            from zoo.family import run_family
+
+            family = Family.from_cfg(cfg) if cfg.get("mode", "search") == "search" else None
+            if family is not None:
+                run_family(cfg, run_dir, family)
+            else:
+                execute(cfg, run_dir)
         except Exception as e:
             if multirun:  # the sweep goes on; its summary reports this experiment as failed
                 (run_dir / "error.txt").write_text(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}\n")

@@ -21,81 +21,23 @@ import dataclasses
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.atomic import save_json_atomic
-from zoo.config_values import ConfigError, count_value
+from zoo.config_values import ConfigError
+from zoo.constraints import FAMILY_KINDS, Family
 
-KINDS = {
-    "params": "a non-empty list of positive counts such as [50k, 200k, 800k]",
-    "latency_ms": "a non-empty list of numbers > 0 such as [1, 3, 10]",
-}
 MEMBERS = "members"
-
-
-@dataclass(frozen=True)
-class Family:
-    """The constraint kind a family varies (``params`` or ``latency_ms``) and its targets, smallest first."""
-
-    kind: str
-    targets: tuple[float, ...]
-
-    @classmethod
-    def from_cfg(cls, cfg: Any) -> Family | None:
-        """The run's family, ``None`` without one; one-line :class:`ConfigError` for a bad one."""
-        node = cfg.get("family")
-        if node is None:
-            return None
-        given = {k: node.get(k) for k in KINDS if node.get(k) is not None}
-        if not given:
-            return None
-        if len(given) > 1:
-            raise ConfigError(f"family.params and family.latency_ms are both set ({given}); allowed: one of them")
-        kind, value = next(iter(given.items()))
-        raw = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-        items = raw if isinstance(raw, (list, tuple)) else None
-        parsed = [_target(kind, v) for v in items] if items else None
-        if not parsed or any(v is None for v in parsed) or len(set(parsed)) != len(parsed):
-            raise ConfigError(f"family.{kind}={raw!r} is invalid; allowed: {KINDS[kind]}, each once")
-        constrained = {k: v for k, v in (cfg.get("constraints") or {}).items() if v is not None}
-        if constrained:
-            raise ConfigError(
-                f"family.{kind} is invalid with constraints ({', '.join(f'constraints.{k}={v}' for k, v in constrained.items())}): "
-                "a family sets one constraint per member; allowed: one of them"
-            )
-        return cls(kind, tuple(sorted(float(v) for v in parsed)))  # type: ignore[arg-type]
-
-    def label(self, target: float) -> str:
-        """The member's directory name: ``params-200k``, ``latency_ms-3``."""
-        return f"{self.kind}-{_short(target) if self.kind == 'params' else f'{target:g}'}"
-
-    def constraint(self, target: float) -> dict[str, Any]:
-        return {self.kind: int(target) if self.kind == "params" else float(target)}
-
-
-def _target(kind: str, v: Any) -> float | None:
-    if kind == "params":
-        n = count_value(v)
-        return None if n is None else float(n)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
-
-
-def _short(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= scale:
-            return f"{n / scale:g}{unit}"
-    return f"{n:g}"
 
 
 def member_config(cfg: DictConfig, family: Family, target: float) -> DictConfig:
     """The config a member runs with: the family's constraint for it, no family."""
     out = copy.deepcopy(cfg)
     OmegaConf.set_struct(out, False)
-    out.family = {k: None for k in KINDS}
+    out.family = {k: None for k in FAMILY_KINDS}
     out.constraints = {"params": None, "flops": None, "latency_ms": None, **family.constraint(target)}
     return out
 
@@ -139,8 +81,12 @@ def run_family(cfg: DictConfig, run_dir: Path, family: Family) -> dict[str, Any]
 
     from zoo.constraints import Constraints, check_reachable
     from zoo.pipeline import build, finish, search
-    from zoo.rundir import config_digest, write_run_config
+    from zoo.rundir import config_digest, finished_metrics, write_run_config
 
+    done = finished_metrics(cfg, run_dir) if cfg.resume else None
+    if done is not None:  # resume=true on a finished family: its table, nothing else
+        print(family_summary(done, run_dir), flush=True)
+        return done
     run = build(cfg, run_dir)
     if run.task is None or run.estimator.tabular:
         raise ConfigError(

@@ -60,13 +60,11 @@ TOP_LEVEL_SPECS = {
 
 
 def check_top_level(cfg: Any) -> None:
-    from zoo.constraints import Constraints
+    from zoo.constraints import Constraints, Family
 
     resolve_device(cfg.get("device", "auto"))  # first: its one line says why this machine refuses the device
     check_values(cfg, TOP_LEVEL_SPECS, "")
     Constraints.from_cfg(cfg.get("constraints"))
-    from zoo.family import Family
-
     Family.from_cfg(cfg)
     check_values(cfg.search, {"time_budget": Duration(null=True)}, "search")
 
@@ -475,14 +473,6 @@ def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             torch.set_num_threads(int(cfg.threads))
         return run_play(cfg, run_dir)
     done = finished_metrics(cfg, run_dir) if cfg.resume else None
-    from zoo.family import Family, family_summary, run_family
-
-    family = Family.from_cfg(cfg)
-    if family is not None:
-        if done is not None:
-            print(family_summary(done, run_dir), flush=True)
-            return done
-        return run_family(cfg, run_dir, family)
     if done is not None:  # resume=true on a finished run: nothing left to do
         return report_finished(cfg, run_dir, done)
     run = build(cfg, run_dir)
