@@ -140,7 +140,7 @@ def test_pc_darts_searches_backbone_and_neck(tmp_path: Path, one_thread: None) -
     assert isinstance(pc.backbone, PCSuperNet) and len(pc.arch_parameters()) == len(net.arch_parameters()) + 2  # + beta normal/reduce
 
 
-@pytest.mark.parametrize("target", [150_000, 600_000, 3_000_000, 12_000_000])
+@pytest.mark.parametrize("target", [150_000, 12_000_000])
 def test_the_resnet_fpn_family_reaches_each_size_within_ten_percent(tmp_path: Path, target: int) -> None:
     """``task.baseline.params=N``: the timm ResNet-18 (scaled widths) + FPN + FCOS head within 10% of N, from the
     searched models' sizes to the fixed 11M baseline's."""

@@ -174,7 +174,7 @@ def test_baseline_trains_beside_the_searched_model_on_odd_tiles(shapes: Path, on
     assert all(p.shape == item.mask.shape for p, item in zip(task.predictions["baseline"], task.splits["test"]))
 
 
-@pytest.mark.parametrize("target", [50_000, 200_000, 800_000, 2_000_000, 11_000_000])
+@pytest.mark.parametrize("target", [50_000, 800_000, 11_000_000])
 def test_the_unet_family_reaches_each_size_within_ten_percent(shapes: Path, target: int) -> None:
     """``task.baseline.params=N``: the family member within 10% of N, from 50k to today's 11M scale."""
     task = build_task(["task=segmentation", f"data.root={shapes}", *TINY, f"task.baseline.params={target}"])
