@@ -3,6 +3,8 @@ the hand-made model of the same size; frontier.json / frontier.png; a killed fam
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from pathlib import Path
@@ -81,3 +83,42 @@ def test_a_family_writes_each_member_beside_its_same_size_baseline_and_resumes_a
     done = zoo_cli.run(*args, "resume=true", run_dir=run)
     assert done.returncode == 0 and "params-60k" in done.stdout, done.stderr[-3000:]
     assert (run / "members" / "params-60k" / "model.safetensors").stat().st_mtime_ns == stamp  # nothing ran again
+
+
+def test_a_family_is_pushed_as_one_entry_per_size_listed_together_and_loads_by_name(
+    tmp_path: Path, zoo_cli: ZooCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``hub push`` of a family run: ``NAME-s`` and ``NAME-l`` (smallest first), each card holding the frontier plot and
+    table; ``hub list`` shows them together under the family; ``zoo.create_model("NAME-l", pretrained=True)`` loads the
+    large member's weights."""
+    import torch
+
+    import zoo
+    from zoo.hub.__main__ import main as hub_main
+    from zoo.hub.bundle import load_bundle
+    from zoo.hub.publish import push_family
+
+    run = tmp_path / "run"
+    out = zoo_cli.run(*TINY, "family.params=[15k,60k]", "threads=1", run_dir=run)
+    assert out.returncode == 0, out.stderr[-3000:]
+    served = tmp_path / "served"
+    pushed = push_family(run, str(served), name="digits-fam")
+    assert [e["name"] for e, _ in pushed] == ["digits-fam-s", "digits-fam-l"] and all(e["family"] == "digits-fam" for e, _ in pushed)
+    card = (served / "digits-fam-l" / "README.md").read_text()
+    assert (
+        "![searched vs hand-made](frontier.png)" in card
+        and "| digits-fam-s |" in card
+        and (served / "digits-fam-l" / "frontier.png").is_file()
+    )
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZOO_REGISTRY", str(served / "registry.json"))
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        hub_main(["list", "--task", "classification"])
+    lines = [line for line in text.getvalue().splitlines() if line.startswith("digits-fam-")]
+    assert [line.split()[0] for line in lines] == ["digits-fam-s", "digits-fam-l"] and all(
+        line.split()[-1] == "digits-fam" for line in lines
+    )
+    model = zoo.create_model("digits-fam-l", pretrained=True)
+    shipped, _ = load_bundle(run / "members" / "params-60k")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))

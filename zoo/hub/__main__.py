@@ -65,13 +65,25 @@ def cmd_list(args: argparse.Namespace) -> None:
         return
     rows = []
     models = [e for e in entries if e.kind == "model"]
-    for e in sorted(models, key=lambda e: (e.task, not e.has_weights, e.name)):
+    # a family's members together, smallest first (by parameters), under the family's name
+    for e in sorted(models, key=lambda e: (e.task, not e.has_weights, e.data.get("family") or e.name, e.data.get("params") or 0, e.name)):
         weights = _size(sum(f.size or 0 for f in e.files)) if e.has_weights else "arch only"
         params = e.data.get("params")
         rows.append(
-            [e.name, e.task, e.dataset.split(" ")[0], _main_metric(e.metrics, e.task), f"{params / 1e6:.2f}M" if params else "-", weights]
+            [
+                e.name,
+                e.task,
+                e.dataset.split(" ")[0],
+                _main_metric(e.metrics, e.task),
+                f"{params / 1e6:.2f}M" if params else "-",
+                weights,
+                str(e.data.get("family") or "-"),
+            ]
         )
-    out = [table(rows, ["NAME", "TASK", "DATASET", "METRIC", "PARAMS", "WEIGHTS"])] if rows else []
+    header = ["NAME", "TASK", "DATASET", "METRIC", "PARAMS", "WEIGHTS", "FAMILY"]
+    if not any(e.data.get("family") for e in models):  # the column only where a family is listed
+        header, rows = header[:-1], [r[:-1] for r in rows]
+    out = [table(rows, header)] if rows else []
     # benchmarks (tables for tabular search) are data, not models: no metric, params or weights
     bench = [
         [e.name, e.task, e.dataset, _size(sum(f.size or 0 for f in e.files)), str(e.data.get("usage") or "-")]
@@ -139,6 +151,12 @@ def cmd_download(args: argparse.Namespace) -> None:
 def cmd_push(args: argparse.Namespace) -> None:
     from zoo.hub.publish import push
 
+    if (Path(args.run_dir) / "frontier.json").is_file():  # a family run: one entry per member
+        from zoo.hub.publish import push_family
+
+        for entry, where in push_family(args.run_dir, args.to, name=args.name, archive=args.archive, registry_file=args.registry_file):
+            print(f"pushed {entry['name']} ({len(entry['files'])} files, family {entry['family']}) -> {where}")
+        return
     entry, where = push(args.run_dir, args.to, name=args.name, archive=args.archive, registry_file=args.registry_file)
     print(f"pushed {entry['name']} ({len(entry['files'])} files) -> {where}")
 

@@ -164,5 +164,24 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
             "The search and retraining are seeded; results still vary slightly with the number of CPU threads and the torch version.",
             "",
         ]
+    family = config.get("family")
+    if family:
+        lines += [
+            "## Family",
+            "",
+            f"One search, then the best network at each size, each beside the hand-made model of the same size: {', '.join(family['members'])}.",
+            "",
+            "![searched vs hand-made](frontier.png)",
+            "",
+            "| entry | params | test score | hand-made params | hand-made score |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in family.get("frontier", []):
+            b = r.get("baseline") or {}
+            score = f"{r['score']:.4f}" if isinstance(r.get("score"), (int, float)) else "-"
+            b_score = f"{b['score']:.4f}" if isinstance(b.get("score"), (int, float)) else "-"
+            b_params = f"{b['params']:,}" if isinstance(b.get("params"), int) else "-"
+            lines.append(f"| {r.get('entry', r['label'])} | {r['params']:,} | {score} | {b_params} | {b_score} |")
+        lines.append("")
     lines += ["## Licence", "", f"{config.get('license') or 'unknown'} (weights and card).", ""]
     return "\n".join(lines)

@@ -65,6 +65,9 @@ def entry_for(config: dict[str, Any], name: str, files: list[dict[str, Any]]) ->
         "created": datetime.date.today().isoformat(),
         "files": files,
     }
+    if config.get("family"):
+        entry["family"] = config["family"]["name"]
+        entry["description"] += f"; member {name} of the family {', '.join(config['family']['members'])}"
     if config.get("finetuned_from"):
         entry["finetuned_from"] = config["finetuned_from"].get("checkpoint")
         entry["description"] = f"{config.get('task')} on {data.get('name')}, fine-tuned from {entry['finetuned_from']}"
@@ -87,6 +90,47 @@ def _stage(run_dir: Path, name: str, stage: Path) -> dict[str, Any]:
     save_json_atomic(stage / "config.json", config)
     write_card(stage, name=name)
     return config
+
+
+SIZE_SUFFIXES = {1: ["m"], 2: ["s", "l"], 3: ["s", "m", "l"], 4: ["xs", "s", "m", "l"], 5: ["xs", "s", "m", "l", "xl"]}
+
+
+def family_names(base: str, n: int) -> list[str]:
+    """The entry names of a family of ``n`` members, smallest first: ``base-s``, ``base-m``, ``base-l`` for three."""
+    return [f"{base}-{suffix}" for suffix in SIZE_SUFFIXES.get(n, [str(i + 1) for i in range(n)])]
+
+
+def push_family(
+    run_dir: str | Path, to: str, name: str | None = None, archive: str | None = None, registry_file: str | Path | None = None
+) -> list[tuple[dict[str, Any], str]]:
+    """Publishes a family run (``family.params=[...]``: ``frontier.json`` and ``members/<label>/``) as one entry per
+    member, named ``NAME-s``, ``-m``, ``-l`` (smallest first), each carrying the family's frontier (its card shows the
+    plot and the table; the registry entry names the family, so ``hub list`` shows them together)."""
+    from zoo.atomic import save_json_atomic
+
+    run_dir = Path(run_dir)
+    rows = json.loads((run_dir / "frontier.json").read_text())
+    members = [run_dir / "members" / r["label"] for r in rows]
+    missing = [str(m) for m in members if not (m / "model.safetensors").is_file()]
+    if missing:
+        raise HubError(f"{run_dir} is an unfinished family run ({', '.join(missing)} has no model.safetensors); finish it with resume=true")
+    from zoo.hub.bundle import read_config
+
+    base = name or default_name(read_config(members[0]))
+    names = family_names(base, len(members))
+    frontier = [{**r, "entry": n} for r, n in zip(rows, names)]
+    out = []
+    with tempfile.TemporaryDirectory(prefix="zoo-family-") as tmp:
+        for member, entry_name in zip(members, names):
+            staged = Path(tmp) / entry_name
+            shutil.copytree(member, staged, ignore=shutil.ignore_patterns("*.lock", ".zoo_run.lock"))
+            config = read_config(staged)
+            config["family"] = {"name": base, "members": names, "frontier": frontier}
+            save_json_atomic(staged / "config.json", config)
+            if (run_dir / "frontier.png").is_file():
+                shutil.copyfile(run_dir / "frontier.png", staged / "frontier.png")
+            out.append(push(staged, to, name=entry_name, archive=archive, registry_file=registry_file))
+    return out
 
 
 def push(
@@ -113,6 +157,9 @@ def push(
             uploads = [(f"{name}.{archive}", packed)]
         else:
             uploads = [(f"{name}/{f}", stage / f) for f in BUNDLE_FILES]
+            if config.get("family") and (run_dir / "frontier.png").is_file():  # the family's plot, shown by its card
+                shutil.copyfile(run_dir / "frontier.png", stage / "frontier.png")
+                uploads.append((f"{name}/frontier.png", stage / "frontier.png"))
         if to.startswith(("http://", "https://")):
             return _push_http(config, name, uploads, to.rstrip("/") + "/")
         target = Path(urllib.request.url2pathname(urllib.parse.urlparse(to).path)) if to.startswith("file://") else Path(to)
