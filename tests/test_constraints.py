@@ -19,6 +19,8 @@ from zoo.runners.local import read_log
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+TINY_SUPERNET = ["task.supernet.init_channels=4", "task.supernet.layers=3", "trainer.batch_size=32"]
+
 
 @pytest.mark.parametrize(
     "text, value", [("500k", 500_000), ("2M", 2_000_000), ("1.5g", 1_500_000_000), (3, 3), ("250000", 250_000), (2.5e6, 2_500_000)]
@@ -94,3 +96,38 @@ def test_infeasible_candidates_are_logged_with_their_cost_and_never_trained(tmp_
             assert r["reward"] == (min(before) if before else 0.0)
     assert metrics["search_infeasible"] == len(infeasible)
     assert metrics["params"] <= limit and metrics["constraints"]["params"]["met"]
+
+
+def test_spos_evolution_keeps_to_architectures_that_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a parameter limit that half of the space breaks at every width, ``spos``'s evolution evaluates only
+    architectures that fit (the pipeline hands it ``problem.feasible``), and returns one of them."""
+    from zoo.constraints import fits_at_some_width
+    from zoo.search.spos import SPOS
+
+    small = ["task.model.init_channels=4", "task.model.layers=3"]
+    task, space = digits_task(small)
+    rng = np.random.default_rng(7)
+    smallest = [cost_at(task, space.sample(rng), widths_at(task, 2), set())["params"] for _ in range(24)]
+    limit = int(np.median(smallest))
+    evaluated: list[object] = []
+    inner = SPOS._evaluate
+
+    def spy(net, problem, genotype, calibration):  # type: ignore[no-untyped-def]
+        evaluated.append(genotype)
+        return inner(net, problem, genotype, calibration)
+
+    monkeypatch.setattr(SPOS, "_evaluate", staticmethod(spy))
+    hp = ["search=spos", "search.epochs=1", "search.population_size=4", "search.generations=2", "search.parents=2", "search.bn_batches=1"]
+    overrides = ["task=classification", "data=digits", "data.test_fraction=0.8", *small, *TINY_SUPERNET, *hp]
+    cfg = compose_config([*overrides, f"constraints.params={limit}", "progress=false"])
+    run = build(cfg, tmp_path)
+    found = search(run)
+    probes = {
+        json.dumps(json.loads(line)["genotype"], sort_keys=True)
+        for line in (tmp_path / "search_log.jsonl").read_text().splitlines()
+        if '"supernet"' in line
+    }
+    chosen = [g for g in evaluated if json.dumps(g.to_json(), sort_keys=True) not in probes]  # the evolution's, not the epoch probes
+    limits = Constraints(params=limit)
+    assert len(chosen) >= 6 and all(fits_at_some_width(run.task, g, limits) for g in chosen)
+    assert fits_at_some_width(run.task, found, limits)

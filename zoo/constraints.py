@@ -138,6 +138,13 @@ def cost_at(task: Any, genotype: Any, widths: Mapping[str, int], names: Any) -> 
     return measure_cost(task, model, names)
 
 
+def fits_at_some_width(task: Any, genotype: Any, constraints: Constraints) -> bool:
+    """Whether ``genotype``'s final network meets ``constraints`` at the smallest width (so some width fits it):
+    one build, where :func:`fit_width` bisects."""
+    _, step = next(iter(dict(task.width_keys).items()))
+    return not constraints.exceeded(cost_at(task, genotype, widths_at(task, step), set(constraints.limits())))
+
+
 def fit_width(task: Any, genotype: Any, constraints: Constraints) -> Fitted:
     """The largest width (first width key; :func:`widths_at`) at which ``genotype``'s final network meets
     ``constraints``, by bisection between its step and :data:`MAX_SCALE` times the configured width."""

@@ -265,6 +265,11 @@ def search(run: Run, replicas: Any = None) -> Any:
         else:  # a rank > 0: restores rank 0's checkpoint, writes none
             checkpoint = replicas.follower_checkpoint(run.run_dir, resume=bool(cfg.resume))
         problem.checkpoint = checkpoint.track(problem.train_loader, problem.valid_loader)
+        from zoo.constraints import Constraints, fits_at_some_width
+
+        constraints = Constraints.from_cfg(cfg.get("constraints"))
+        if constraints.active:  # spos's evolution keeps to architectures some width fits
+            problem.feasible = lambda genotype: fits_at_some_width(run.task, genotype, constraints)
         if replicas is not None:
             problem.distributed = replicas
         run.search_checkpoint = problem.checkpoint

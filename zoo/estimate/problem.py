@@ -86,6 +86,9 @@ class OneShotProblem:
             ``torchrun``; one process by default).
         amp: ``loss`` runs under bf16 autocast (``trainer.amp``; CUDA only): the task asks for it,
             the problem wraps ``loss`` (:class:`zoo.device.AutocastLoss`), so strategies need no code for it.
+        feasible: ``feasible(genotype) -> bool``, set by the runner when the run has constraints: whether some
+            width of the genotype's final network meets them (:func:`zoo.constraints.fit_width`); strategies that
+            pick among sampled genotypes (``spos``'s evolution) keep to the feasible ones. ``None``: all are.
     """
 
     supernet: nn.Module
@@ -99,6 +102,7 @@ class OneShotProblem:
     checkpoint: Any = None
     distributed: Replicas = field(default_factory=Replicas)
     amp: bool = False
+    feasible: Callable[[Any], bool] | None = None
 
     def __post_init__(self) -> None:
         if self.device is None:

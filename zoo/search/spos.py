@@ -186,7 +186,8 @@ class SPOS(OneShotStrategy):
                 key = genotype_key(g)
                 if key not in scores and key not in taken:
                     taken.add(key)
-                    out.append(g)
+                    if problem.feasible is None or problem.feasible(g):  # the run's constraints: no width fits it otherwise
+                        out.append(g)
             return out
 
         def mutate() -> Any:
