@@ -19,6 +19,11 @@ from zoo.runners.local import read_log
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+def smallest_width(task: object) -> int:
+    """The step (and smallest value) of the task's leading width key."""
+    return next(iter(task.width_keys.values()))  # type: ignore[attr-defined]
+
+
 TINY_SUPERNET = ["task.supernet.init_channels=4", "task.supernet.layers=3", "trainer.batch_size=32"]
 
 
@@ -38,11 +43,16 @@ def test_counts_read_with_decimal_prefixes(text: object, value: int) -> None:
         ("constraints.flops=5X", "constraints.flops='5X' is invalid"),
         ("constraints.latency_ms=0", "constraints.latency_ms=0 is invalid; allowed: null or a number > 0"),
         ("constraints.latency_ms=fast", "constraints.latency_ms='fast' is invalid"),
+        ("constraints.latency_ms=nan", "constraints.latency_ms=nan is invalid; allowed: null or a number > 0"),
+        ("constraints.latency_ms=inf", "constraints.latency_ms=inf is invalid"),
+        ("task.baseline.params=2M task.baseline.model=resnet18", "task.baseline.params=2M is invalid with task.baseline.model=resnet18"),
+        ("task.baseline.model=notamodel", "task.baseline.model='notamodel' is not a timm model"),
+        ("mode=finetune checkpoint=x constraints.params=20k", "constraints.params is invalid with mode=finetune"),
     ],
 )
 def test_bad_constraints_fail_in_one_line_before_any_work(override: str, words: str) -> None:
     with pytest.raises(ConfigError) as e:
-        build_checks(compose_config(["task=classification", "search=random", override]))
+        build_checks(compose_config(["task=classification", "search=random", *override.split()]))
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
@@ -60,9 +70,9 @@ def test_fit_width_gives_the_largest_width_within_every_constraint() -> None:
     limits = Constraints(params=configured["params"] // 3, flops=configured["flops"] // 2)
     fitted = fit_width(task, g, limits)
     assert fitted.feasible and not limits.exceeded(fitted.cost)
-    width = fitted.widths["init_channels"]
-    assert 2 <= width < int(task.size_config()["init_channels"]) and width % 2 == 0
-    wider = cost_at(task, g, {"init_channels": width + 2}, {"flops"})
+    width, step = fitted.widths["init_channels"], smallest_width(task)
+    assert step <= width < int(task.size_config()["init_channels"]) and width % step == 0
+    wider = cost_at(task, g, {"init_channels": width + step}, {"flops"})
     assert limits.exceeded(wider)  # one step wider breaks one of them: the largest width that fits
     with task.scaled_to(fitted.widths):
         model = task.build_model(g)
@@ -76,7 +86,7 @@ def test_infeasible_candidates_are_logged_with_their_cost_and_never_trained(tmp_
     seen so far; the winner is a feasible one, retrained at the width fitted to the limit."""
     task, space = digits_task([])
     rng = np.random.default_rng(7)
-    smallest = [cost_at(task, space.sample(rng), widths_at(task, 2), set())["params"] for _ in range(24)]
+    smallest = [cost_at(task, space.sample(rng), widths_at(task, smallest_width(task)), set())["params"] for _ in range(24)]
     limit = int(np.median(smallest))
     overrides = ["task=classification", "data=digits", "search=random", "search.budget=8", "trainer.estimate_epochs=1", "trainer.epochs=1"]
     cfg = compose_config([*overrides, f"constraints.params={limit}", "progress=false", "data.test_fraction=0.8"])
@@ -107,7 +117,7 @@ def test_spos_evolution_keeps_to_architectures_that_fit(tmp_path: Path, monkeypa
     small = ["task.model.init_channels=4", "task.model.layers=3"]
     task, space = digits_task(small)
     rng = np.random.default_rng(7)
-    smallest = [cost_at(task, space.sample(rng), widths_at(task, 2), set())["params"] for _ in range(24)]
+    smallest = [cost_at(task, space.sample(rng), widths_at(task, smallest_width(task)), set())["params"] for _ in range(24)]
     limit = int(np.median(smallest))
     evaluated: list[object] = []
     inner = SPOS._evaluate

@@ -38,6 +38,7 @@ TINY = [
         (["family.params=[abc,2M]"], "family.params=['abc', '2M'] is invalid"),
         (["family.params=[1M,1M]"], "each once"),
         (["family.latency_ms=[0,3]"], "family.latency_ms=[0, 3] is invalid; allowed: a non-empty list of numbers > 0"),
+        (["family.latency_ms=[inf]"], "family.latency_ms=[inf] is invalid"),
         (["family.params=[1M]", "family.latency_ms=[3]"], "are both set"),
         (["family.params=[1M]", "constraints.params=2M"], "family.params is invalid with constraints (constraints.params=2M)"),
     ],

@@ -8,6 +8,7 @@ their ``task.*`` and ``data.*`` fields next to the code that reads them.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,8 +46,8 @@ class Number:
         if self.items:
             one = Number(self.integer, self.low, self.high, self.low_open, self.high_open)
             return isinstance(v, (list, tuple)) and len(v) > 0 and all(one.allows(x) for x in v)
-        if not _is_number(v) or (self.integer and not isinstance(v, int)):
-            return False
+        if not _is_number(v) or (self.integer and not isinstance(v, int)) or not math.isfinite(v):
+            return False  # nan and inf compare false with every bound
         if self.low is not None and (v <= self.low if self.low_open else v < self.low):
             return False
         return not (self.high is not None and (v >= self.high if self.high_open else v > self.high))
@@ -146,7 +147,7 @@ def count_value(v: Any) -> int | None:
     """A positive count: a number, or a string such as ``500k``, ``2M``, ``1.5G`` (decimal prefixes,
     any case); None when it is not one (zero, negative, not a count)."""
     if _is_number(v):
-        return int(round(v)) if v >= 1 else None
+        return int(round(v)) if math.isfinite(v) and v >= 1 else None
     m = _COUNT.match(v.strip()) if isinstance(v, str) else None
     if m is None:
         return None

@@ -20,6 +20,7 @@ as infeasible with its smallest cost.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -117,9 +118,10 @@ class Fitted:
     widths: dict[str, int]
     cost: dict[str, float]
     feasible: bool
+    capped: bool = False  # the widest allowed (MAX_SCALE x task.model) still meets the constraints: they leave room
 
     def to_json(self) -> dict[str, Any]:
-        return {"widths": self.widths, "cost": self.cost, "feasible": self.feasible}
+        return {"widths": self.widths, "cost": self.cost, "feasible": self.feasible, "capped": self.capped}
 
 
 def widths_at(task: Any, value: int) -> dict[str, int]:
@@ -165,16 +167,17 @@ def fit_width(task: Any, genotype: Any, constraints: Constraints) -> Fitted:
         return Fitted(widths_at(task, step), cost(1), feasible=False)
     lo, hi = 1, top  # cost(lo) meets the constraints; find the largest n that does
     if not constraints.exceeded(cost(hi)):
-        lo = hi
+        return Fitted(widths_at(task, hi * step), cost(hi), feasible=True, capped=True)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if not constraints.exceeded(cost(mid)) else (lo, mid)
     return Fitted(widths_at(task, lo * step), cost(lo), feasible=True)
 
 
-def check_reachable(task: Any, space: Any, constraints: Constraints, seed: int) -> None:
+def check_reachable(task: Any, space: Any, constraints: Constraints, seed: int, field: str = "constraints") -> None:
     """One-line :class:`ConfigError` when none of :data:`REACHABLE_SAMPLES` random architectures of ``space``
-    meets ``constraints`` at the smallest width, naming the smallest cost found (run before any training)."""
+    meets ``constraints`` at the smallest width, naming the constraints that the smallest costs found break
+    (``field``: how the user set them, ``constraints`` or ``family``); run before any training."""
     rng = np.random.default_rng(seed)
     names = set(constraints.limits())
     _, step = next(iter(dict(task.width_keys).items()))
@@ -184,11 +187,12 @@ def check_reachable(task: Any, space: Any, constraints: Constraints, seed: int) 
         if not constraints.exceeded(c):
             return
         smallest = {k: min(v, smallest.get(k, v)) for k, v in c.items()}
-    wanted = ", ".join(f"constraints.{k}={_fmt(v)}" for k, v in constraints.limits().items())
-    found = ", ".join(f"{k} {_fmt(smallest[k])}" for k in constraints.limits())
+    broken = [k for k in constraints.limits() if smallest[k] > constraints.limits()[k]] or list(constraints.limits())
+    wanted = ", ".join(f"{field}.{k}={_fmt(constraints.limits()[k])}" for k in broken)
+    found = ", ".join(f"{k} {_fmt(smallest[k])}" for k in broken)
     raise ConfigError(
         f"{wanted} is invalid for task={task.name} space={space.name}: nothing in the space meets it at the smallest width "
-        f"(smallest cost among {REACHABLE_SAMPLES} random architectures: {found}); allowed: a looser constraint"
+        f"(smallest among {REACHABLE_SAMPLES} random architectures: {found}); allowed: a looser value"
     )
 
 
@@ -268,7 +272,7 @@ def _target(kind: str, v: Any) -> float | None:
     if kind == "params":
         n = count_value(v)
         return None if n is None else float(n)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 else None
 
 
 def _short(n: float) -> str:

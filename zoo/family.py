@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -93,7 +94,7 @@ def run_family(cfg: DictConfig, run_dir: Path, family: Family) -> dict[str, Any]
             f"family.{family.kind} is invalid with estimate={cfg.estimate.name}: it retrains nothing; allowed: estimate=train"
         )
     if not cfg.resume:
-        check_reachable(run.task, run.space, Constraints(**family.constraint(family.targets[0])), int(cfg.seed))
+        check_reachable(run.task, run.space, Constraints(**family.constraint(family.targets[0])), int(cfg.seed), field="family")
     write_run_config(cfg, run_dir)
     torch.manual_seed(int(cfg.seed))
     if cfg.get("threads"):
@@ -104,16 +105,21 @@ def run_family(cfg: DictConfig, run_dir: Path, family: Family) -> dict[str, Any]
         label = family.label(target)
         d = run_dir / MEMBERS / label
         done = d / "metrics.json"
-        if cfg.resume and done.is_file():
-            metrics = json.loads(done.read_text())
+        genotype = choose(run, family, target, found)
+        before = json.loads(done.read_text()) if cfg.resume and done.is_file() else None
+        if before is not None and before.get("genotype") == genotype.to_json():
+            metrics = before
         else:
+            if d.exists() and (before is not None or not cfg.resume or _chose_other(d, genotype)):
+                shutil.rmtree(d)  # a member of another architecture (the search grew on resume): retrained from scratch
             d.mkdir(parents=True, exist_ok=True)
-            genotype = choose(run, family, target, found)
             run.task.width_overrides = {}
             member = dataclasses.replace(run, cfg=member_config(cfg, family, target), run_dir=d, search_checkpoint=None)
             torch.manual_seed(int(cfg.seed))
             metrics = finish(member, genotype)
             metrics.update(measure_latencies(run, d, metrics))
+            if family.kind == "latency_ms":  # the latency the width was fitted with, which the constraint judged
+                metrics["latency_ms"] = metrics["constraints"]["latency_ms"]["final"]
             save_json_atomic(done, metrics)
         rows.append(_row(label, family, target, metrics))
         print(f"  family member {label}: params {metrics['params']:,}, score {metrics.get('score')}", file=sys.stderr, flush=True)
@@ -135,6 +141,12 @@ def run_family(cfg: DictConfig, run_dir: Path, family: Family) -> dict[str, Any]
         run.search_checkpoint.remove()
     print(family_summary(out, run_dir), flush=True)
     return out
+
+
+def _chose_other(member_dir: Path, genotype: Any) -> bool:
+    """Whether the member's directory holds the fit of another architecture (``final_size.json``)."""
+    path = member_dir / "final_size.json"
+    return path.is_file() and json.loads(path.read_text()).get("genotype") != genotype.to_json()
 
 
 def _row(label: str, family: Family, target: float, m: dict[str, Any]) -> dict[str, Any]:

@@ -230,6 +230,10 @@ def build_checks(cfg: DictConfig) -> None:
 
     check_distributed(cfg, World.from_env())
     mode = cfg.get("mode", "search")
+    if mode != "search":
+        set_ = [f"{node}.{k}" for node in ("constraints", "family") for k, v in (cfg.get(node) or {}).items() if v is not None]
+        if set_:
+            raise ConfigError(f"{', '.join(set_)} is invalid with mode={mode}: constraints and families shape a search; allowed: null")
     if mode == "finetune":
         from zoo.finetune import check_finetune
 
@@ -318,7 +322,7 @@ def fit_final_width(run: Run, genotype: Any) -> Any:
     path = run.run_dir / FINAL_SIZE
     saved = json.loads(path.read_text()) if run.cfg.resume and path.exists() else None
     if saved is not None and saved.get("genotype") == genotype.to_json():
-        fitted = Fitted(saved["widths"], saved["cost"], saved["feasible"])
+        fitted = Fitted(saved["widths"], saved["cost"], saved["feasible"], bool(saved.get("capped", False)))
     else:
         fitted = fit_width(run.task, genotype, constraints)
         save_json_atomic(path, {"genotype": genotype.to_json(), **fitted.to_json()})
@@ -376,6 +380,8 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
         if fitted is not None:
             metrics["constraints"] = Constraints.from_cfg(run.cfg.constraints).report(fitted.cost)
             metrics["final_widths"] = fitted.widths
+            if fitted.capped:
+                metrics["width_capped"] = True  # MAX_SCALE x task.model still met the constraints
         t0 = time.time()
         checkpoints = TrainingCheckpoints(d, resume=bool(run.cfg.resume))
         model, test_metrics = run.task.retrain(genotype, checkpoints)
@@ -430,7 +436,8 @@ def summary(run: Run, genotype: Any, metrics: dict[str, Any], header: str | None
         infeasible = (
             f"; {metrics['search_infeasible']} candidates could not fit and were not trained" if metrics.get("search_infeasible") else ""
         )
-        lines.append(f"  constraints {met}: {costs} (fitted width {widths}){infeasible}")
+        capped = "; the width stopped at its cap, 8x task.model: the constraint leaves room" if metrics.get("width_capped") else ""
+        lines.append(f"  constraints {met}: {costs} (fitted width {widths}){infeasible}{capped}")
     if metrics.get("stopped_by") == "time_budget":
         lines.append(f"  stopped   search.time_budget={run.cfg.search.time_budget} ended the search; the best found so far was retrained")
     shown = {

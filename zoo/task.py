@@ -73,6 +73,14 @@ class Task(ABC):
             raise ConfigError(f"data={data_cfg.name} is not {cls.name} data; allowed with task={cls.name}: {', '.join(cls.data_specs)}")
         check_values(cfg, cls.config_specs, "task")
         check_values(data_cfg, cls.data_specs.get(data_cfg.name, {}), "data")
+        baseline = cfg.get("baseline") if cfg is not None else None
+        if baseline is not None and baseline.get("params") is not None:
+            named = [k for k in ("model", "encoder", "backbone", "net_arch") if baseline.get(k) is not None]
+            if named:
+                raise ConfigError(
+                    f"task.baseline.params={baseline.params} is invalid with task.baseline.{named[0]}={baseline.get(named[0])} "
+                    "(a named baseline has its own size); allowed: one of them"
+                )
 
     @classmethod
     def check_trainer(cls, trainer_cfg: Any) -> None:

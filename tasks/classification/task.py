@@ -18,7 +18,19 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from tasks.classification.data import ImageData, load, stratified_split
 from tasks.classification.metrics import accuracy, classification_loss
-from zoo.config_values import NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_INT, ConfigError, Count, Flag, Number, OneOf, Text, count_value
+from zoo.config_values import (
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE_INT,
+    ConfigError,
+    Count,
+    Flag,
+    Number,
+    OneOf,
+    Text,
+    count_value,
+)
 from zoo.estimate.problem import OneShotProblem
 from zoo.fit import cosine_per_epoch, fit, sgd
 from zoo.models import Normalize, create_model
@@ -79,8 +91,23 @@ class Classification(SupervisedTask):
     retrain_metrics = {"test_accuracy": "accuracy", "score": "accuracy", "params": "params"}
     baseline_metrics = {"test_accuracy_baseline": "accuracy", "params_baseline": "params"}
 
+    @classmethod
+    def check_config(cls, cfg: Any, data_cfg: Any) -> None:
+        super().check_config(cfg, data_cfg)
+        named = cfg.get("baseline", {}).get("model") if cfg is not None else None
+        if named is not None:
+            import timm
+
+            if not timm.is_model(str(named)):
+                raise ConfigError(
+                    f"task.baseline.model={named!r} is not a timm model; allowed: a name timm.list_models() lists, e.g. resnet18, "
+                    "mobilenetv3_small_100, lcnet_050 (or null: the ResNet-18 scaled to the searched model's size)"
+                )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if str(self.cfg.get("stem", "cifar")) == "cifar":  # only the imagenet stem halves the channels
+            self.width_keys = {"init_channels": 1}
         steps = getattr(self.space, "steps", None)
         multiplier = self.cfg.supernet.get("multiplier", 4)
         if steps is not None and multiplier > steps:

@@ -24,7 +24,19 @@ from tasks.detection.data import Annotated, DetectionData, TileDataset, collate,
 from tasks.detection.metrics import coco_map, draw, fcos_loss, predict
 from tasks.detection.model import create_baseline as resnet_fpn_fcos
 from tasks.detection.model import decode
-from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, PROBABILITY, Count, Flag, Number, Text, count_value
+from zoo.config_values import (
+    NON_NEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    ConfigError,
+    Count,
+    Flag,
+    Number,
+    Text,
+    count_value,
+)
 from zoo.device import model_device
 from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
@@ -64,6 +76,19 @@ class Detection(SupervisedTask):
     estimate_metrics = {"reward": "mAP50", "valid_mAP": "mAP", "valid_mAP50": "mAP50", "train_loss": "train_loss", "params": "params"}
     retrain_metrics = {"test_mAP": "mAP", "test_mAP50": "mAP50", "score": "mAP50", "params": "params", "train_seconds": "train_seconds"}
     baseline_metrics = {"test_mAP_baseline": "mAP", "test_mAP50_baseline": "mAP50", "params_baseline": "params"}
+
+    @classmethod
+    def check_config(cls, cfg: Any, data_cfg: Any) -> None:
+        super().check_config(cfg, data_cfg)
+        named = cfg.get("baseline", {}).get("backbone") if cfg is not None else None
+        if named is not None:
+            import timm
+
+            if not timm.is_model(str(named)):
+                raise ConfigError(
+                    f"task.baseline.backbone={named!r} is not a timm model; allowed: a name timm.list_models() lists, e.g. resnet18, "
+                    "mobilenetv3_small_100, lcnet_050 (or null: the ResNet-18 scaled to the searched model's size)"
+                )
 
     def setup(self) -> None:
         data: DetectionData = load(self.data_cfg)
