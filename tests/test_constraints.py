@@ -19,6 +19,7 @@ from zoo.runners.local import read_log
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+
 def smallest_width(task: object) -> int:
     """The step (and smallest value) of the task's leading width key."""
     return next(iter(task.width_keys.values()))  # type: ignore[attr-defined]
@@ -141,3 +142,18 @@ def test_spos_evolution_keeps_to_architectures_that_fit(tmp_path: Path, monkeypa
     limits = Constraints(params=limit)
     assert len(chosen) >= 6 and all(fits_at_some_width(run.task, g, limits) for g in chosen)
     assert fits_at_some_width(run.task, found, limits)
+
+
+def test_darts_cost_term_leans_the_derived_cell_to_cheaper_ops(tmp_path: Path) -> None:
+    """With constraints, ``darts`` adds ``search.cost_weight`` x expected / equal-weights size of the supernet's
+    mixed edges to the architecture loss: the same search with the term derives a cell with fewer parameters at the
+    same width than without it (``search.cost_weight=0``)."""
+    small = ["task.model.init_channels=8", "task.model.layers=3"]
+    base = ["task=classification", "data=digits", "data.test_fraction=0.8", "search=darts", "search.epochs=2", "search.warmup_epochs=0"]
+    sizes = {}
+    for weight in (0.0, 10.0):
+        cfg = compose_config([*base, *small, *TINY_SUPERNET, "constraints.params=10M", f"search.cost_weight={weight}", "progress=false"])
+        run = build(cfg, tmp_path / str(weight))
+        genotype = search(run)
+        sizes[weight] = cost_at(run.task, genotype, {"init_channels": 8}, set())["params"]
+    assert sizes[10.0] < sizes[0.0], sizes

@@ -247,6 +247,13 @@ def build_checks(cfg: DictConfig) -> None:
     build(cfg, None, setup=False)
 
 
+def supernet_cost(net: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A supernet's expected size and its size under equal weights (``expected_params``), or ``None``."""
+    if not hasattr(net, "expected_params"):
+        return None
+    return net.expected_params(), net.expected_params(uniform=True).detach()
+
+
 def _discard(record: dict[str, Any]) -> None:
     """The search log of torchrun's ranks > 0 (rank 0 writes the run's one log)."""
 
@@ -272,8 +279,9 @@ def search(run: Run, replicas: Any = None) -> Any:
         from zoo.constraints import Constraints, fits_at_some_width
 
         constraints = Constraints.from_cfg(cfg.get("constraints"))
-        if constraints.active:  # spos's evolution keeps to architectures some width fits
+        if constraints.active:  # spos's evolution keeps to architectures some width fits; darts weighs expected size
             problem.feasible = lambda genotype: fits_at_some_width(run.task, genotype, constraints)
+            problem.cost = supernet_cost
         if replicas is not None:
             problem.distributed = replicas
         run.search_checkpoint = problem.checkpoint

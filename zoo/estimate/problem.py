@@ -86,6 +86,10 @@ class OneShotProblem:
             ``torchrun``; one process by default).
         amp: ``loss`` runs under bf16 autocast (``trainer.amp``; CUDA only): the task asks for it,
             the problem wraps ``loss`` (:class:`zoo.device.AutocastLoss`), so strategies need no code for it.
+        cost: ``cost(supernet) -> (expected, reference)`` tensors or ``None``, set by the runner when the run has
+            constraints: the supernet's expected size under its architecture weights (differentiable in them) and
+            the same under equal weights; ``None`` where the supernet offers no cost model. ``darts`` and
+            ``pc_darts`` add ``search.cost_weight * expected / reference`` to the architecture loss.
         feasible: ``feasible(genotype) -> bool``, set by the runner when the run has constraints: whether some
             width of the genotype's final network meets them (:func:`zoo.constraints.fit_width`); strategies that
             pick among sampled genotypes (``spos``'s evolution) keep to the feasible ones. ``None``: all are.
@@ -102,6 +106,7 @@ class OneShotProblem:
     checkpoint: Any = None
     distributed: Replicas = field(default_factory=Replicas)
     amp: bool = False
+    cost: Callable[[nn.Module], tuple[torch.Tensor, torch.Tensor] | None] | None = None
     feasible: Callable[[Any], bool] | None = None
 
     def __post_init__(self) -> None:

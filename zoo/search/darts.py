@@ -44,10 +44,18 @@ class DARTS(OneShotStrategy):
         arch_weight_decay: float = 1e-3,
         unrolled_lr: float | None = None,
         warmup_epochs: int = 0,
+        cost_weight: float = 0.3,
         progress: bool = True,
         **_: Any,
     ) -> None:
         super().__init__(seed)
+        check(
+            isinstance(cost_weight, (int, float)) and not isinstance(cost_weight, bool) and 0 <= cost_weight < 1e6,
+            "cost_weight",
+            cost_weight,
+            "a number >= 0",
+        )
+        self.cost_weight = float(cost_weight)
         check(isinstance(epochs, int) and epochs > 0, "epochs", epochs, "a positive integer")
         check(order in (1, 2), "order", order, "1 (first order) or 2 (second order)")
         check(lr > 0, "lr", lr, "a positive number")
@@ -137,6 +145,10 @@ class DARTS(OneShotStrategy):
                         problem.loss(net, valid_batch).backward(inputs=net.arch_parameters())
                     else:
                         self._arch_grad_second_order(problem, train_batch, valid_batch, self.unrolled_lr or lr)
+                    cost = problem.cost(net) if problem.cost is not None and self.cost_weight else None
+                    if cost is not None:  # the run's constraints: lean towards cheaper ops (ProxylessNAS-style term)
+                        expected, reference = cost
+                        (self.cost_weight * expected / reference).backward(inputs=net.arch_parameters())
                     replicas.average_grads(net.arch_parameters())
                     a_opt.step()
                 w_opt.zero_grad(set_to_none=True)

@@ -41,6 +41,7 @@ class PCDARTS(DARTS):
         arch_weight_decay: float = 1e-3,
         unrolled_lr: float | None = None,
         warmup_epochs: int = 0,
+        cost_weight: float = 0.3,
         progress: bool = True,
     ) -> None:
         check(
@@ -62,6 +63,7 @@ class PCDARTS(DARTS):
             arch_weight_decay=arch_weight_decay,
             unrolled_lr=unrolled_lr,
             warmup_epochs=warmup_epochs,
+            cost_weight=cost_weight,
             progress=progress,
         )
         self.partial_channels = partial_channels

@@ -118,6 +118,7 @@ class CellBase(nn.Module):
     ) -> None:
         super().__init__()
         self.reduction = reduction
+        self.C = C
         self.steps = steps
         self.multiplier = multiplier
         self.preprocess0, self.preprocess1 = make_preprocess(C_prev_prev, C_prev, C, reduction_prev)
@@ -264,6 +265,20 @@ class SuperNet(nn.Module):
         w_normal, w_reduce = self.edge_weights()
         return {"alpha_normal": w_normal, "alpha_reduce": w_reduce}
 
+    # ---- cost
+    def expected_params(self, uniform: bool = False) -> torch.Tensor:
+        """The parameters the cells' mixed edges hold in expectation under the architecture weights (each cell,
+        edge and op: its weight times the parameters of that op at the cell's width and the edge's stride),
+        differentiable in alpha: the cost term of ProxylessNAS (Cai, Zhu & Han, ICLR 2019) and FBNet (Wu et al.,
+        CVPR 2019) with parameters for latency. ``uniform``: under equal weights on every op (the reference)."""
+        w_normal, w_reduce = self.edge_weights()
+        total = w_normal.new_zeros(())
+        for cell in self.cells:
+            costs = _edge_op_params(self.primitives, int(cell.C), self.steps, bool(cell.reduction)).to(w_normal)
+            weights = torch.full_like(costs, 1.0 / costs.shape[1]) if uniform else (w_reduce if cell.reduction else w_normal)
+            total = total + (weights * costs).sum()
+        return total
+
     # ---- forward
     def _run(self, x: torch.Tensor, collect: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         w_normal, w_reduce = self.edge_weights()
@@ -295,6 +310,26 @@ class SuperNet(nn.Module):
             reduce=derive_edges(w_reduce, self.steps, self.primitives),
             reduce_concat=concat,
         )
+
+
+_OP_PARAMS: dict[tuple[str, int, int], int] = {}
+
+
+def _edge_op_params(primitives: Sequence[str], C: int, steps: int, reduction: bool) -> torch.Tensor:
+    """(edges, ops): the parameters of each op on each edge of a cell of width ``C`` (stride 2 on a reduction
+    cell's edges from its two inputs), counted once per op, width and stride on fresh modules."""
+    rows = []
+    for i in range(steps):
+        for j in range(2 + i):
+            stride = 2 if reduction and j < 2 else 1
+            row = []
+            for name in primitives:
+                key = (name, C, stride)
+                if key not in _OP_PARAMS:
+                    _OP_PARAMS[key] = sum(p.numel() for p in OPS.get(name)(C, stride, True).parameters())
+                row.append(float(_OP_PARAMS[key]))
+            rows.append(row)
+    return torch.tensor(rows)
 
 
 def derive_edges(weights: torch.Tensor, steps: int, primitives: Sequence[str], zero: str = "none") -> tuple[tuple[str, int], ...]:
