@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from zoo.config_values import ConfigError
+
 STEPS = 30  # bisection steps on the width multiplier: far finer than one channel
 
 
@@ -61,3 +63,16 @@ def fit_params(
                 break
     _, width, model = best[0]
     return Sized(model, width, counts[width], target)
+
+
+def check_timm_model(field: str, name: object) -> None:
+    """One-line :class:`ConfigError` unless ``name`` (a named, fixed-size baseline) is a model timm can build."""
+    if name is None:
+        return
+    import timm
+
+    if not timm.is_model(str(name)):
+        raise ConfigError(
+            f"{field}={name!r} is not a timm model; allowed: a name timm.list_models() lists, e.g. resnet18, "
+            "mobilenetv3_small_100, lcnet_050 (or null: the ResNet-18 scaled to the searched model's size)"
+        )

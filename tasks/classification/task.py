@@ -93,16 +93,10 @@ class Classification(SupervisedTask):
 
     @classmethod
     def check_config(cls, cfg: Any, data_cfg: Any) -> None:
-        super().check_config(cfg, data_cfg)
-        named = cfg.get("baseline", {}).get("model") if cfg is not None else None
-        if named is not None:
-            import timm
+        from zoo.sizing import check_timm_model
 
-            if not timm.is_model(str(named)):
-                raise ConfigError(
-                    f"task.baseline.model={named!r} is not a timm model; allowed: a name timm.list_models() lists, e.g. resnet18, "
-                    "mobilenetv3_small_100, lcnet_050 (or null: the ResNet-18 scaled to the searched model's size)"
-                )
+        super().check_config(cfg, data_cfg)
+        check_timm_model("task.baseline.model", cfg.get("baseline", {}).get("model") if cfg is not None else None)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -30,7 +30,6 @@ from zoo.config_values import (
     POSITIVE,
     POSITIVE_INT,
     PROBABILITY,
-    ConfigError,
     Count,
     Flag,
     Number,
@@ -79,16 +78,10 @@ class Detection(SupervisedTask):
 
     @classmethod
     def check_config(cls, cfg: Any, data_cfg: Any) -> None:
-        super().check_config(cfg, data_cfg)
-        named = cfg.get("baseline", {}).get("backbone") if cfg is not None else None
-        if named is not None:
-            import timm
+        from zoo.sizing import check_timm_model
 
-            if not timm.is_model(str(named)):
-                raise ConfigError(
-                    f"task.baseline.backbone={named!r} is not a timm model; allowed: a name timm.list_models() lists, e.g. resnet18, "
-                    "mobilenetv3_small_100, lcnet_050 (or null: the ResNet-18 scaled to the searched model's size)"
-                )
+        super().check_config(cfg, data_cfg)
+        check_timm_model("task.baseline.backbone", cfg.get("baseline", {}).get("backbone") if cfg is not None else None)
 
     def setup(self) -> None:
         data: DetectionData = load(self.data_cfg)
