@@ -72,6 +72,7 @@ def plot(by: dict[str, dict[str, list[float]]], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     for key, params, marker, style, name in (
@@ -83,6 +84,7 @@ def plot(by: dict[str, dict[str, list[float]]], path: Path, title: str) -> None:
         es = [stdev(c[key]) if len(c[key]) > 1 else 0.0 for c in by.values()]
         ax.errorbar(xs, ys, yerr=es, fmt=style, marker=marker, capsize=3, label=name)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("parameters")
     ax.set_ylabel("test score (mean ± std over seeds)")
     ax.set_title(title)
