@@ -18,12 +18,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.mark.parametrize("name", list(ONESHOT))
 def test_killed_search_resumes_to_the_uninterrupted_result(tmp_path: Path, name: str) -> None:
-    whole, whole_log = oneshot_search(name, tmp_path / "whole", resume=False)
+    whole, whole_log, _ = oneshot_search(name, tmp_path / "whole", resume=False)
     with pytest.raises(SearchKilled):
         oneshot_search(name, tmp_path / "killed", resume=False, kill_after=2)
     saved = json.loads((tmp_path / "killed" / STATE).read_text())
     assert saved["meta"]["epoch"] == 1 and (tmp_path / "killed" / TENSORS).is_file()
-    resumed, resumed_log = oneshot_search(name, tmp_path / "killed", resume=True)
+    resumed, resumed_log, _ = oneshot_search(name, tmp_path / "killed", resume=True)
     assert resumed == whole
     assert resumed_log == whole_log  # the line of the killed epoch was dropped and written again, identically
     assert [r["epoch"] for r in resumed_log if "epoch" in r] == [1, 2, 3]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -30,11 +30,23 @@ class RetrainKilled(Exception):
     """Raised by :class:`KilledAfter` right after the chosen epoch is saved."""
 
 
+class SearchRun(NamedTuple):
+    genotype: Any
+    log: list[dict[str, Any]]  # the search log's lines
+    supernet: dict[str, torch.Tensor]  # the supernet's final state
+
+
 def oneshot_search(
-    name: str, run: Path, resume: bool, kill_after: int | None = None, make_task: Any = None
-) -> tuple[Any, list[dict[str, Any]]]:
+    name: str,
+    run: Path,
+    resume: bool,
+    kill_after: int | None = None,
+    make_task: Any = None,
+    hparams: dict[str, Any] | None = None,
+) -> SearchRun:
     """One search as a fresh process would run it: new task, supernet, loaders and strategy (by default
-    on a fifth of digits, ``data.test_fraction=0.8``: what is checked is the resume, not the accuracy)."""
+    on a fifth of digits, ``data.test_fraction=0.8``: what is checked is the resume, not the accuracy);
+    ``hparams``: the strategy's, instead of :data:`ONESHOT`'s."""
     task = make_task() if make_task is not None else digits_task([*TINY, "data.test_fraction=0.8"])[0]
     problem = task.one_shot_problem()
     log = JsonlLog(run / "search_log.jsonl")
@@ -48,9 +60,10 @@ def oneshot_search(
         if kill_after is not None and epochs_logged == kill_after:
             raise SearchKilled  # after the log line of this epoch, before its checkpoint: the worst moment
 
-    strategy = STRATEGIES.get(name)(progress=False, **ONESHOT[name])
+    strategy = STRATEGIES.get(name)(progress=False, **(ONESHOT[name] if hparams is None else hparams))
     genotype = strategy.search(problem, log=append)
-    return genotype, [json.loads(l) for l in log.path.read_text().splitlines()]
+    lines = [json.loads(l) for l in log.path.read_text().splitlines()]
+    return SearchRun(genotype, lines, {k: v.clone() for k, v in problem.supernet.state_dict().items()})
 
 
 class KilledAfter(TrainingCheckpoints):

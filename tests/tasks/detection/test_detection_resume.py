@@ -49,8 +49,8 @@ def test_killed_detection_search_resumes_bit_exactly(tmp_path: Path) -> None:
     carries it, so the resumed search logs exactly what the uninterrupted one does."""
     root = make_rectangles(tmp_path / "data", n=10, size=48)
     make = lambda: detection_task(root, ["data.tile_size=48", "trainer.batch_size=4"])[0]  # noqa: E731
-    whole, whole_log = oneshot_search("darts", tmp_path / "whole", resume=False, make_task=make)
+    whole, whole_log, _ = oneshot_search("darts", tmp_path / "whole", resume=False, make_task=make)
     with pytest.raises(SearchKilled):
         oneshot_search("darts", tmp_path / "killed", resume=False, kill_after=2, make_task=make)
-    resumed, resumed_log = oneshot_search("darts", tmp_path / "killed", resume=True, make_task=make)
+    resumed, resumed_log, _ = oneshot_search("darts", tmp_path / "killed", resume=True, make_task=make)
     assert resumed == whole and resumed_log == whole_log

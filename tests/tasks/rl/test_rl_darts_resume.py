@@ -4,18 +4,15 @@ collects the same episodes."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from helpers.resume import SearchKilled, SearchRun, oneshot_search
 
 from zoo.__main__ import compose_config
 from zoo.build import make_task
-from zoo.runners.checkpoint import EpochCheckpoint
-from zoo.runners.local import JsonlLog
-from zoo.search.base import STRATEGIES
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,34 +26,20 @@ TINY = [
 ]
 
 
-class Killed(Exception):
-    pass
-
-
-def _search(run: Path, resume: bool, kill_after: int | None = None) -> tuple[Any, list[dict[str, Any]], dict[str, torch.Tensor]]:
-    """One search as a fresh process runs it: new task, supernet policy, rollout loaders and strategy."""
+def _task() -> Any:
     task = make_task(compose_config(TINY))
     task.setup()
-    problem = task.one_shot_problem()
-    log = JsonlLog(run / "search_log.jsonl")
-    problem.checkpoint = EpochCheckpoint(run, resume=resume, log_path=log.path).track(problem.train_loader, problem.valid_loader)
-    epochs = 0
+    return task
 
-    def append(record: dict[str, Any]) -> None:
-        nonlocal epochs
-        log.append(record)
-        epochs += 1
-        if kill_after is not None and epochs == kill_after:
-            raise Killed  # after the epoch's log line, before its checkpoint
 
-    genotype = STRATEGIES.get("darts")(progress=False, epochs=3, warmup_epochs=0, arch_lr=0.01).search(problem, log=append)
-    lines = [json.loads(line) for line in log.path.read_text().splitlines()]
-    return genotype, lines, {k: v.clone() for k, v in problem.supernet.state_dict().items()}
+def _search(run: Path, resume: bool, kill_after: int | None = None) -> SearchRun:
+    """One search as a fresh process runs it: new task, supernet policy, rollout loaders and strategy."""
+    return oneshot_search("darts", run, resume, kill_after, make_task=_task, hparams={"epochs": 3, "warmup_epochs": 0, "arch_lr": 0.01})
 
 
 def test_killed_rl_darts_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     whole, whole_log, whole_state = _search(tmp_path / "whole", resume=False)
-    with pytest.raises(Killed):
+    with pytest.raises(SearchKilled):
         _search(tmp_path / "killed", resume=False, kill_after=2)
     resumed, resumed_log, resumed_state = _search(tmp_path / "killed", resume=True)
     assert [r["epoch"] for r in resumed_log] == [1, 2, 3]

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -141,6 +142,7 @@ def test_reversal_task_reaches_near_perfect_translations_and_fine_tunes_to_copyi
     rev = write_tsv(tmp_path / "rev.tsv", reversal_pairs(1500))
     copy = write_tsv(tmp_path / "copy.tsv", [(s, s) for s, _ in reversal_pairs(600, seed=1)])
     small = ["task.vocab_size=64", "task.model.d_model=32", "task.model.layers=2", "trainer.batch_size=32", "threads=1", "progress=false"]
+    outside: dict[str, Any] = {"cwd": tmp_path, "env": {"PYTHONPATH": str(ROOT)}, "timeout": 900}  # run from another directory
     r = zoo_cli.run(
         "task=translation",
         "search=fixed",
@@ -153,9 +155,7 @@ def test_reversal_task_reaches_near_perfect_translations_and_fine_tunes_to_copyi
         "trainer.epochs=30",
         *small,
         f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(ROOT)},
-        timeout=900,
+        **outside,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -176,9 +176,7 @@ def test_reversal_task_reaches_near_perfect_translations_and_fine_tunes_to_copyi
         "finetune.freeze_epochs=1",
         *small,
         f"hydra.run.dir={tmp_path / 'ft'}",
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(ROOT)},
-        timeout=900,
+        **outside,
     )
     assert f.returncode == 0, f.stderr[-3000:]
     ft = json.loads((tmp_path / "ft" / "metrics.json").read_text())
