@@ -46,19 +46,19 @@ def member_config(cfg: DictConfig, family: Family, target: float) -> DictConfig:
 def choose(run: Any, family: Family, target: float, one_shot_genotype: Any) -> Any:
     """The architecture of the member at ``target``: the best-rewarded evaluated candidate that some width fits
     (multi-trial), else the one-shot search's genotype."""
-    from zoo.constraints import Constraints, fit_width
+    from zoo.constraints import Constraints, fits_at_some_width
 
     if run.strategy is None or not hasattr(run.strategy, "successes"):
         return one_shot_genotype
     constraints = Constraints(**family.constraint(target))
     ranked = sorted(run.strategy.successes(), key=lambda h: h[1]["reward"], reverse=True)
     for genotype, _ in ranked:
-        if fit_width(run.task, genotype, constraints).feasible:
+        if fits_at_some_width(run.task, genotype, constraints):  # its width is fitted once, by finish
             return genotype
     raise ConfigError(f"family.{family.kind}: no evaluated candidate fits {family.kind}={target:g} at any width; allowed: larger targets")
 
 
-def measure_latencies(run: Any, member_dir: Path, metrics: dict[str, Any]) -> dict[str, float]:
+def measure_latencies(run: Any, member_dir: Path) -> dict[str, float]:
     """Latency (ms, the run's device) of the member's shipped model and of its same-size baseline."""
     from torch import nn
 
@@ -68,11 +68,9 @@ def measure_latencies(run: Any, member_dir: Path, metrics: dict[str, Any]) -> di
     model, _ = load_bundle(member_dir)
     example = run.task.example_input()
     out = {"latency_ms": round(measure_latency_ms(model, example, device=run.task.device), 4)}
-    base = metrics.get("baseline")
-    if isinstance(base, dict) and "params" in base and hasattr(run.task, "create_baseline"):
-        made = run.task.create_baseline(int(metrics["params"]))
-        if made is not None and isinstance(made[0], nn.Module):
-            out["latency_ms_baseline"] = round(measure_latency_ms(made[0], example, device=run.task.device), 4)
+    base = getattr(run.task, "trained_baseline", None)  # the baseline this member's retraining trained beside it
+    if isinstance(base, nn.Module):
+        out["latency_ms_baseline"] = round(measure_latency_ms(base, example, device=run.task.device), 4)
     return out
 
 
@@ -80,25 +78,14 @@ def run_family(cfg: DictConfig, run_dir: Path, family: Family) -> dict[str, Any]
     """One search, then every member (see the module docstring); returns the family's ``metrics.json``."""
     import torch
 
-    from zoo.constraints import Constraints, check_reachable
-    from zoo.pipeline import build, finish, search
-    from zoo.rundir import config_digest, finished_metrics, write_run_config
+    from zoo.pipeline import finish, search, start
+    from zoo.rundir import config_digest, finished_metrics
 
     done = finished_metrics(cfg, run_dir) if cfg.resume else None
     if done is not None:  # resume=true on a finished family: its table, nothing else
         print(family_summary(done, run_dir), flush=True)
         return done
-    run = build(cfg, run_dir)
-    if run.task is None or run.estimator.tabular:
-        raise ConfigError(
-            f"family.{family.kind} is invalid with estimate={cfg.estimate.name}: it retrains nothing; allowed: estimate=train"
-        )
-    if not cfg.resume:
-        check_reachable(run.task, run.space, Constraints(**family.constraint(family.targets[0])), int(cfg.seed), field="family")
-    write_run_config(cfg, run_dir)
-    torch.manual_seed(int(cfg.seed))
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
+    run = start(cfg, run_dir)  # also refuses a family no architecture's smallest width can reach
     found = search(run)
     rows = []
     for target in family.targets:
@@ -117,7 +104,7 @@ def run_family(cfg: DictConfig, run_dir: Path, family: Family) -> dict[str, Any]
             member = dataclasses.replace(run, cfg=member_config(cfg, family, target), run_dir=d, search_checkpoint=None)
             torch.manual_seed(int(cfg.seed))
             metrics = finish(member, genotype)
-            metrics.update(measure_latencies(run, d, metrics))
+            metrics.update(measure_latencies(run, d))
             if family.kind == "latency_ms":  # the latency the width was fitted with, which the constraint judged
                 metrics["latency_ms"] = metrics["constraints"]["latency_ms"]["final"]
             save_json_atomic(done, metrics)

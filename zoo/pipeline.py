@@ -152,11 +152,16 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True, runner: boo
 
     ``setup``: load the data (and, with ``runner``, start the runner: a Ray connection is checked
     before the data is read)."""
-    from zoo.constraints import ConstrainedEstimator, Constraints, check_reachable
+    from zoo.constraints import ConstrainedEstimator, Constraints, Family, check_reachable
 
     run = Run(cfg, run_dir or Path("."))
     check_top_level(cfg)
     constraints = Constraints.from_cfg(cfg.get("constraints"))
+    family = Family.from_cfg(cfg)
+    # what must be reachable before any training: the constraints, or a family's smallest member
+    reach, field = (constraints, "constraints") if constraints.active else (None, "")
+    if family is not None:
+        reach, field = Constraints(**family.constraint(family.targets[0])), "family"
     run.space = make_space(cfg)
     strategy_cls = STRATEGIES.get(cfg.search.name)
     check_runner(cfg, issubclass(strategy_cls, OneShotStrategy))
@@ -165,6 +170,11 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True, runner: boo
         raise ConfigError(
             f"constraints are invalid with estimate={cfg.estimate.name}, which answers from tables and retrains nothing; "
             "allowed: constraints with estimate=train (or drop the constraints)"
+        )
+    if family is not None and (est_cls.tabular or not est_cls.needs_task):
+        raise ConfigError(
+            f"family.{family.kind} is invalid with estimate={cfg.estimate.name}, which answers from tables and retrains nothing; "
+            "allowed: estimate=train"
         )
     hp = strategy_kwargs(strategy_cls, cfg.search)
     if issubclass(strategy_cls, OneShotStrategy):
@@ -199,12 +209,12 @@ def build(cfg: DictConfig, run_dir: Path | None, setup: bool = True, runner: boo
                 f"search.order=2 is invalid with task={cfg.task.name} (its loss is not a plain forward of the supernet); allowed: 1"
             )
         run.task = make_task(cfg, space=run.space)
-        if constraints.active and not run.task.width_keys:
-            raise ConfigError(f"constraints are invalid with task={cfg.task.name}: it names no width to fit (Task.width_keys)")
+        if reach is not None and not run.task.width_keys:
+            raise ConfigError(f"{field} is invalid with task={cfg.task.name}: it names no width to fit (Task.width_keys)")
         if setup:
             run.task.setup()
-            if constraints.active and runner and not cfg.get("resume"):  # not again in each runner worker
-                check_reachable(run.task, run.space, constraints, int(cfg.seed))
+            if reach is not None and runner and not cfg.get("resume"):  # not again in each runner worker
+                check_reachable(run.task, run.space, reach, int(cfg.seed), field=field)
     est_space = getattr(est_cls, "space", None)
     if est_space and est_space != run.space.name:
         raise ConfigError(f"estimate={cfg.estimate.name} answers space={est_space} only; got space={run.space.name}")
@@ -473,6 +483,17 @@ def summary(run: Run, genotype: Any, metrics: dict[str, Any], header: str | None
     return "\n".join(lines)
 
 
+def start(cfg: DictConfig, run_dir: Path) -> Run:
+    """What a search run does before it searches: build it (every check, the data read), record its config in
+    ``run_dir`` and seed torch (with ``threads``)."""
+    run = build(cfg, run_dir)
+    write_run_config(cfg, run_dir)
+    torch.manual_seed(int(cfg.seed))
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    return run
+
+
 def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from zoo.runners.distributed import World
 
@@ -495,11 +516,7 @@ def execute(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     done = finished_metrics(cfg, run_dir) if cfg.resume else None
     if done is not None:  # resume=true on a finished run: nothing left to do
         return report_finished(cfg, run_dir, done)
-    run = build(cfg, run_dir)
-    write_run_config(cfg, run_dir)
-    torch.manual_seed(int(cfg.seed))
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
+    run = start(cfg, run_dir)
     genotype = search(run)
     metrics = finish(run, genotype)
     print(summary(run, genotype, metrics), file=sys.stdout, flush=True)

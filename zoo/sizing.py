@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
-from zoo.config_values import ConfigError
+from zoo.config_values import ConfigError, count_value
 
 STEPS = 30  # bisection steps on the width multiplier: far finer than one channel
 
@@ -33,6 +34,22 @@ class Sized:
 
     def within(self, tolerance: float) -> bool:
         return abs(self.params - self.target) <= tolerance * self.target
+
+    def report(self, tolerance: float) -> dict[str, Any]:
+        """What a baseline's entry in ``metrics.json`` says of its size."""
+        return {"params_target": self.target, "params_within_tolerance": self.within(tolerance)}
+
+
+def target_params(baseline_cfg: Any, searched_params: int) -> int:
+    """The size a baseline is fitted to: ``task.baseline.params`` when given, else the searched model's."""
+    asked = baseline_cfg.get("params")
+    return int(count_value(asked) or searched_params) if asked is not None else searched_params
+
+
+def resnet_widths(w: float) -> dict[str, Any]:
+    """A timm ResNet's widths scaled by ``w`` (``w = 1``: stem 8, stages 8-64 channels), as ``timm.create_model``
+    arguments: the hand-made families' shared backbone."""
+    return {"stem_width": max(1, round(8 * w)), "channels": tuple(max(1, round(b * w)) for b in (8, 16, 32, 64))}
 
 
 def count(model: nn.Module) -> int:

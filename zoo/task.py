@@ -245,6 +245,7 @@ class SupervisedTask(Task):
     retrain_metrics: ClassVar[Mapping[str, str]] = {}
     baseline_metrics: ClassVar[Mapping[str, str]] = {}
     baseline_omits: ClassVar[tuple[str, ...]] = ()
+    trained_baseline: nn.Module | None = None  # the baseline the last retrain trained (e.g. to time it beside the searched model)
 
     @abstractmethod
     def loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> Any:
@@ -325,19 +326,32 @@ class SupervisedTask(Task):
         model = self.build_model(genotype, final=True)
         searched = self.train_and_test(model, "searched", checkpoints)
         out = _pick(searched, self.retrain_metrics)
+        self.trained_baseline = None
         baseline = self.cfg.get("baseline")
         made = self.create_baseline(int(searched["params"])) if baseline is not None and bool(baseline.get("enabled", False)) else None
         if made is not None:
             base, about = made
             record = self.train_and_test(base, "baseline", checkpoints)
+            self.trained_baseline = base
             out.update(_pick(record, self.baseline_metrics))
             out["baseline"] = {**about, **{k: v for k, v in record.items() if k not in self.baseline_omits}}
-            out["baseline"]["params_ratio"] = round(int(record["params"]) / max(1, int(searched["params"])), 4)
-            compared = [src for src in self.baseline_metrics.values() if src != "params" and isinstance(record.get(src), (int, float))]
-            out["searched_minus_baseline"] = {src: float(searched[src]) - float(record[src]) for src in compared}
-            if "score" in self.retrain_metrics:  # the baseline's value of the searched model's `score`
-                out["score_baseline"] = record[self.retrain_metrics["score"]]
+            compared = [src for src in self.baseline_metrics.values() if src != "params"]
+            out.update(compare_with_baseline(searched, record, compared, self.retrain_metrics.get("score"), out["baseline"]))
         return model, out
+
+
+def compare_with_baseline(
+    searched: Mapping[str, Any], baseline: Mapping[str, Any], metrics: Sequence[str], score: str | None, about: dict[str, Any]
+) -> dict[str, Any]:
+    """What a run's ``metrics.json`` says of the searched model against the baseline beside it, from their records:
+    ``searched_minus_baseline`` (each of ``metrics`` that both have as numbers) and ``score_baseline`` (the baseline's
+    ``score`` metric); ``about`` (the baseline's entry) gets ``params_ratio`` (its parameters over the searched model's)."""
+    about["params_ratio"] = round(int(baseline["params"]) / max(1, int(searched["params"])), 4)
+    numeric = [m for m in metrics if isinstance(baseline.get(m), (int, float)) and isinstance(searched.get(m), (int, float))]
+    out: dict[str, Any] = {"searched_minus_baseline": {m: float(searched[m]) - float(baseline[m]) for m in numeric}}
+    if score is not None:
+        out["score_baseline"] = baseline[score]
+    return out
 
 
 TASKS: Registry[type[Task]] = Registry("task", plugins=True)

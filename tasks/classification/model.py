@@ -18,37 +18,16 @@ from zoo.space.network import CellNetwork
 
 
 @model_builder("classification", genotypes=("darts",))
-def create_cell_network(
-    arch: Any,
-    num_classes: int = 10,
-    init_channels: int = 36,
-    layers: int = 20,
-    auxiliary: bool = False,
-    in_chans: int = 3,
-    stem: str = "cifar",
-    drop_path_prob: float = 0.0,
-    mean: list[float] | None = None,
-    std: list[float] | None = None,
-    **kwargs: Any,
-) -> nn.Module:
-    """The discrete cell network of a DARTS genotype (defaults: the CIFAR-10 evaluation network);
-    other keyword arguments go to :class:`CellNetwork` (``stem_multiplier``, ``num_reductions``)."""
+def create_cell_network(arch: Any, mean: list[float] | None = None, std: list[float] | None = None, **kwargs: Any) -> nn.Module:
+    """The discrete cell network of a DARTS genotype; keyword arguments go to :class:`CellNetwork`, whose defaults
+    are the CIFAR-10 evaluation network (``num_classes``, ``init_channels``, ``layers``, ``auxiliary``,
+    ``in_chans``, ``stem``, ``drop_path_prob``, ``stem_multiplier``, ``num_reductions``)."""
     genotype = Genotype.from_json(arch) if isinstance(arch, dict) else arch
     if not isinstance(genotype, Genotype):
         raise GenotypeError(
             f"the cell network builds DARTS cell genotypes (space=darts), got a {getattr(genotype, 'space', type(genotype).__name__)!r} genotype"
         )
-    net = CellNetwork(
-        genotype,
-        num_classes=num_classes,
-        init_channels=init_channels,
-        layers=layers,
-        auxiliary=auxiliary,
-        in_chans=in_chans,
-        stem=stem,
-        drop_path_prob=drop_path_prob,
-        **kwargs,
-    )
+    net = CellNetwork(genotype, **kwargs)
     if mean is not None and std is not None:
         return NormalizedModel(Normalize(mean, std), net)
     return net

@@ -29,7 +29,6 @@ from zoo.config_values import (
     Number,
     OneOf,
     Text,
-    count_value,
 )
 from zoo.estimate.problem import OneShotProblem
 from zoo.fit import cosine_per_epoch, fit, sgd
@@ -284,7 +283,7 @@ class Classification(SupervisedTask):
         (stride-1 convolution, no max-pool), as CIFAR ResNets do and as the searched network's stem does."""
         import timm
 
-        from zoo.sizing import fit_params
+        from zoo.sizing import fit_params, resnet_widths, target_params
 
         cifar = str(self.cfg.get("stem", "cifar")) == "cifar"
         stem = "stride-1 stem, no max-pool" if cifar else "ImageNet stem"
@@ -300,17 +299,11 @@ class Classification(SupervisedTask):
         named = self.cfg.baseline.get("model")
         if named is not None:
             return timm_model(str(named)), {"model": f"timm {named} (random init, {stem})"}
-        asked = self.cfg.baseline.get("params")
-        target = int(count_value(asked) or searched_params) if asked is not None else searched_params
-
-        def widths(w: float) -> dict[str, Any]:
-            return {"stem_width": max(1, round(8 * w)), "channels": tuple(max(1, round(b * w)) for b in (8, 16, 32, 64))}
-
-        sized = fit_params(lambda w: timm_model("resnet18", **widths(w)), target, 0.125, 16.0, counter=count_parameters)
+        target = target_params(self.cfg.baseline, searched_params)
+        sized = fit_params(lambda w: timm_model("resnet18", **resnet_widths(w)), target, 0.125, 16.0, counter=count_parameters)
         return sized.model, {
-            "model": f"timm ResNet-18 (random init, {stem}), stage widths {list(widths(sized.width)['channels'])}",
-            "params_target": target,
-            "params_within_tolerance": sized.within(float(self.cfg.baseline.get("tolerance", 0.1))),
+            "model": f"timm ResNet-18 (random init, {stem}), stage widths {list(resnet_widths(sized.width)['channels'])}",
+            **sized.report(float(self.cfg.baseline.get("tolerance", 0.1))),
         }
 
 

@@ -34,7 +34,6 @@ from zoo.config_values import (
     Flag,
     Number,
     Text,
-    count_value,
 )
 from zoo.device import model_device
 from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
@@ -198,7 +197,7 @@ class Detection(SupervisedTask):
         """torchvision's FPN + the searched model's FCOS head on a random-init timm backbone: ``task.baseline.backbone``
         when named, else the ResNet-18 family member (stem 8w, stages 8w-64w channels) closest to ``task.baseline.params``
         parameters, by default the searched model's ``searched_params``."""
-        from zoo.sizing import fit_params
+        from zoo.sizing import fit_params, resnet_widths, target_params
 
         named = self.cfg.baseline.get("backbone")
         head = self._head_args(self.size_config(final=True))
@@ -206,24 +205,18 @@ class Detection(SupervisedTask):
             torch.manual_seed(self.seed)
             base = resnet_fpn_fcos(backbone=str(named), **head)
             return base, {"model": f"timm {named} (random init) + torchvision FeaturePyramidNetwork + FCOS head"}
-        asked = self.cfg.baseline.get("params")
-        target = int(count_value(asked) or searched_params) if asked is not None else searched_params
-
-        def widths(w: float) -> dict[str, Any]:
-            return {"stem_width": max(1, round(8 * w)), "channels": tuple(max(1, round(b * w)) for b in (8, 16, 32, 64))}
 
         def member(w: float) -> nn.Module:
             torch.manual_seed(self.seed)
-            return resnet_fpn_fcos(backbone="resnet18", backbone_args=widths(w), **head)
+            return resnet_fpn_fcos(backbone="resnet18", backbone_args=resnet_widths(w), **head)
 
-        sized = fit_params(member, target, 0.125, 8.0)
+        sized = fit_params(member, target_params(self.cfg.baseline, searched_params), 0.125, 8.0)
         return sized.model, {
             "model": (
-                f"timm ResNet-18 (random init), stage widths {list(widths(sized.width)['channels'])}, + torchvision "
+                f"timm ResNet-18 (random init), stage widths {list(resnet_widths(sized.width)['channels'])}, + torchvision "
                 f"FeaturePyramidNetwork ({head['neck_channels']} channels) + FCOS head"
             ),
-            "params_target": target,
-            "params_within_tolerance": sized.within(float(self.cfg.baseline.get("tolerance", 0.1))),
+            **sized.report(float(self.cfg.baseline.get("tolerance", 0.1))),
         }
 
     def write_outputs(self, run_dir: str | Path) -> list[str]:

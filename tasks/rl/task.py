@@ -26,9 +26,9 @@ from tasks.rl.data import EnvInfo, env_info, ppo_settings
 from tasks.rl.metrics import evaluate, steps_to
 from tasks.rl.space import PolicyGenotype
 from tasks.rl.train import EVAL_SEED, seed_for, train_ppo
-from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Count, Flag, Number, OneOf, Text, count_value
+from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Count, Flag, Number, OneOf, Text
 from zoo.estimate.problem import OneShotProblem
-from zoo.task import TASKS, Task
+from zoo.task import TASKS, Task, compare_with_baseline
 
 ESTIMATE_SEED = 3_000_000  # candidates' evaluation episodes
 
@@ -213,11 +213,10 @@ class RL(Task):
                     "test_mean_return_baseline": b["mean_return"],
                     "steps_to_threshold_baseline": b["steps_to_threshold"],
                     "params_baseline": b["params"],
-                    "baseline": {**about, **b, "params_ratio": round(b["params"] / max(1, int(s["params"])), 4)},
-                    "searched_minus_baseline": {"mean_return": s["mean_return"] - b["mean_return"]},
-                    "score_baseline": b["mean_return"],
+                    "baseline": {**about, **b},
                 }
             )
+            out.update(compare_with_baseline(s, b, ["mean_return"], "mean_return", out["baseline"]))
         return model, out
 
     def baseline_arch(self, searched_params: int) -> tuple[list[int], dict[str, Any]]:
@@ -231,10 +230,8 @@ class RL(Task):
         from stable_baselines3.common.policies import ActorCriticPolicy
 
         from tasks.rl.data import make_env
-        from zoo.sizing import fit_params
+        from zoo.sizing import fit_params, target_params
 
-        asked = self.cfg.baseline.get("params")
-        target = int(count_value(asked) or searched_params) if asked is not None else searched_params
         env = make_env(self.env_id)
         try:
             spaces = env.observation_space, env.action_space
@@ -245,12 +242,11 @@ class RL(Task):
             width = max(1, round(w))
             return ActorCriticPolicy(*spaces, lambda _: 0.0, net_arch={"pi": [width, width], "vf": [width, width]})
 
-        sized = fit_params(member, target, 1.0, 2048.0)
+        sized = fit_params(member, target_params(self.cfg.baseline, searched_params), 1.0, 2048.0)
         width = max(1, round(sized.width))
         return [width, width], {
             "model": f"stable-baselines3 MlpPolicy (pi and vf {width}x{width}, tanh)",
-            "params_target": target,
-            "params_within_tolerance": sized.within(float(self.cfg.baseline.get("tolerance", 0.1))),
+            **sized.report(float(self.cfg.baseline.get("tolerance", 0.1))),
         }
 
     # ---- one-shot

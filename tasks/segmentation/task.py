@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from tasks.segmentation.data import SegImage, SegmentationData, TileDataset, channel_stats, load, to_tensor
 from tasks.segmentation.metrics import confusion, draw, scores
-from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, ConfigError, Count, Flag, Number, Text, count_value
+from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, ConfigError, Count, Flag, Number, Text
 from zoo.device import model_device
 from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
@@ -38,14 +38,9 @@ def _smp_encoder_exists(smp: Any, name: str) -> bool:
 
 
 def _family_widths(w: float) -> dict[str, Any]:
-    def c(base: int) -> int:
-        return max(1, int(round(w * base)))
+    from zoo.sizing import resnet_widths
 
-    return {
-        "stem_width": c(8),
-        "channels": tuple(c(b) for b in (8, 16, 32, 64)),
-        "decoder_channels": tuple(c(b) for b in (64, 32, 16, 8, 8)),
-    }
+    return {**resnet_widths(w), "decoder_channels": tuple(max(1, round(w * b)) for b in (64, 32, 16, 8, 8))}
 
 
 class PadTo(nn.Module):
@@ -256,7 +251,7 @@ class Segmentation(SupervisedTask):
         import segmentation_models_pytorch as smp
 
         from zoo.models import Normalize
-        from zoo.sizing import fit_params
+        from zoo.sizing import fit_params, target_params
 
         encoder = self.cfg.baseline.get("encoder")
         if encoder is not None:
@@ -265,22 +260,19 @@ class Segmentation(SupervisedTask):
             return PadTo(nn.Sequential(Normalize(self.mean, self.std), unet)), {
                 "model": f"segmentation-models-pytorch Unet, encoder {encoder} (random init)"
             }
-        asked = self.cfg.baseline.get("params")
-        target = count_value(asked) if asked is not None else searched_params
 
         def member(w: float) -> nn.Module:
             torch.manual_seed(self.seed)
             return PadTo(nn.Sequential(Normalize(self.mean, self.std), self.unet_family(w)))
 
-        sized = fit_params(member, int(target or searched_params), 0.25, 8.0)
+        sized = fit_params(member, target_params(self.cfg.baseline, searched_params), 0.25, 8.0)
         widths = _family_widths(sized.width)
         return sized.model, {
             "model": (
                 f"segmentation-models-pytorch Unet on a timm ResNet-18 encoder (random init), stage widths {list(widths['channels'])}, "
                 f"decoder {list(widths['decoder_channels'])}"
             ),
-            "params_target": int(target or searched_params),
-            "params_within_tolerance": sized.within(float(self.cfg.baseline.get("tolerance", 0.1))),
+            **sized.report(float(self.cfg.baseline.get("tolerance", 0.1))),
         }
 
     def unet_family(self, w: float) -> nn.Module:
