@@ -35,9 +35,10 @@ format: setup
 	.venv/bin/ruff check --fix .
 
 # Unit and contract tests: no test that starts the CLI (`e2e`) or process pools, Ray or torchrun
-# (`multiprocess`); both marks are set from the fixtures a test uses (tests/helpers/tiers.py).
+# (`multiprocess`), both marks set from the fixtures a test uses (tests/helpers/tiers.py), and none of the
+# in-process searches checked for what they learn over many seeds or epochs (`slow`, marked by hand).
 test-fast: setup
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -q -ra -m "not e2e and not multiprocess" $(PYTEST_XDIST)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -q -ra -m "not e2e and not multiprocess and not slow" $(PYTEST_XDIST)
 
 bench: setup
 	.venv/bin/python bench/supernet_step.py

@@ -99,12 +99,14 @@ def welch_t(a: np.ndarray, b: np.ndarray) -> float:
     return float((a.mean() - b.mean()) / np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
 
 
+@pytest.mark.slow
 def test_random_search_reproduces_the_published_baseline() -> None:
     r = finals("random")
     # NAS-Bench-201 paper: random search 93.70 +- 0.36; the standard error of 20 seeds is about 0.08
     assert 93.45 < r.mean() < 93.95 and 0.15 < r.std() < 0.6, (r.mean(), r.std())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in multi_trial() if n != "random"])
 def test_strategy_against_random_search(name: str) -> None:
     x, r = finals(name), finals("random")
@@ -115,6 +117,7 @@ def test_strategy_against_random_search(name: str) -> None:
         assert x.mean() >= r.mean() - MARGIN, f"{name} {x.mean():.3f} vs random {r.mean():.3f} (margin {MARGIN})"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in multi_trial() if n not in MAY_REPEAT])
 def test_no_genotype_is_evaluated_twice(name: str) -> None:
     assert runs(name)[1] == [BUDGET] * len(SEEDS)
@@ -214,6 +217,7 @@ def hypervolume(front: list[tuple[Any, dict[str, Any]]], ref_latency: float) -> 
     return float(sum((n - lat) * acc for (lat, acc), n in zip(pts, nxt)))
 
 
+@pytest.mark.slow
 def test_multi_objective_bo_beats_random_on_hypervolume() -> None:
     est = estimator()
     objs = ["accuracy", "latency"]

@@ -24,6 +24,7 @@ def test_registered_with_configs() -> None:
         assert (ROOT / "zoo" / "conf" / "search" / f"{name}.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_pc_darts_finds_a_genotype_that_learns_digits() -> None:
     task, space = digits_task(TINY)
     problem = task.one_shot_problem()
@@ -42,6 +43,7 @@ def test_pc_darts_finds_a_genotype_that_learns_digits() -> None:
     assert result["reward"] > 0.8, result  # measured 0.97
 
 
+@pytest.mark.slow
 def test_spos_finds_a_genotype_that_learns_digits() -> None:
     task, space = digits_task(TINY)
     problem = task.one_shot_problem()

@@ -8,8 +8,10 @@
   ``--dist loadgroup`` they all run on one worker, one after another, so two pools (or a Ray cluster and
   torchrun) never fight over the two cores.
 
-``make test-fast`` runs ``-m "not e2e and not multiprocess"``. Neither mark may be written by hand
-(collection stops with a usage error), so the tiers follow the fixtures and cannot drift.
+``make test-fast`` runs ``-m "not e2e and not multiprocess and not slow"``. Neither ``e2e`` nor
+``multiprocess`` may be written by hand (collection stops with a usage error), so those tiers follow the
+fixtures and cannot drift. ``slow`` is the one hand-written mark: an in-process search checked for what it
+learns (many seeds, or a supernet trained to a score); it costs tens of seconds of CPU and starts nothing.
 
 The guard: while a test sets up and runs (including the higher-scoped fixtures it triggers), every
 subprocess start (``subprocess.Popen``) and every ``multiprocessing`` process start is checked. A test
