@@ -119,7 +119,9 @@ def test_default_values_pass_their_specs(task: str, data: str) -> None:
 
 
 def test_data_of_another_task_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"^data=fashion_mnist is not detection data; allowed with task=detection: trees, coco, voc$"):
+    with pytest.raises(
+        ConfigError, match=r"^data=fashion_mnist is not detection data; allowed with task=detection: scenes, trees, coco, voc$"
+    ):
         build_checks(compose(["task=detection", "data=fashion_mnist"]))
 
 

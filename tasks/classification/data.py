@@ -8,7 +8,6 @@ before normalisation, int64 labels and the class names.
 
 from __future__ import annotations
 
-import gzip
 import os
 import sys
 from dataclasses import dataclass
@@ -18,21 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from zoo.scenes import FASHION_MNIST_CLASSES, FASHION_MNIST_DIRS, fashion_mnist_files, read_idx
 from zoo.task import DataError
 
-FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
-FASHION_MNIST_CLASSES = [
-    "t-shirt/top",
-    "trouser",
-    "pullover",
-    "dress",
-    "coat",
-    "sandal",
-    "shirt",
-    "sneaker",
-    "bag",
-    "ankle boot",
-]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
@@ -57,45 +44,14 @@ def load_digits_data() -> ImageData:
     return ImageData(x, torch.tensor(d.target, dtype=torch.int64), [str(c) for c in d.target_names])
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:  # type: ignore[operator]
-        data = f.read()
-    magic = int.from_bytes(data[:4], "big")
-    ndim = magic & 0xFF
-    if magic >> 8 != 0x08:
-        raise DataError(f"{path}: not an IDX file of unsigned bytes (magic {magic:#x})")
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(dims)):
-        raise DataError(f"{path}: truncated IDX file ({arr.size} values, header says {int(np.prod(dims))})")
-    return arr.reshape(dims)
-
-
-def _find_idx(root: Path, stem: str) -> Path | None:
-    for name in (f"{stem}.gz", stem):
-        if (root / name).is_file():
-            return root / name
-    return None
-
-
 def load_fashion_mnist(
     root: str | None = None, download: bool = False, max_train: int | None = None, max_test: int | None = None
 ) -> ImageData:
     """Fashion-MNIST (Xiao et al. 2017) from IDX files; ``root`` overrides the Debian path."""
-    # torchvision's download (data.download=true) puts the files under root/FashionMNIST/raw
-    roots = [Path(root), Path(root) / "FashionMNIST" / "raw"] if root else [Path(p) for p in FASHION_MNIST_DIRS]
-    for r in roots:
-        files = {
-            s: _find_idx(r, s)
-            for s in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-        }
-        if all(files.values()):
-            xs = _read_idx(files["train-images-idx3-ubyte"])  # type: ignore[arg-type]
-            ys = _read_idx(files["train-labels-idx1-ubyte"])  # type: ignore[arg-type]
-            xt = _read_idx(files["t10k-images-idx3-ubyte"])  # type: ignore[arg-type]
-            yt = _read_idx(files["t10k-labels-idx1-ubyte"])  # type: ignore[arg-type]
-            break
+    files = fashion_mnist_files(root)  # root, or torchvision's layout under it (data.download=true), else Debian's path
+    if files is not None:
+        xs, ys = read_idx(files["train-images-idx3-ubyte"]), read_idx(files["train-labels-idx1-ubyte"])
+        xt, yt = read_idx(files["t10k-images-idx3-ubyte"]), read_idx(files["t10k-labels-idx1-ubyte"])
     else:
         if download and root:
             from torchvision.datasets import FashionMNIST

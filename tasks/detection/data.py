@@ -33,7 +33,7 @@ import torch
 from zoo.task import AugmentedItems, DataError
 
 TREES_TEST_IMAGE = "OSBS_029"
-DATA_SETS = ("trees", "coco", "voc")
+DATA_SETS = ("scenes", "trees", "coco", "voc")
 
 
 @dataclass
@@ -219,6 +219,25 @@ def load_trees(root: str | Path | None = None) -> tuple[list[Annotated], list[st
     return [read_voc_file(f, [d], classes, fixed_classes=True, label_map=mapping) for f in files], classes
 
 
+# ---------------------------------------------------------------- scenes (zoo.scenes)
+def load_scenes(data_cfg: Any) -> tuple[list[Annotated], list[Annotated], list[str], dict[str, Any]]:
+    """Generated multi-object scenes (:mod:`zoo.scenes`): their boxes and classes; training scenes are padded to one tile."""
+    from zoo.scenes import load_split
+
+    train, classes = load_split(data_cfg, "train", progress=True)
+    test, _ = load_split(data_cfg, "test", progress=True)
+    as_items = lambda scenes, split: [Annotated(f"{split}{i:05d}", s.image, s.boxes, s.labels) for i, s in enumerate(scenes)]  # noqa: E731
+    source = {
+        "name": "scenes",
+        "objects": str(data_cfg.get("objects") or "fashion-mnist (Debian dataset-fashion-mnist; test scenes from its test split)"),
+        "seed": int(data_cfg.get("seed", 0)),
+        "train_scenes": len(train),
+        "test_scenes": len(test),
+        "test_objects": int(sum(len(s.labels) for s in test)),
+    }
+    return as_items(train, "train"), as_items(test, "test"), classes, source
+
+
 # ---------------------------------------------------------------- tiling and splits
 def rescale(item: Annotated, scale: float) -> Annotated:
     if scale == 1.0:
@@ -260,7 +279,9 @@ def load(data_cfg: Any) -> DetectionData:
     """The configured data set, split into train (tiled) and test (whole images)."""
     name = data_cfg.name
     scale = float(data_cfg.get("scale", 1.0))
-    if name == "trees":
+    if name == "scenes":
+        train, test, classes, source = load_scenes(data_cfg)
+    elif name == "trees":
         items, classes = load_trees(data_cfg.get("root"))
         held = str(data_cfg.get("test_image") or TREES_TEST_IMAGE)
         if held not in [i.name for i in items]:
@@ -285,7 +306,11 @@ def load(data_cfg: Any) -> DetectionData:
         train = [items[i] for i in sorted(order[n_test:])]
     else:
         raise DataError(f"data={name} is not detection data; allowed with task=detection: {', '.join(DATA_SETS)}")
-    size = int(data_cfg.get("tile_size", 256))
+    if name == "scenes":  # a training scene is one tile, the smaller canvases padded
+        size = max(int(c) for c in data_cfg.get("canvas"))
+    else:
+        size = int(data_cfg.get("tile_size", 256))
+        source = {"name": name}
     train = [t for i in train for t in tile(rescale(i, scale), size)]
     max_tiles = data_cfg.get("max_train_tiles")
     if max_tiles and len(train) > int(max_tiles):
@@ -294,7 +319,7 @@ def load(data_cfg: Any) -> DetectionData:
         pool = with_boxes if len(with_boxes) >= int(max_tiles) else train
         train = [pool[i] for i in sorted(rng.permutation(len(pool))[: int(max_tiles)])]
     test = [rescale(i, scale) for i in test]
-    return DetectionData(train, test, classes, {"name": name, "tile_size": size, "scale": scale})
+    return DetectionData(train, test, classes, {**source, "tile_size": size, "scale": scale})
 
 
 # ---------------------------------------------------------------- training batches

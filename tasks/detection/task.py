@@ -36,6 +36,7 @@ from zoo.config_values import (
     Text,
 )
 from zoo.device import model_device
+from zoo.scenes import SCENE_SPECS
 from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
 _TILE_SPECS = {"scale": POSITIVE, "tile_size": Number(integer=True, low=32), "max_train_tiles": Number(integer=True, low=1, null=True)}
@@ -61,12 +62,14 @@ class Detection(SupervisedTask):
         "center_radius": POSITIVE,
         "max_detections": POSITIVE_INT,
         "draw_score": PROBABILITY,
+        "draw_images": NON_NEGATIVE_INT,
         "baseline.enabled": Flag(),
         "baseline.backbone": Text(null=True),
         "baseline.params": Count(null=True),
         "baseline.tolerance": Number(integer=False, low=0.0, high=1.0, low_open=True),
     }
     data_specs = {
+        "scenes": SCENE_SPECS,
         "trees": {"root": Text(null=True), "test_image": Text(null=True), **_TILE_SPECS},
         "coco": {"root": Text(null=True), "annotations": Text(), "images": Text(), **_SPLIT_SPECS, **_TILE_SPECS},
         "voc": {"root": Text(null=True), "classes": Text(null=True, items=True), **_SPLIT_SPECS, **_TILE_SPECS},
@@ -220,10 +223,11 @@ class Detection(SupervisedTask):
         }
 
     def write_outputs(self, run_dir: str | Path) -> list[str]:
-        """Draws each model's predictions on the test images; returns the file names."""
+        """Draws each model's predictions on (up to ``task.draw_images``) test images; returns the file names."""
         names = []
+        n = int(self.cfg.get("draw_images", 4))
         for key, preds in self.predictions.items():
-            for item, p in zip(self.splits["test"], preds):
+            for item, p in list(zip(self.splits["test"], preds))[:n]:
                 name = f"predictions_{key}_{item.name}.png"
                 draw(item, p, self.classes, Path(run_dir) / name, f"{key} model on {item.name}", float(self.cfg.draw_score))
                 names.append(name)

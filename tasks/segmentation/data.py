@@ -12,6 +12,9 @@
 * ``voc_seg``: the Pascal-VOC segmentation layout: ``root/JPEGImages/<id>.jpg``, palette PNGs
   ``root/SegmentationClass/<id>.png`` and the id lists ``root/ImageSets/Segmentation/<split>.txt``.
 
+* ``scenes``: multi-object scenes generated from real object images (:mod:`zoo.scenes`; Fashion-MNIST by
+  default): class masks with ``background`` and the object classes; test scenes from held-out objects.
+
 Every data set gives equal-size training tiles, two pixel-disjoint subsets of them for a search
 (``search_train`` for the weights, ``search_valid`` for scoring architectures) and whole test
 images or regions sharing no pixel with any training tile. Loaders reject broken input before any
@@ -34,7 +37,7 @@ import torch
 
 from zoo.task import AugmentedItems, DataError
 
-DATA_SETS = ("nuclei", "masks", "voc_seg")
+DATA_SETS = ("scenes", "nuclei", "masks", "voc_seg")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 VOC_CLASSES = (
     "background",
@@ -442,8 +445,9 @@ def _finish(
     ignore_index: int,
     source: dict[str, Any],
     where: str,
+    size: int | None = None,
 ) -> SegmentationData:
-    size = _positive_int(cfg, "tile_size", 64)
+    size = size or _positive_int(cfg, "tile_size", 64)
     seed = int(cfg.get("split_seed", 0))
     tiles, search_train, search_valid, valid_names = split_tiles(train, size, ignore_index, seed, where)
     source.update(
@@ -563,9 +567,33 @@ def load_voc_seg(cfg: Any) -> SegmentationData:
     return _finish(cfg, train, test, classes, 3, ignore_index, source, str(train_list))
 
 
+def load_scenes(cfg: Any) -> SegmentationData:
+    """Generated scenes (:mod:`zoo.scenes`): each training scene is one tile (padded, ``ignore_index`` outside it),
+    a quarter of them (seeded) scores architectures in a search, and the test scenes are drawn from held-out objects."""
+    from zoo.scenes import load_split
+
+    train, names = load_split(cfg, "train", progress=True)
+    test, _ = load_split(cfg, "test", progress=True)
+    as_items = lambda scenes, split: [  # noqa: E731
+        SegImage(f"{split}{i:05d}", s.image.astype(np.float32) / 255.0, s.class_mask) for i, s in enumerate(scenes)
+    ]
+    source = {
+        "name": "scenes",
+        "objects": str(cfg.get("objects") or "fashion-mnist (Debian dataset-fashion-mnist; test scenes from its test split)"),
+        "seed": int(cfg.get("seed", 0)),
+        "train_scenes": len(train),
+        "test_scenes": len(test),
+        "test_objects": int(sum(len(s.labels) for s in test)),
+    }
+    size = max(int(c) for c in cfg.get("canvas"))  # one tile per training scene, the smaller canvases padded
+    return _finish(cfg, as_items(train, "train"), as_items(test, "test"), ["background", *names], 3, 255, source, "data=scenes", size)
+
+
 def load(cfg: Any) -> SegmentationData:
     """The configured data set (``cfg.name`` in :data:`DATA_SETS`): training tiles, the two search subsets and the test images."""
     name = cfg.get("name")
+    if name == "scenes":
+        return load_scenes(cfg)
     if name == "nuclei":
         return load_nuclei(cfg)
     if name == "masks":

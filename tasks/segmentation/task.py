@@ -25,6 +25,7 @@ from tasks.segmentation.data import SegImage, SegmentationData, TileDataset, cha
 from tasks.segmentation.metrics import confusion, draw, scores
 from zoo.config_values import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE, POSITIVE_INT, ConfigError, Count, Flag, Number, Text
 from zoo.device import model_device
+from zoo.scenes import SCENE_SPECS
 from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
 
@@ -102,6 +103,7 @@ class Segmentation(SupervisedTask):
         **_tiles,
     }
     data_specs = {
+        "scenes": SCENE_SPECS,
         "nuclei": {
             "root": Text(null=True),
             "tile_stride": Number(integer=True, low=1),

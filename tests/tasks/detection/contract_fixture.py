@@ -98,7 +98,7 @@ def detection(root: Path) -> TaskFixture:
             ),
             BadData(
                 "classification data",
-                "data=digits is not detection data; allowed with task=detection: trees, coco, voc",
+                "data=digits is not detection data; allowed with task=detection: scenes, trees, coco, voc",
                 overrides=("data=digits",),
                 error=ConfigError,
             ),

@@ -146,5 +146,5 @@ def test_voc_loader_rejects_an_unknown_category(tmp_path: Path) -> None:
 
 
 def test_detection_rejects_classification_data() -> None:
-    with pytest.raises(DataError, match="data=digits is not detection data; allowed with task=detection: trees, coco, voc"):
+    with pytest.raises(DataError, match="data=digits is not detection data; allowed with task=detection: scenes, trees, coco, voc"):
         load(OmegaConf.create({"name": "digits"}))

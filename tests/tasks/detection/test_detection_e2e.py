@@ -101,14 +101,14 @@ def test_cli_darts_on_coco_data_writes_metrics_bundle_and_drawings(tmp_path: Pat
     assert len((run / "search_log.jsonl").read_text().splitlines()) == 2
 
 
-def test_default_data_is_trees_and_classification_data_is_refused(tmp_path: Path, zoo_cli: ZooCli) -> None:
+def test_default_data_is_scenes_and_classification_data_is_refused(tmp_path: Path, zoo_cli: ZooCli) -> None:
     from zoo.__main__ import compose_config
 
     cfg = compose_config(["task=detection"])
-    assert (cfg.data.name, cfg.space.name, cfg.space.target) == ("trees", "detection", "both")
+    assert (cfg.data.name, cfg.space.name, cfg.space.target) == ("scenes", "detection", "both")
     out = zoo_cli.run("task=detection", "data=digits", run_dir=tmp_path, progress=None, timeout=300)
     assert out.returncode == 2
-    assert out.stderr.strip() == "zoo: error: data=digits is not detection data; allowed with task=detection: trees, coco, voc"
+    assert out.stderr.strip() == "zoo: error: data=digits is not detection data; allowed with task=detection: scenes, trees, coco, voc"
 
 
 def test_one_shot_search_without_its_supernet_is_one_line_before_work(tmp_path: Path, zoo_cli: ZooCli) -> None:

@@ -197,7 +197,7 @@ def test_same_classes_keep_the_head_and_score_it_first(parent: dict[str, Path], 
         (
             "detection",
             ["task=detection", "data=digits"],
-            "data=digits is not detection data; allowed with task=detection: trees, coco, voc",
+            "data=digits is not detection data; allowed with task=detection: scenes, trees, coco, voc",
         ),
     ],
 )

@@ -80,7 +80,7 @@ def segmentation(root: Path) -> TaskFixture:
             ),
             BadData(
                 "detection data",
-                "data=coco is not segmentation data; allowed with task=segmentation: nuclei, masks, voc_seg",
+                "data=coco is not segmentation data; allowed with task=segmentation: scenes, nuclei, masks, voc_seg",
                 overrides=("data=coco",),
                 error=ConfigError,
             ),

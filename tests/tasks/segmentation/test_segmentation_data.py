@@ -54,7 +54,7 @@ def test_nuclei_tiles_test_region_and_search_halves() -> None:
 
     d = _need_stardist()
     data = load(_cfg(name="nuclei"))
-    assert isinstance(data, SegmentationData) and DATA_SETS == ("nuclei", "masks", "voc_seg")
+    assert isinstance(data, SegmentationData) and DATA_SETS == ("scenes", "nuclei", "masks", "voc_seg")
     assert data.classes == ["background", "nucleus"] and data.in_chans == 1
     # 384 training columns: 11 window columns (0..320 at stride 32) x 15 window rows (0..448)
     assert len(data.train) == 11 * 15
@@ -295,7 +295,7 @@ def test_empty_or_missing_folders_and_root(tmp_path: Path) -> None:
         load(_cfg(name="masks"))
     with pytest.raises(DataError, match=r"^data.root is not set; data=voc_seg needs"):
         load(_cfg(name="voc_seg", root=None))
-    with pytest.raises(DataError, match="allowed with task=segmentation: nuclei, masks, voc_seg"):
+    with pytest.raises(DataError, match="allowed with task=segmentation: scenes, nuclei, masks, voc_seg"):
         load(_cfg(name="coco"))
 
 

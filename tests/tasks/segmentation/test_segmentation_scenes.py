@@ -1,0 +1,37 @@
+"""Segmentation on data=scenes (the default): class masks of generated scenes, tiny counts, trained briefly."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from helpers.tasks import build_task, private_cache  # noqa: F401  (private_cache: autouse, a private ZOO_HOME)
+
+from zoo.scenes import FASHION_MNIST_CLASSES
+
+SMALL = ["task=segmentation", "data.train_scenes=16", "data.test_scenes=4", "trainer.batch_size=8", "trainer.lr=0.01"]
+
+
+def test_scenes_are_the_default_and_give_class_masks() -> None:
+    task = build_task(SMALL)
+    data = task.data
+    assert task.data_cfg.name == "scenes" and data.classes == ["background", *FASHION_MNIST_CLASSES] and data.in_chans == 3
+    assert len(data.train) == 16 and len(data.test) == 4
+    assert len(data.search_valid) == 4 and len(data.search_train) == 12  # a quarter of the scenes scores architectures
+    for t in data.train:
+        assert t.image.shape == (128, 128, 3) and t.mask.shape == (128, 128)
+        h = int((t.mask != 255).any(1).sum())  # padding outside the scene is unlabelled
+        assert h in (96, 112, 128) and set(np.unique(t.mask)) - {255} <= set(range(11))
+        assert len(set(np.unique(t.mask)) - {0, 255}) >= 1
+    assert all(t.image.shape[0] in (96, 112, 128) and (t.mask != 255).all() for t in data.test)
+
+
+def test_a_segmenter_learns_on_scenes() -> None:
+    task = build_task(SMALL)
+    model = task.build_model(task.space.sample(np.random.default_rng(0)), final=False)
+    batches = list(task.loader("search_train", False))
+    with torch.no_grad():
+        before = float(np.mean([task.loss(model, b).item() for b in batches]))
+    task.fit(model, "search_train", 3, "estimate")
+    with torch.no_grad():
+        after = float(np.mean([task.loss(model, b).item() for b in batches]))
+    assert after < 0.8 * before, (before, after)
