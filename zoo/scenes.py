@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.atomic import as_umask_allows
 from zoo.config_values import NON_NEGATIVE_INT, POSITIVE_INT, Number, Text
 from zoo.task import DataError
 
@@ -383,7 +384,7 @@ def _pack(scenes: Sequence[Scene]) -> dict[str, np.ndarray]:
     }
 
 
-def _unpack(arrays: Any) -> list[Scene]:
+def _unpack(arrays: dict[str, np.ndarray]) -> list[Scene]:
     out = []
     o = arrays["offsets"]
     for i, (h, w) in enumerate(arrays["sizes"]):
@@ -407,8 +408,8 @@ def scene_set(objects: ObjectSet, split: str, count: int, settings: SceneSetting
     path = _cache_dir() / f"{split}-{cache_key(objects.identity, split, count, settings)}.npz"
     if path.is_file():
         try:
-            with np.load(path, allow_pickle=False) as arrays:
-                return _unpack(arrays)
+            with np.load(path, allow_pickle=False) as npz:
+                return _unpack({k: npz[k] for k in npz.files})  # each npz[k] reads the member again: once each
         except (OSError, ValueError, KeyError):
             pass  # a torn or foreign file: draw the set again and replace it
     from tqdm import tqdm
@@ -429,6 +430,7 @@ def scene_set(objects: ObjectSet, split: str, count: int, settings: SceneSetting
             np.savez(f, **_pack(scenes))
             f.flush()
             os.fsync(f.fileno())
+        as_umask_allows(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from zoo.config_values import NON_NEGATIVE, POSITIVE, POSITIVE_INT, ConfigError, Flag, Spec, check_values
 from zoo.device import check_amp, loader_options, resolve_device
@@ -277,15 +277,27 @@ class SupervisedTask(Task):
             options.update(batch_size=batch_size or int(self.trainer_cfg.batch_size), shuffle=shuffle)
         return DataLoader(dataset, **options, **loader_options(self.device, int(self.trainer_cfg.get("num_workers", 0))))
 
+    def search_loader(self, split: str, shuffle: bool) -> Any:
+        """``split``'s batches for a search: at most ``trainer.search_items`` of its items (a seeded subset, the same
+        every epoch; null: all), so that on a large data set estimation and the supernet cost a fraction of an epoch
+        while a small one is searched whole."""
+        loader = self.loader(split, shuffle)
+        cap = self.trainer_cfg.get("search_items")
+        n = len(loader.dataset)
+        if cap is None or int(cap) >= n:
+            return loader
+        keep = np.sort(np.random.default_rng([self.seed, 7]).permutation(n)[: int(cap)])
+        return self.data_loader(Subset(loader.dataset, keep.tolist()), shuffle, collate_fn=loader.collate_fn)
+
     def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
-        """Trains ``model`` on ``split``'s shuffled batches; returns the last epoch's mean loss. Default: the
-        dense-prediction recipe, :func:`zoo.fit.fit_adamw_warmup`, with torch seeded first."""
+        """Trains ``model`` on ``split``'s shuffled batches (the search's share of them when ``split`` is a search
+        split, :meth:`search_loader`); returns the last epoch's mean loss. Default: the dense-prediction recipe,
+        :func:`zoo.fit.fit_adamw_warmup`, with torch seeded first."""
         from zoo.fit import fit_adamw_warmup
 
         torch.manual_seed(self.seed)
-        return fit_adamw_warmup(
-            model, self.loader(split, True), epochs, self.loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint
-        )
+        loader = self.search_loader(split, True) if split in (self.estimate_split, self.supernet_split) else self.loader(split, True)
+        return fit_adamw_warmup(model, loader, epochs, self.loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint)
 
     def create_baseline(self, searched_params: int) -> tuple[nn.Module, dict[str, Any]] | None:
         """The baseline trained beside the searched model (``searched_params`` parameters) when ``task.baseline.enabled``,
@@ -297,8 +309,8 @@ class SupervisedTask(Task):
         reward = self.estimate_metrics["reward"]
         return OneShotProblem(
             self.make_supernet("darts"),
-            self.loader(self.supernet_split, True),
-            self.loader(self.valid_split, True),
+            self.search_loader(self.supernet_split, True),
+            self.search_loader(self.valid_split, True),
             self.loss,
             lambda model, loader: self.evaluate(model, self.valid_split)[reward],
             device=self.device,

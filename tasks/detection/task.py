@@ -50,7 +50,12 @@ class Detection(SupervisedTask):
     width_keys = {"init_channels": 2, "neck_channels": 8}  # backbone cells (its stem halves them), the neck and head (GroupNorm of 8)
     supernet_kinds = ("darts", "pc_darts")
     spaces = ("detection",)  # backbone + neck; search.target picks what is searched
-    trainer_specs = {**COMMON_TRAINER_SPECS, "num_workers": NON_NEGATIVE_INT}  # num_workers: DataLoader processes
+    # num_workers: DataLoader processes; search_items: the most items of each search split a search trains on (SupervisedTask.search_loader)
+    trainer_specs = {
+        **COMMON_TRAINER_SPECS,
+        "num_workers": NON_NEGATIVE_INT,
+        "search_items": Number(integer=True, low=1, null=True),
+    }
     config_specs = {
         **{
             f"{part}.{key}": POSITIVE_INT

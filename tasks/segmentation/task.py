@@ -79,7 +79,12 @@ class Segmentation(SupervisedTask):
     width_keys = {"init_channels": 1, "aspp_channels": 1, "decoder_channels": 1}
     supernet_kinds = ("darts", "pc_darts")
     spaces = ("segmentation",)
-    trainer_specs = {**COMMON_TRAINER_SPECS, "num_workers": NON_NEGATIVE_INT}  # num_workers: DataLoader processes
+    # num_workers: DataLoader processes; search_items: the most items of each search split a search trains on (SupervisedTask.search_loader)
+    trainer_specs = {
+        **COMMON_TRAINER_SPECS,
+        "num_workers": NON_NEGATIVE_INT,
+        "search_items": Number(integer=True, low=1, null=True),
+    }
     config_specs = {
         **{
             f"{part}.{key}": POSITIVE_INT

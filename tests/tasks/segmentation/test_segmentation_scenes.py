@@ -8,7 +8,14 @@ from helpers.tasks import build_task, private_cache  # noqa: F401  (private_cach
 
 from zoo.scenes import FASHION_MNIST_CLASSES
 
-SMALL = ["task=segmentation", "data.train_scenes=16", "data.test_scenes=4", "trainer.batch_size=8", "trainer.lr=0.01"]
+SMALL = [
+    "task=segmentation",
+    "data.train_scenes=16",
+    "data.test_scenes=4",
+    "trainer.batch_size=8",
+    "trainer.lr=0.01",
+    "trainer.search_items=null",
+]
 
 
 def test_scenes_are_the_default_and_give_class_masks() -> None:
@@ -35,3 +42,17 @@ def test_a_segmenter_learns_on_scenes() -> None:
     with torch.no_grad():
         after = float(np.mean([task.loss(model, b).item() for b in batches]))
     assert after < 0.8 * before, (before, after)
+
+
+def test_search_items_cap_the_search_splits_only() -> None:
+    """trainer.search_items=8: candidates and the supernet see a seeded 8 items of each search split, the same ones
+    every time; retraining (the train split) keeps every scene; a cap above a split's size keeps it whole."""
+    task = build_task([*SMALL, "data.train_scenes=40", "trainer.search_items=8"])
+    assert len(task.data.search_train) == 30 and len(task.data.search_valid) == 10
+    part = task.search_loader("search_train", True)
+    assert len(part.dataset) == 8 and part.dataset.indices == task.search_loader("search_train", False).dataset.indices
+    problem = task.one_shot_problem()
+    assert len(problem.train_loader.dataset) == 8 and len(problem.valid_loader.dataset) == 8
+    assert len(task.loader("train", True).dataset) == 40
+    wide = build_task([*SMALL, "data.train_scenes=40", "trainer.search_items=31"])
+    assert len(wide.search_loader("search_train", True).dataset) == 30
