@@ -217,7 +217,7 @@ def test_a_trainer_of_another_task_is_refused_in_one_line() -> None:
 
     with pytest.raises(
         ConfigError,
-        match=r"^trainer is not a classification trainer \(lacks aux_weight, drop_path_prob\); allowed with task=classification: trainer=classification$",
+        match=r"^trainer is not a classification trainer \(has search_items\); allowed with task=classification: trainer=classification$",
     ):
         build_checks(compose_config(["trainer=detection"]))
     with pytest.raises(

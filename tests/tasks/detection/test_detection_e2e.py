@@ -23,6 +23,7 @@ def test_tiny_detector_learns_rectangles(tmp_path: Path, one_thread: None) -> No
             "trainer.batch_size=8",
             "task.model.init_channels=8",
             "task.model.neck_channels=16",
+            "task.draw_images=12",
         ],
     )
     assert len(task.splits["test"]) == 12 and len(task.splits["train"]) == 48
@@ -33,6 +34,8 @@ def test_tiny_detector_learns_rectangles(tmp_path: Path, one_thread: None) -> No
     assert 0.0 < metrics["test_mAP"] <= metrics["test_mAP50"]
     names = task.write_outputs(tmp_path)
     assert len(names) == 12 and all((tmp_path / n).stat().st_size > 1000 for n in names)
+    task.cfg.draw_images = 3  # a thousand test scenes are not all drawn
+    assert len(task.write_outputs(tmp_path / "few" if (tmp_path / "few").mkdir() is None else tmp_path)) == 3
 
 
 @pytest.mark.parametrize("target,n_arch", [("both", 2 + 17), ("neck", 17), ("backbone", 2)])

@@ -11,9 +11,11 @@ from zoo.hub.registry import load_entries
 
 def test_trees_detection_entry_reproduces_its_map() -> None:
     entry = load_entries()["trees-fpn-darts"]
-    assert entry.task == "detection" and entry.data["reproduce"] == "python -m zoo task=detection search=darts"
+    assert entry.task == "detection" and entry.data["reproduce"] == (
+        "python -m zoo task=detection search=darts data=trees trainer.epochs=80 trainer.estimate_epochs=4"
+    )
     model = zoo.create_model("trees-fpn-darts", pretrained=True).eval()
-    task = build_task(["task=detection"])
+    task = build_task(["task=detection", "data=trees"])
     m = task.test(model, "zoo")
     assert m["mAP50"] == pytest.approx(entry.metrics["test_mAP50"], abs=1e-3)
     assert m["mAP"] == pytest.approx(entry.metrics["test_mAP"], abs=1e-3)

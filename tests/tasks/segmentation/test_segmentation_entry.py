@@ -14,9 +14,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_nuclei_segmentation_entry_reproduces_its_miou() -> None:
     entry = load_entries()["nuclei-autodeeplab-darts"]
-    assert entry.task == "segmentation" and entry.data["reproduce"] == "python -m zoo task=segmentation search=darts"
+    assert entry.task == "segmentation" and entry.data["reproduce"] == (
+        "python -m zoo task=segmentation search=darts data=nuclei trainer.epochs=40 trainer.estimate_epochs=6 trainer.search_items=null"
+    )
     model = zoo.create_model("nuclei-autodeeplab-darts", pretrained=True).eval()
-    task = build_task(["task=segmentation", "task.baseline.enabled=false"])
+    task = build_task(["task=segmentation", "data=nuclei", "task.baseline.enabled=false"])
     m = task.test(model, "zoo")
     assert m["mIoU"] == pytest.approx(entry.metrics["test_mIoU"], abs=1e-3)
     assert m["per_class_IoU"]["nucleus"] > 0.8  # an untrained network finds no nucleus shape
