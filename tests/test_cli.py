@@ -32,12 +32,12 @@ def _folder(root: Path, classes: dict[str, int]) -> Path:
 
 
 def _data_options_with(key: str) -> list[str]:
-    """The data options (of every task's conf/data/) whose YAML has ``key``, sorted: what the CLI names."""
+    """The data options (of the core's and every task's conf/data/) whose YAML has ``key``, sorted: what the CLI names."""
     from omegaconf import OmegaConf
 
-    from zoo.plugins import conf_dirs
+    from zoo.__main__ import conf_roots
 
-    return sorted({p.stem for d in conf_dirs() for p in (Path(d) / "data").glob("*.yaml") if key in OmegaConf.load(p)})
+    return sorted({p.stem for d in conf_roots() for p in (Path(d) / "data").glob("*.yaml") if key in OmegaConf.load(p)})
 
 
 def test_clear_one_line_errors(tmp_path: Path, zoo_cli: ZooCli) -> None:
@@ -242,4 +242,4 @@ def test_a_config_option_defined_by_two_packages_is_refused(tmp_path: Path) -> N
 def test_hydra_flags_after_overrides_still_work(zoo_cli: ZooCli) -> None:
     r = zoo_cli.run("task=detection", "--cfg", "job", progress=None, timeout=300)
     assert r.returncode == 0, r.stderr[-1000:]
-    assert "name: detection" in r.stdout and "name: trees" in r.stdout
+    assert "name: detection" in r.stdout and "name: scenes" in r.stdout
