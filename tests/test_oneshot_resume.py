@@ -16,6 +16,7 @@ from zoo.runners.checkpoint import STATE, TENSORS, EpochCheckpoint
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.mark.slow  # three supernet searches per strategy (25 s of CPU in all)
 @pytest.mark.parametrize("name", list(ONESHOT))
 def test_killed_search_resumes_to_the_uninterrupted_result(tmp_path: Path, name: str) -> None:
     whole, whole_log, _ = oneshot_search(name, tmp_path / "whole", resume=False)

@@ -21,6 +21,7 @@ generator's :data:`VERSION`). Generated sets are cached under ``$ZOO_HOME/scenes
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -165,6 +166,7 @@ def _fill(mask: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=1)) | mask
 
 
+@functools.lru_cache(maxsize=4)  # decoded once per process (about a second for the 60,000 training images)
 def fashion_mnist_objects(split: str, root: str | Path | None = None) -> ObjectSet:
     """Fashion-MNIST's ``split`` (train: 60,000, test: 10,000) as grey objects, the mask where the garment is (pixels above 8/255, holes filled)."""
     files = fashion_mnist_files(root)
@@ -483,3 +485,29 @@ def load_split(cfg: Any, split: str, progress: bool = False) -> tuple[list[Scene
     count = _int(cfg, f"{split}_scenes", 4000 if split == "train" else 1000)
     objects = objects_for(split, cfg.get("objects"), cfg.get("root"))
     return scene_set(objects, split, count, settings, progress), list(objects.classes)
+
+
+@dataclass(frozen=True)
+class SceneData:
+    """What a ``data=scenes`` node gives a task: the training and test scenes, the class names and the data card's facts."""
+
+    train: list[Scene]
+    test: list[Scene]
+    classes: list[str]
+    source: dict[str, Any]
+    tile_size: int  # the largest canvas: one training tile per scene, the smaller canvases padded
+
+
+def load_scenes(cfg: Any) -> SceneData:
+    """Both splits of a ``data=scenes`` node (drawn or read from the cache, with a progress bar while drawn)."""
+    train, classes = load_split(cfg, "train", progress=True)
+    test, _ = load_split(cfg, "test", progress=True)
+    source = {
+        "name": "scenes",
+        "objects": str(cfg.get("objects") or "fashion-mnist (Debian dataset-fashion-mnist; test scenes from its test split)"),
+        "seed": int(cfg.get("seed", 0)),
+        "train_scenes": len(train),
+        "test_scenes": len(test),
+        "test_objects": int(sum(len(s.labels) for s in test)),
+    }
+    return SceneData(train, test, classes, source, max(settings_from(cfg).canvas))

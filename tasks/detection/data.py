@@ -222,20 +222,11 @@ def load_trees(root: str | Path | None = None) -> tuple[list[Annotated], list[st
 # ---------------------------------------------------------------- scenes (zoo.scenes)
 def load_scenes(data_cfg: Any) -> tuple[list[Annotated], list[Annotated], list[str], dict[str, Any]]:
     """Generated multi-object scenes (:mod:`zoo.scenes`): their boxes and classes; training scenes are padded to one tile."""
-    from zoo.scenes import load_split
+    from zoo.scenes import load_scenes as scenes
 
-    train, classes = load_split(data_cfg, "train", progress=True)
-    test, _ = load_split(data_cfg, "test", progress=True)
-    as_items = lambda scenes, split: [Annotated(f"{split}{i:05d}", s.image, s.boxes, s.labels) for i, s in enumerate(scenes)]  # noqa: E731
-    source = {
-        "name": "scenes",
-        "objects": str(data_cfg.get("objects") or "fashion-mnist (Debian dataset-fashion-mnist; test scenes from its test split)"),
-        "seed": int(data_cfg.get("seed", 0)),
-        "train_scenes": len(train),
-        "test_scenes": len(test),
-        "test_objects": int(sum(len(s.labels) for s in test)),
-    }
-    return as_items(train, "train"), as_items(test, "test"), classes, source
+    d = scenes(data_cfg)
+    as_items = lambda split, items: [Annotated(f"{split}{i:05d}", s.image, s.boxes, s.labels) for i, s in enumerate(items)]  # noqa: E731
+    return as_items("train", d.train), as_items("test", d.test), d.classes, d.source
 
 
 # ---------------------------------------------------------------- tiling and splits

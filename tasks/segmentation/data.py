@@ -570,23 +570,14 @@ def load_voc_seg(cfg: Any) -> SegmentationData:
 def load_scenes(cfg: Any) -> SegmentationData:
     """Generated scenes (:mod:`zoo.scenes`): each training scene is one tile (padded, ``ignore_index`` outside it),
     a quarter of them (seeded) scores architectures in a search, and the test scenes are drawn from held-out objects."""
-    from zoo.scenes import load_split
+    from zoo.scenes import load_scenes as scenes
 
-    train, names = load_split(cfg, "train", progress=True)
-    test, _ = load_split(cfg, "test", progress=True)
-    as_items = lambda scenes, split: [  # noqa: E731
-        SegImage(f"{split}{i:05d}", s.image.astype(np.float32) / 255.0, s.class_mask) for i, s in enumerate(scenes)
+    d = scenes(cfg)
+    as_items = lambda split, items: [  # noqa: E731
+        SegImage(f"{split}{i:05d}", s.image.astype(np.float32) / 255.0, s.class_mask) for i, s in enumerate(items)
     ]
-    source = {
-        "name": "scenes",
-        "objects": str(cfg.get("objects") or "fashion-mnist (Debian dataset-fashion-mnist; test scenes from its test split)"),
-        "seed": int(cfg.get("seed", 0)),
-        "train_scenes": len(train),
-        "test_scenes": len(test),
-        "test_objects": int(sum(len(s.labels) for s in test)),
-    }
-    size = max(int(c) for c in cfg.get("canvas"))  # one tile per training scene, the smaller canvases padded
-    return _finish(cfg, as_items(train, "train"), as_items(test, "test"), ["background", *names], 3, 255, source, "data=scenes", size)
+    train, test = as_items("train", d.train), as_items("test", d.test)
+    return _finish(cfg, train, test, ["background", *d.classes], 3, 255, d.source, "data=scenes", d.tile_size)
 
 
 def load(cfg: Any) -> SegmentationData:

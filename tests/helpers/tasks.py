@@ -40,6 +40,23 @@ def detection_task(root: Path, overrides: list[str]) -> tuple[Any, Any]:
     return task, task.space
 
 
+def loss_before_and_after(task: Any, epochs: int) -> tuple[float, float]:
+    """The mean loss of a random architecture's estimation network on the search-training batches, before and after
+    ``task.fit`` trains it there for ``epochs``."""
+    import numpy as np
+
+    model = task.build_model(task.space.sample(np.random.default_rng(0)), final=False)
+    batches = list(task.loader("search_train", False))
+
+    def mean_loss() -> float:
+        with torch.no_grad():
+            return float(np.mean([task.loss(model, b).item() for b in batches]))
+
+    before = mean_loss()
+    task.fit(model, "search_train", epochs, "estimate")
+    return before, mean_loss()
+
+
 def max_off_uniform(rows: list) -> float:
     """The largest distance of any logged softmax weight from the uniform 1/len(row) (nested lists of rows)."""
     if rows and isinstance(rows[0], (int, float)):

@@ -11,7 +11,8 @@
 ``make test-fast`` runs ``-m "not e2e and not multiprocess and not slow"``. Neither ``e2e`` nor
 ``multiprocess`` may be written by hand (collection stops with a usage error), so those tiers follow the
 fixtures and cannot drift. ``slow`` is the one hand-written mark: an in-process search checked for what it
-learns (many seeds, or a supernet trained to a score); it costs tens of seconds of CPU and starts nothing.
+learns (many seeds, or a supernet trained to a score) or killed and resumed; it costs tens of seconds of CPU and
+starts nothing.
 
 The guard: while a test sets up and runs (including the higher-scoped fixtures it triggers), every
 subprocess start (``subprocess.Popen``) and every ``multiprocessing`` process start is checked. A test
