@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def as_umask_allows(path: str | Path) -> None:
@@ -17,13 +18,23 @@ def as_umask_allows(path: str | Path) -> None:
     os.chmod(path, 0o666 & ~mask)
 
 
-def save_json_atomic(path: str | Path, data: Any) -> None:
-    """Writes JSON through a temporary file in the same directory, fsynced, then renamed into place."""
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Calls ``write`` on a temporary binary file in ``path``'s directory, fsyncs it, gives it the umask's mode and
+    renames it into place; a failed write leaves ``path`` as it was and no temporary file behind."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.flush()
-        os.fsync(f.fileno())
-    as_umask_allows(tmp)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        as_umask_allows(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_json_atomic(path: str | Path, data: Any) -> None:
+    """Writes JSON through a temporary file in the same directory, fsynced, then renamed into place."""
+    write_atomic(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=False).encode()))

@@ -26,7 +26,6 @@ import gzip
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.atomic import as_umask_allows
-from zoo.config_values import NON_NEGATIVE_INT, POSITIVE_INT, Number, Text
+from zoo.atomic import write_atomic
+from zoo.config_values import NON_NEGATIVE_INT, POSITIVE_INT, ConfigError, Number, Text, check_values
 from zoo.task import DataError
 
 VERSION = 1  # bump when the generator's output changes: cached sets of another version are not reused
@@ -116,10 +115,12 @@ class SceneSettings:
             raise SceneError(f"data.canvas={list(self.canvas)} must list canvas sizes of at least 32 px")
         if not 1 <= self.min_objects <= self.max_objects:
             raise SceneError(f"data.min_objects={self.min_objects}, data.max_objects={self.max_objects}: need 1 <= min <= max")
+        if len(self.object_size) != 2:
+            raise SceneError(f"data.object_size={list(self.object_size)} must be [low, high]")
         lo, hi = self.object_size
         if not 8 <= lo <= hi <= min(self.canvas):
             raise SceneError(f"data.object_size={[lo, hi]} must be 8 <= low <= high <= the smallest canvas ({min(self.canvas)})")
-        if not 0 <= self.distractors[0] <= self.distractors[1]:
+        if len(self.distractors) != 2 or not 0 <= self.distractors[0] <= self.distractors[1]:
             raise SceneError(f"data.distractors={list(self.distractors)} must be [low, high] with 0 <= low <= high")
         if not 0.0 <= self.max_occlusion < 1.0:
             raise SceneError(f"data.max_occlusion={self.max_occlusion} must be in [0, 1)")
@@ -244,13 +245,12 @@ def folder_objects(root: str | Path, split: str) -> ObjectSet:
 
 
 # ---------------------------------------------------------------- drawing
-def _resize(a: np.ndarray, h: int, w: int, nearest: bool = False) -> np.ndarray:
+def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
     from PIL import Image
 
-    mode = Image.NEAREST if nearest else Image.BILINEAR
     if a.dtype == bool:  # a mask: resized smoothly, then cut at half
         return np.asarray(Image.fromarray(a.astype(np.uint8) * 255).resize((w, h), Image.BILINEAR)) > 127
-    return np.asarray(Image.fromarray(a).resize((w, h), mode))
+    return np.asarray(Image.fromarray(a).resize((w, h), Image.BILINEAR))
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int, channels: int) -> np.ndarray:
@@ -426,17 +426,7 @@ def scene_set(objects: ObjectSet, split: str, count: int, settings: SceneSetting
         )
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **_pack(scenes))
-            f.flush()
-            os.fsync(f.fileno())
-        as_umask_allows(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, lambda f: np.savez(f, **_pack(scenes)))
     return scenes
 
 
@@ -445,35 +435,22 @@ def objects_for(split: str, objects_dir: str | Path | None = None, fashion_root:
     return folder_objects(objects_dir, split) if objects_dir else fashion_mnist_objects(split, fashion_root)
 
 
-def _int(cfg: Any, key: str, default: int, low: int = 1) -> int:
-    value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SceneError(f"data.{key}={value!r} must be an integer of at least {low}")
-    return value
-
-
-def _ints(cfg: Any, key: str, default: Sequence[int], length: int | None = None) -> tuple[int, ...]:
-    value = cfg.get(key, default)
-    items = list(value) if hasattr(value, "__iter__") and not isinstance(value, (str, bytes)) else None
-    if not items or any(isinstance(v, bool) or not isinstance(v, int) for v in items) or (length is not None and len(items) != length):
-        shape = f"a list of {length} integers" if length else "a list of integers"
-        raise SceneError(f"data.{key}={value!r} must be {shape}")
-    return tuple(items)
-
-
 def settings_from(cfg: Any) -> SceneSettings:
-    """The scene settings of a ``data=scenes`` config node, checked (one line naming the field on bad input)."""
-    occlusion = cfg.get("max_occlusion", SceneSettings.max_occlusion)
-    if isinstance(occlusion, bool) or not isinstance(occlusion, (int, float)):
-        raise SceneError(f"data.max_occlusion={occlusion!r} must be a number in [0, 1)")
+    """The scene settings of a ``data=scenes`` config node, checked (one line naming the field on bad input): each value
+    against :data:`SCENE_SPECS`, then the settings together (:meth:`SceneSettings.check`)."""
+    try:
+        check_values(cfg, SCENE_SPECS, "data")
+    except ConfigError as e:
+        raise SceneError(str(e)) from None
+    d = SceneSettings()
     s = SceneSettings(
-        seed=_int(cfg, "seed", 0, low=0),
-        canvas=_ints(cfg, "canvas", SceneSettings.canvas),
-        min_objects=_int(cfg, "min_objects", SceneSettings.min_objects),
-        max_objects=_int(cfg, "max_objects", SceneSettings.max_objects),
-        object_size=_ints(cfg, "object_size", SceneSettings.object_size, 2),  # type: ignore[arg-type]
-        max_occlusion=float(occlusion),
-        distractors=_ints(cfg, "distractors", SceneSettings.distractors, 2),  # type: ignore[arg-type]
+        seed=int(cfg.get("seed", d.seed)),
+        canvas=tuple(cfg.get("canvas", d.canvas)),
+        min_objects=int(cfg.get("min_objects", d.min_objects)),
+        max_objects=int(cfg.get("max_objects", d.max_objects)),
+        object_size=tuple(cfg.get("object_size", d.object_size)),  # type: ignore[arg-type]
+        max_occlusion=float(cfg.get("max_occlusion", d.max_occlusion)),
+        distractors=tuple(cfg.get("distractors", d.distractors)),  # type: ignore[arg-type]
     )
     s.check()
     return s
@@ -482,7 +459,7 @@ def settings_from(cfg: Any) -> SceneSettings:
 def load_split(cfg: Any, split: str, progress: bool = False) -> tuple[list[Scene], list[str]]:
     """The ``split`` scenes a ``data=scenes`` node asks for (``data.train_scenes`` / ``data.test_scenes``) and the class names."""
     settings = settings_from(cfg)
-    count = _int(cfg, f"{split}_scenes", 4000 if split == "train" else 1000)
+    count = int(cfg.get(f"{split}_scenes", 4000 if split == "train" else 1000))
     objects = objects_for(split, cfg.get("objects"), cfg.get("root"))
     return scene_set(objects, split, count, settings, progress), list(objects.classes)
 

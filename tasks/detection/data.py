@@ -220,13 +220,14 @@ def load_trees(root: str | Path | None = None) -> tuple[list[Annotated], list[st
 
 
 # ---------------------------------------------------------------- scenes (zoo.scenes)
-def load_scenes(data_cfg: Any) -> tuple[list[Annotated], list[Annotated], list[str], dict[str, Any]]:
-    """Generated multi-object scenes (:mod:`zoo.scenes`): their boxes and classes; training scenes are padded to one tile."""
+def load_scenes(data_cfg: Any) -> tuple[list[Annotated], list[Annotated], list[str], dict[str, Any], int]:
+    """Generated multi-object scenes (:mod:`zoo.scenes`): their boxes and classes, the data card's facts, and the tile
+    size (the largest canvas: each training scene is one tile, the smaller ones padded)."""
     from zoo.scenes import load_scenes as scenes
 
     d = scenes(data_cfg)
     as_items = lambda split, items: [Annotated(f"{split}{i:05d}", s.image, s.boxes, s.labels) for i, s in enumerate(items)]  # noqa: E731
-    return as_items("train", d.train), as_items("test", d.test), d.classes, d.source
+    return as_items("train", d.train), as_items("test", d.test), d.classes, d.source, d.tile_size
 
 
 # ---------------------------------------------------------------- tiling and splits
@@ -270,8 +271,10 @@ def load(data_cfg: Any) -> DetectionData:
     """The configured data set, split into train (tiled) and test (whole images)."""
     name = data_cfg.name
     scale = float(data_cfg.get("scale", 1.0))
+    size = int(data_cfg.get("tile_size", 256))
+    source: dict[str, Any] = {"name": name}
     if name == "scenes":
-        train, test, classes, source = load_scenes(data_cfg)
+        train, test, classes, source, size = load_scenes(data_cfg)
     elif name == "trees":
         items, classes = load_trees(data_cfg.get("root"))
         held = str(data_cfg.get("test_image") or TREES_TEST_IMAGE)
@@ -297,11 +300,6 @@ def load(data_cfg: Any) -> DetectionData:
         train = [items[i] for i in sorted(order[n_test:])]
     else:
         raise DataError(f"data={name} is not detection data; allowed with task=detection: {', '.join(DATA_SETS)}")
-    if name == "scenes":  # a training scene is one tile, the smaller canvases padded
-        size = max(int(c) for c in data_cfg.get("canvas"))
-    else:
-        size = int(data_cfg.get("tile_size", 256))
-        source = {"name": name}
     train = [t for i in train for t in tile(rescale(i, scale), size)]
     max_tiles = data_cfg.get("max_train_tiles")
     if max_tiles and len(train) > int(max_tiles):

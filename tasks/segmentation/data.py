@@ -11,7 +11,6 @@
   ``MAX_UNNAMED_CLASSES`` distinct values are refused as grey levels).
 * ``voc_seg``: the Pascal-VOC segmentation layout: ``root/JPEGImages/<id>.jpg``, palette PNGs
   ``root/SegmentationClass/<id>.png`` and the id lists ``root/ImageSets/Segmentation/<split>.txt``.
-
 * ``scenes``: multi-object scenes generated from real object images (:mod:`zoo.scenes`; Fashion-MNIST by
   default): class masks with ``background`` and the object classes; test scenes from held-out objects.
 
