@@ -91,6 +91,21 @@ def warmup_cosine_per_step() -> ScheduleFactory:
     return lambda opt, epochs, steps: _WarmupCosinePerStep(opt, epochs, steps)
 
 
+WeightTraining = Callable[[list[nn.Parameter], int, int], tuple[torch.optim.Optimizer, Schedule]]
+
+
+def adamw_warmup_training(trainer: Any) -> WeightTraining:
+    """``(params, epochs, steps_per_epoch) -> (optimizer, schedule)``: AdamW at ``trainer.lr`` / ``trainer.weight_decay``
+    with :func:`warmup_cosine_per_step`: the recipe of :func:`fit_adamw_warmup` for a loop that is not :func:`fit`'s
+    (a one-shot strategy's supernet weights, :attr:`zoo.estimate.problem.OneShotProblem.weight_training`)."""
+
+    def make(params: list[nn.Parameter], epochs: int, steps: int) -> tuple[torch.optim.Optimizer, Schedule]:
+        opt = adamw(float(trainer.lr), float(trainer.weight_decay))(params)
+        return opt, warmup_cosine_per_step()(opt, epochs, steps)
+
+    return make
+
+
 def to_device(batch: Any, device: torch.device | str, non_blocking: bool = False) -> Any:
     """``batch`` with every tensor in it on ``device`` (tensors, dicts, lists, tuples, dataclasses);
     ``non_blocking``: asynchronous copies from page-locked memory (a pinning DataLoader's batches)."""
@@ -200,6 +215,7 @@ def fit_adamw_warmup(
     desc: str = "train",
     progress: bool = True,
     checkpoint: Any = None,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> float:
     """:func:`fit` with AdamW at ``trainer.lr`` / ``trainer.weight_decay``, a linear warm-up over the first
     epoch and a per-step cosine decay (:func:`warmup_cosine_per_step`), gradients clipped at ``trainer.grad_clip``,
@@ -216,5 +232,6 @@ def fit_adamw_warmup(
         desc=desc,
         progress=progress,
         checkpoint=checkpoint,
+        on_epoch=on_epoch,
         amp=bool(trainer.get("amp", False)),
     )

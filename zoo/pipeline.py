@@ -474,6 +474,8 @@ def summary(run: Run, genotype: Any, metrics: dict[str, Any], header: str | None
         lines.append(f"  baseline  {base.get('model')}: {base['params']:,} parameters ({base['params_ratio']:.2f}x the searched model's)")
         if lead:
             lines.append(f"  searched minus baseline  {lead}")
+    for warning in metrics.get("warnings", []):  # what the task found wrong with a final training (e.g. not converged)
+        lines.append(f"  warning   {warning}")
     if "pareto_front" in metrics:
         from zoo.search.pareto import front_summary
 

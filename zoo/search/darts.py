@@ -4,7 +4,8 @@ Bi-level optimisation: the weights w minimise the training loss, the architectur
 parameters alpha minimise the validation loss of w*(alpha). ``order=1`` treats w as
 constant (DARTS-V1); ``order=2`` uses the one-step unrolled approximation
 w' = w - xi * grad_w L_train(w, alpha) and the finite-difference Hessian-vector
-product of the paper's eq. (8) (DARTS-V2).
+product of the paper's eq. (8) (DARTS-V2). The weights train with SGD and a cosine rate as in the paper,
+or with the task's own optimiser and schedule where the problem brings one (``problem.weight_training``).
 
 Under ``torchrun`` (``problem.distributed``, :mod:`zoo.runners.distributed`) each process takes
 its share of the batches; the weights train under DDP and the architecture gradients are averaged
@@ -116,12 +117,18 @@ class DARTS(OneShotStrategy):
         torch.manual_seed(self.seed)
         net = problem.supernet.to(problem.device)
         replicas = problem.distributed
-        w_opt = torch.optim.SGD(net.weight_parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         a_opt = torch.optim.Adam(net.arch_parameters(), lr=self.arch_lr, betas=(0.5, 0.999), weight_decay=self.arch_weight_decay)
         train_loader, valid_loader = replicas.shard(problem.train_loader), replicas.shard(problem.valid_loader)
         n_batches = len(train_loader)  # type: ignore[arg-type]
         total = self.epochs * n_batches
+        schedule = None  # the task's own weight training (problem.weight_training) replaces SGD and its cosine
+        if problem.weight_training is not None:
+            w_opt, schedule = problem.weight_training(list(net.weight_parameters()), self.epochs, n_batches)
+        else:
+            w_opt = torch.optim.SGD(net.weight_parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         objects = {"supernet": net, "weights_optimizer": w_opt, "arch_optimizer": a_opt}
+        if schedule is not None and schedule.state is not None:
+            objects["weights_schedule"] = schedule.state
         kind = type(self).__name__
         meta = problem.checkpoint.restore(kind, objects) if problem.checkpoint is not None else None
         start = int(meta["epoch"]) if meta else 0  # resume: continue after the last saved epoch
@@ -130,9 +137,12 @@ class DARTS(OneShotStrategy):
         bar = tqdm(total=total, initial=start * n_batches, desc=f"darts (order {self.order})", disable=not self.progress, leave=False)
         step = start * n_batches
         for epoch in range(start, self.epochs):
-            lr = self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
-            for group in w_opt.param_groups:
-                group["lr"] = lr
+            if schedule is None:
+                lr = self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
+                for group in w_opt.param_groups:
+                    group["lr"] = lr
+            else:
+                schedule.start_epoch(epoch)
             net.train()
             valid_iter = itertools.cycle(valid_loader)
             running, seen = 0.0, 0
@@ -144,7 +154,7 @@ class DARTS(OneShotStrategy):
                     if self.order == 1:
                         problem.loss(net, valid_batch).backward(inputs=net.arch_parameters())
                     else:
-                        self._arch_grad_second_order(problem, train_batch, valid_batch, self.unrolled_lr or lr)
+                        self._arch_grad_second_order(problem, train_batch, valid_batch, self.unrolled_lr or w_opt.param_groups[0]["lr"])
                     cost = problem.cost(net) if problem.cost is not None and self.cost_weight else None
                     if cost is not None:  # the run's constraints: lean towards cheaper ops (ProxylessNAS-style term)
                         expected, reference = cost
@@ -159,6 +169,8 @@ class DARTS(OneShotStrategy):
                     a.grad = None
                 torch.nn.utils.clip_grad_norm_(list(net.weight_parameters()), self.grad_clip)
                 w_opt.step()
+                if schedule is not None:
+                    schedule.after_step()
                 running += float(loss.detach())
                 seen += 1
                 step += 1

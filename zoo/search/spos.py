@@ -103,17 +103,26 @@ class SPOS(OneShotStrategy):
     ) -> None:
         space = problem.space
         replicas = problem.distributed
-        opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         train_loader = replicas.shard(problem.train_loader)
         n_batches = len(train_loader)  # type: ignore[arg-type]
+        schedule = None  # the task's own weight training (problem.weight_training) replaces SGD and its cosine
+        if problem.weight_training is not None:
+            opt, schedule = problem.weight_training(list(net.parameters()), self.epochs, n_batches)
+        else:
+            opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         objects = {"supernet": net, "optimizer": opt}
+        if schedule is not None and schedule.state is not None:
+            objects["schedule"] = schedule.state
         meta = problem.checkpoint.restore("SPOS", objects, rng) if problem.checkpoint is not None else None
         start = int(meta["epoch"]) if meta else 0  # resume: continue after the last saved epoch (evolution reruns, it is cheap)
         model = replicas.wrap(net, find_unused=True)  # after the restore: replicas start from rank 0's state
         bar = tqdm(total=self.epochs * n_batches, initial=start * n_batches, desc="spos supernet", disable=not self.progress, leave=False)
         for epoch in range(start, self.epochs):
-            for group in opt.param_groups:
-                group["lr"] = self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
+            if schedule is None:
+                for group in opt.param_groups:
+                    group["lr"] = self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
+            else:
+                schedule.start_epoch(epoch)
             net.train()
             running, seen = 0.0, 0
             for batch in train_loader:
@@ -124,6 +133,8 @@ class SPOS(OneShotStrategy):
                 replicas.sync_weight_grads(net.parameters())
                 nn.utils.clip_grad_norm_(list(net.parameters()), self.grad_clip)
                 opt.step()
+                if schedule is not None:
+                    schedule.after_step()
                 running += float(loss.detach())
                 seen += 1
                 bar.update(1)

@@ -65,7 +65,7 @@ def translation(root: Path) -> TaskFixture:
             ),
             BadData(
                 "segmentation data",
-                "data=masks is not translation data; allowed with task=translation: trans_de_en, tsv",
+                "data=masks is not translation data; allowed with task=translation: bible, trans_de_en, tsv",
                 overrides=("data=masks",),
                 error=ConfigError,
             ),
