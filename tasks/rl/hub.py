@@ -1,4 +1,4 @@
-"""What the hub knows of RL bundles: a flat observation in, action logits or mean and the state value out."""
+"""What the hub knows of RL bundles: a flat observation (or a channel-first image) in, action logits or mean and the state value out."""
 
 from __future__ import annotations
 
@@ -13,15 +13,23 @@ class RLHub(HubFacts):
     export_rtol = 1e-5  # a few float32 layers: ONNX Runtime rounds differently in the last bits
 
     def input_shape(self, config: dict[str, Any]) -> tuple[int, ...]:
-        return (int(config["model"]["obs_dim"]),)
+        shape = config["model"].get("obs_shape")  # image observations: (C, H, W)
+        return tuple(int(v) for v in shape) if shape else (int(config["model"]["obs_dim"]),)
 
     def preprocessing(self, config: dict[str, Any]) -> dict[str, Any]:
         data = config.get("data") or {}
         model = config.get("model") or {}
+        image = model.get("obs_shape")
+        observation = (
+            "the gymnasium image observation as float32, channels first, divided by "
+            f"{data.get('obs_scaled_by', 1)} (as stable-baselines3 preprocesses it)"
+            if image
+            else "the gymnasium observation as float32, flattened (a Discrete observation one-hot); no normalisation"
+        )
         return {
-            "input_size": [int(model.get("obs_dim", 0))],
+            "input_size": [int(v) for v in image] if image else [int(model.get("obs_dim", 0))],
             "environment": data.get("env"),
-            "observation": "the gymnasium observation as float32, flattened (a Discrete observation one-hot); no normalisation",
+            "observation": observation,
             "outputs": (
                 "action logits (N, actions) and state value (N,); the deterministic action is the argmax"
                 if model.get("discrete", True)

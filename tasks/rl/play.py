@@ -64,7 +64,8 @@ def record_gif(policy: Any, env_id: str, path: str | Path, seed: int = 0, max_fr
     images = []
     for f in frames[::step]:
         im = Image.fromarray(np.asarray(f, dtype=np.uint8))
-        images.append(im.resize((width, max(1, round(im.height * width / im.width)))))
+        resample = Image.Resampling.NEAREST if im.width < 64 else Image.Resampling.BICUBIC  # MinAtar's 10x10 frames stay crisp cells
+        images.append(im.resize((width, max(1, round(im.height * width / im.width))), resample))
     images[0].save(path, save_all=True, append_images=images[1:], duration=40 * step, loop=0, optimize=True)
     return True
 

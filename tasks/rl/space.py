@@ -11,6 +11,13 @@ AutoML-Conf 2022) searched such cells for policies.
 cell, ``reduce`` = the value cell; nothing is reduced here, the field names are the DARTS
 genotype's). :class:`PolicySpace` (registered ``policy``) is the DARTS space's decision vector
 over the ``dense`` ops of :mod:`zoo.space.ops`, so every multi-trial strategy searches it unchanged.
+
+Image observations (MinAtar's planes, Atari frames) are searched in the shared image cell space instead:
+the DARTS space of task=classification, a normal and a reduction cell over the image ops, whose
+genotypes are plain DARTS :class:`Genotype` s. They form the convolutional encoder that the policy and
+the value heads share (:class:`tasks.rl.model.CellEncoder`), as SB3's ``CnnPolicy`` shares its
+``NatureCNN``. The ``policy`` space takes that form when its ``env`` (the run's ``data.env``) has image
+observations, so ``task=rl data.env=MinAtar/Breakout-v1`` searches convolutional cells with no other option.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any, ClassVar
 from zoo.space.base import SPACES
 from zoo.space.darts_space import DartsSpace
 from zoo.space.genotype import Genotype, GenotypeError, genotype_class
+from zoo.space.ops import DARTS_OPS, ops_for
 
 DENSE_OPS = (
     "dense_none",
@@ -92,19 +100,46 @@ class PolicyGenotype:
 
 @SPACES.register("policy")
 class PolicySpace(DartsSpace):
-    """The DARTS decision vector (policy cell, then value cell) over the dense ops."""
+    """The DARTS decision vector (policy cell, then value cell) over the dense ops; when ``env`` has image
+    observations, the DARTS decision vector (normal cell, then reduction cell) over ``image_primitives``, whose
+    genotypes are DARTS :class:`Genotype` s (:attr:`image`)."""
 
     name = "policy"
     domain = "dense"
     zero = "dense_none"
 
-    def __init__(self, steps: int = 2, primitives: Sequence[str] = DENSE_OPS, **kw: Any) -> None:
-        super().__init__(steps, primitives, **kw)
+    def __init__(
+        self,
+        steps: int = 2,
+        primitives: Sequence[str] = DENSE_OPS,
+        image_primitives: Sequence[str] = DARTS_OPS,
+        env: str | None = None,
+        **kw: Any,
+    ) -> None:
+        image_ops = ops_for("image")
+        odd = [p for p in image_primitives if p not in image_ops] if isinstance(image_primitives, (list, tuple)) else [image_primitives]
+        if odd:
+            raise ValueError(f"space.image_primitives has op {odd[0]!r}, which is not an image op; allowed: {', '.join(image_ops)}")
+        from tasks.rl.data import has_image_observations
 
-    def decode(self, choices: Sequence[int]) -> PolicyGenotype:
+        self.env = env
+        self.image = has_image_observations(env)
+        if self.image:  # the shared image cell space (the classification ops)
+            self.domain, self.zero = "image", "none"
+            super().__init__(steps, image_primitives, **kw)
+        else:
+            super().__init__(steps, primitives, **kw)
+
+    def decode(self, choices: Sequence[int]) -> PolicyGenotype | Genotype:  # type: ignore[override]
+        if self.image:
+            return super().decode(choices)
         return PolicyGenotype(super().decode(choices))
 
-    def encode(self, genotype: PolicyGenotype) -> list[int]:
+    def encode(self, genotype: PolicyGenotype | Genotype) -> list[int]:  # type: ignore[override]
+        if self.image:
+            if not isinstance(genotype, Genotype):
+                raise GenotypeError(f"space 'policy' takes DARTS genotypes for image observations, got {type(genotype).__name__}")
+            return super().encode(genotype)
         if not isinstance(genotype, PolicyGenotype):
             raise GenotypeError(f"space 'policy' takes policy genotypes, got {type(genotype).__name__}")
         for concat in (genotype.cell.normal_concat, genotype.cell.reduce_concat):
@@ -112,7 +147,9 @@ class PolicySpace(DartsSpace):
                 raise GenotypeError(f"cell concatenates nodes {list(concat)}; space 'policy' concatenates all nodes")
         return super().encode(genotype.cell)
 
-    def genotype_from_json(self, data: dict[str, Any]) -> PolicyGenotype:
+    def genotype_from_json(self, data: dict[str, Any]) -> PolicyGenotype | Genotype:  # type: ignore[override]
+        if self.image:
+            return Genotype.from_json(data)
         return PolicyGenotype.from_json(data)
 
 

@@ -18,6 +18,13 @@ problem hands the DARTS strategy
 
 Only first-order DARTS applies (``search.order=1``): the loss calls the policy's own methods,
 which the second-order functional re-binding does not reach.
+
+For image observations the relaxed part is the shared encoder: :class:`SuperImagePolicy` is SB3's
+``CnnPolicy`` layout whose ``features_extractor`` (:class:`SuperCellFeatures`) holds the core DARTS
+:class:`zoo.space.supernet.SuperNet` (the classification ops' mixed edges, ``alpha_normal`` and
+``alpha_reduce``) in the shape of :class:`tasks.rl.model.CellEncoder`, so the same loaders, loss and
+score search convolutional cells inside PPO, and the derived DARTS genotype is what a multi-trial
+search of the ``policy`` space would propose for these observations.
 """
 
 from __future__ import annotations
@@ -28,13 +35,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from tasks.rl.model import Towers
+from tasks.rl.integrations.sb3 import drop_feature_aliases
+from tasks.rl.model import FEATURES, GRID, Towers
 from tasks.rl.space import PolicyGenotype, PolicySpace
 from zoo.space.genotype import Genotype
-from zoo.space.supernet import MixedOp, derive_edges, num_edges
+from zoo.space.supernet import MixedOp, SuperNet, derive_edges, num_edges
 
 
 class SuperCell(nn.Module):
@@ -114,6 +124,88 @@ class SuperPolicy(ActorCriticPolicy):
         pi = derive_edges(w["policy"].detach(), self.steps, self.primitives, zero=self.zero)
         vf = derive_edges(w["value"].detach(), self.steps, self.primitives, zero=self.zero)
         return PolicyGenotype(Genotype(pi, concat, vf, concat))
+
+
+class SuperCellFeatures(BaseFeaturesExtractor):
+    """:class:`tasks.rl.model.CellEncoder` relaxed: the stem, ``layers`` normal cells and one reduction cell of
+    the DARTS :class:`SuperNet` (every edge a softmax mixture of ``primitives``), pooled to at most
+    :data:`tasks.rl.model.GRID` squared, flattened, a ``features``-unit layer with ReLU."""
+
+    def __init__(
+        self, observation_space: spaces.Box, width: int, layers: int, steps: int, primitives: Sequence[str], features: int = FEATURES
+    ) -> None:
+        super().__init__(observation_space, int(features))
+        c, h, w = (int(v) for v in observation_space.shape)
+        self.supernet = SuperNet(
+            num_classes=0,
+            init_channels=int(width),
+            layers=int(layers) + 1,
+            steps=int(steps),
+            multiplier=int(steps),
+            stem_multiplier=1,
+            in_chans=c,
+            primitives=primitives,
+            num_reductions=1,
+        )
+        self.supernet.eval()  # one probe for the last map's shape, leaving the BN statistics as they are
+        with torch.no_grad():
+            out = self.supernet.forward_features(torch.zeros(1, c, h, w))[-1]
+        self.supernet.train()
+        out_c, out_h, out_w = out.shape[1:]
+        grid = (min(out_h, GRID), min(out_w, GRID))
+        self.pool: nn.Module = nn.AdaptiveAvgPool2d(grid) if grid != (out_h, out_w) else nn.Identity()
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(out_c * grid[0] * grid[1], int(features)), nn.ReLU())
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.supernet.forward_features(observations)[-1]))
+
+
+class SuperImagePolicy(ActorCriticPolicy):
+    """SB3 actor-critic for image observations whose shared encoder is a DARTS supernet; the supernet
+    interface of the one-shot strategies (its genotype: a DARTS normal and reduction cell)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        steps: int = 2,
+        primitives: Sequence[str] = (),
+        width: int = 16,
+        layers: int = 1,
+        zero: str = "none",
+        features: int = FEATURES,
+        **kwargs: Any,
+    ) -> None:
+        self.steps, self.primitives, self.width, self.layers, self.zero = int(steps), list(primitives), int(width), int(layers), zero
+        self.features = int(features)
+        kwargs.setdefault("features_extractor_class", SuperCellFeatures)
+        kwargs.setdefault(
+            "features_extractor_kwargs",
+            {"width": self.width, "layers": self.layers, "steps": self.steps, "primitives": self.primitives, "features": self.features},
+        )
+        kwargs.setdefault("net_arch", [])
+        super().__init__(*args, **kwargs)
+        drop_feature_aliases(self)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        extra = {"steps": self.steps, "primitives": self.primitives, "width": self.width, "layers": self.layers, "zero": self.zero}
+        return {**super()._get_constructor_parameters(), **extra, "features": self.features}
+
+    @property
+    def supernet(self) -> SuperNet:
+        return self.features_extractor.supernet  # type: ignore[return-value]
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return self.supernet.arch_parameters()
+
+    def weight_parameters(self) -> Iterator[nn.Parameter]:
+        arch = {id(a) for a in self.arch_parameters()}
+        return (p for p in self.parameters() if id(p) not in arch)
+
+    def arch_weights(self) -> dict[str, torch.Tensor]:
+        return self.supernet.arch_weights()
+
+    def genotype(self) -> Genotype:
+        return self.supernet.genotype()
 
 
 class RolloutLoader:

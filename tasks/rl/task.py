@@ -10,6 +10,11 @@ seeds (RL is noisy). The winner is retrained for ``trainer.steps`` and evaluated
 ``trainer.eval_episodes`` episodes on seeds no candidate saw, beside SB3's ``MlpPolicy`` sized to
 the searched policy's parameter count (:meth:`RL.baseline_arch`) trained with the same steps, settings and seed. ``search=darts``
 trains a supernet policy (:mod:`tasks.rl.supernet`).
+
+Image observations (``data.env=MinAtar/Breakout-v1``): the ``policy`` space searches the DARTS cells of
+a convolutional encoder the two heads share (:class:`tasks.rl.model.CellEncoder`), and the baseline is
+the MinAtar paper's network (Young & Tian 2019, arXiv:1903.03176: one 3x3 convolution of 16 channels,
+a 128-unit layer) with both widths scaled to the searched policy's parameter count.
 """
 
 from __future__ import annotations
@@ -31,6 +36,13 @@ from zoo.estimate.problem import OneShotProblem
 from zoo.task import TASKS, Task, compare_with_baseline
 
 ESTIMATE_SEED = 3_000_000  # candidates' evaluation episodes
+
+
+def _transposed(space: Any) -> Any:
+    """A channel-last image space channel-first, as SB3's ``VecTransposeImage`` gives it to the policy."""
+    from stable_baselines3.common.vec_env import VecTransposeImage
+
+    return VecTransposeImage.transpose_space(space)
 
 
 def _null_or(spec: Number) -> Number:
@@ -82,6 +94,15 @@ class RL(Task):
     def setup(self) -> None:
         self.info: EnvInfo = env_info(str(self.data_cfg.env))
         self.env_id = self.info.env_id
+        searches_images = bool(getattr(self.space, "image", False))
+        if searches_images != self.info.image:
+            from zoo.config_values import ConfigError
+
+            cells = "image cells" if searches_images else "dense towers"
+            raise ConfigError(
+                f"space.env={getattr(self.space, 'env', None)} gives the policy space {cells}, but data.env={self.env_id} has "
+                f"{self.info.spaces()}; allowed: space.env=${{data.env}} (the default)"
+            )
         self.hp = ppo_settings(self.env_id, self.trainer_cfg)
         t = self.data_cfg.get("threshold")
         self.threshold = float(t) if t is not None else self.info.reward_threshold
@@ -95,7 +116,7 @@ class RL(Task):
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
         m = self.size_config(final)
         i = self.info
-        return {
+        out = {
             "arch": genotype.to_json(),
             "obs_dim": i.obs_dim,
             "n_actions": i.n_actions,
@@ -105,6 +126,11 @@ class RL(Task):
             "width": int(m.width),
             "layers": int(m.layers),
         }
+        if i.image:
+            from tasks.rl.model import FEATURES
+
+            out.update({"obs_shape": list(i.obs_shape or ()), "features": FEATURES})
+        return out
 
     def build_model(self, genotype: Any, final: bool = True) -> nn.Module:
         from zoo.models import create_model
@@ -119,8 +145,16 @@ class RL(Task):
         env = make_env(self.env_id)
         try:
             obs, _ = env.reset(seed=self.seed)
+            space = env.observation_space
         finally:
             env.close()
+        if self.info.image:  # SB3's own preprocessing: channels first, uint8 images divided by 255, others as they are
+            from stable_baselines3.common.preprocessing import maybe_transpose, preprocess_obs
+
+            batch = torch.as_tensor(maybe_transpose(np.asarray(obs)[None], space))
+            shape = self.info.obs_shape or ()
+            channel_first = space if tuple(space.shape) == tuple(shape) else _transposed(space)
+            return preprocess_obs(batch, channel_first, normalize_images=True).float()
         if not np.ndim(obs):  # Discrete observation: one-hot
             one_hot = np.zeros(self.info.obs_dim, dtype=np.float32)
             one_hot[int(obs)] = 1.0
@@ -206,7 +240,8 @@ class RL(Task):
         }
         if bool(self.cfg.baseline.enabled):
             arch, about = self.baseline_arch(int(s["params"]))
-            make = lambda: self.new_ppo("MlpPolicy", self.seed, {"net_arch": {"pi": list(arch), "vf": list(arch)}})  # noqa: E731
+            policy, kwargs = self.baseline_policy(arch)
+            make = lambda: self.new_ppo(policy, self.seed, kwargs)  # noqa: E731
             _, b = self._train_and_test("baseline", make, checkpoints)
             out.update(
                 {
@@ -219,10 +254,23 @@ class RL(Task):
             out.update(compare_with_baseline(s, b, ["mean_return"], "mean_return", out["baseline"]))
         return model, out
 
+    def baseline_policy(self, arch: list[int]) -> tuple[Any, dict[str, Any]]:
+        """SB3's policy and ``policy_kwargs`` of the hand-made baseline ``arch`` (:meth:`baseline_arch`): ``MlpPolicy``
+        with ``arch`` for pi and vf; for image observations SB3's ``CnnPolicy`` layout on the MinAtar network
+        (:class:`tasks.rl.integrations.sb3.MinAtarPolicy`, ``arch`` = [channels, units]), the heads on its features."""
+        if self.info.image:
+            from tasks.rl.integrations.sb3 import MinAtarPolicy
+
+            return MinAtarPolicy, {"channels": int(arch[0]), "units": int(arch[1])}
+        return "MlpPolicy", {"net_arch": {"pi": list(arch), "vf": list(arch)}}
+
     def baseline_arch(self, searched_params: int) -> tuple[list[int], dict[str, Any]]:
         """The hand-made policy's hidden layers (the same for pi and vf, tanh, SB3's ``MlpPolicy``): ``task.baseline.net_arch``
         when given, else two equal layers whose width gives the parameter count closest to ``task.baseline.params``, by
-        default the searched policy's ``searched_params``."""
+        default the searched policy's ``searched_params``. Image observations: the MinAtar network's [channels, units]
+        (:meth:`image_baseline_arch`)."""
+        if self.info.image:
+            return self.image_baseline_arch(searched_params)
         fixed = self.cfg.baseline.get("net_arch")
         if fixed is not None:
             arch = [int(w) for w in fixed]
@@ -249,13 +297,57 @@ class RL(Task):
             **sized.report(float(self.cfg.baseline.get("tolerance", 0.1))),
         }
 
+    def image_baseline_arch(self, searched_params: int) -> tuple[list[int], dict[str, Any]]:
+        """The MinAtar paper's network (Young & Tian 2019: a 3x3 convolution of 16 channels, a 128-unit layer) as
+        [channels, units]: ``task.baseline.net_arch`` when given, else both scaled by one width multiplier ``w``
+        (``round(16 w)``, ``round(128 w)``) to the parameter count closest to ``task.baseline.params``, by default
+        the searched policy's ``searched_params`` (counted with the heads, as SB3 builds the policy)."""
+        from tasks.rl.model import FEATURES, MinAtarNet
+
+        def name(arch: list[int]) -> str:
+            return f"MinAtar network (Young & Tian 2019: conv 3x3 {arch[0]} channels, {arch[1]} units), SB3's CnnPolicy layout"
+
+        fixed = self.cfg.baseline.get("net_arch")
+        if fixed is not None:
+            arch = [int(w) for w in fixed]
+            if len(arch) != 2:
+                from zoo.config_values import ConfigError
+
+                raise ConfigError(
+                    f"task.baseline.net_arch={arch} is invalid with image observations (data.env={self.env_id}); "
+                    "allowed: [channels, units] of the MinAtar network, e.g. [16, 128]"
+                )
+            return arch, {"model": name(arch)}
+        from zoo.sizing import fit_params, target_params
+
+        shape, i = self.info.obs_shape or (1, 1, 1), self.info
+
+        def arch_at(w: float) -> list[int]:
+            return [max(1, round(16 * w)), max(1, round(FEATURES * w))]
+
+        def member(w: float) -> nn.Module:  # what SB3 builds: the network, the action head, the value head (and log_std)
+            channels, units = arch_at(w)
+            parts = nn.ModuleList([MinAtarNet(shape, channels, units), nn.Linear(units, i.n_actions), nn.Linear(units, 1)])
+            if not i.discrete:
+                parts.register_parameter("log_std", nn.Parameter(torch.zeros(i.n_actions)))
+            return parts
+
+        sized = fit_params(member, target_params(self.cfg.baseline, searched_params), 1 / 16, 8.0)
+        arch = arch_at(sized.width)
+        return arch, {
+            "model": name(arch),
+            "width_multiplier": round(sized.width, 4),
+            **sized.report(float(self.cfg.baseline.get("tolerance", 0.1))),
+        }
+
     # ---- one-shot
     def _super_ppo(self, seed: int) -> Any:
-        from tasks.rl.supernet import SuperPolicy, supernet_kwargs
+        from tasks.rl.supernet import SuperImagePolicy, SuperPolicy, supernet_kwargs
 
         s = self.cfg.supernet
         torch.manual_seed(self.seed)
-        return self.new_ppo(SuperPolicy, seed, supernet_kwargs(self.space, int(s.width), int(s.layers)))
+        policy = SuperImagePolicy if self.info.image else SuperPolicy
+        return self.new_ppo(policy, seed, supernet_kwargs(self.space, int(s.width), int(s.layers)))
 
     def one_shot_problem(self) -> OneShotProblem:
         from tasks.rl.metrics import ppo_loss

@@ -4,7 +4,12 @@
 towers of a :class:`tasks.rl.space.PolicyGenotype` (``_build_mlp_extractor``); the genotype,
 width and depth are constructor parameters, so ``PPO.save`` / ``PPO.load`` keep them. SB3's
 own action head, value head, distributions and orthogonal initialisation are kept, so a
-searched policy trains exactly as SB3 trains its ``MlpPolicy``.
+searched policy trains exactly as SB3 trains its ``MlpPolicy``. For image observations (a DARTS
+genotype) it is SB3's ``CnnPolicy`` layout instead: the searched encoder is the shared
+``features_extractor`` (:class:`CellFeatures`) and the heads read its features (``net_arch=[]``);
+SB3 keeps moving uint8 images channel-first and dividing them by 255 (``normalize_images``), and
+reads other images (MinAtar's 0/1 planes) as they are. :class:`MinAtarFeatures` is the hand-made
+MinAtar network (Young & Tian 2019) as an extractor, for the same-size baseline.
 
 :func:`to_ppo` turns a zoo bundle (safetensors + JSON, or a zoo entry name) into a ready
 ``PPO`` object with the PPO settings it was trained with; ``ppo.save("policy.zip")`` then gives
@@ -16,27 +21,101 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from tasks.rl.model import DenseExtractor, PolicyNet
+from tasks.rl.model import FEATURES, CellEncoder, DenseExtractor, ImagePolicyNet, MinAtarNet, PolicyNet
 from tasks.rl.space import PolicyGenotype
 from zoo.device import model_device
+from zoo.space.genotype import Genotype, genotype_from_json
+
+
+def image_genotype(genotype: dict[str, Any]) -> bool:
+    """Whether a genotype's JSON is a DARTS cell pair (an image encoder) rather than policy towers."""
+    return genotype.get("space", "darts") == Genotype.space
+
+
+class CellFeatures(BaseFeaturesExtractor):
+    """The searched image encoder (:class:`tasks.rl.model.CellEncoder`) as SB3's features extractor; the
+    observation space is channel-first, as SB3 hands images to its networks."""
+
+    def __init__(self, observation_space: spaces.Box, genotype: dict[str, Any], width: int, layers: int, features: int = FEATURES) -> None:
+        super().__init__(observation_space, int(features))
+        self.encoder = CellEncoder(Genotype.from_json(genotype), observation_space.shape, int(width), int(layers), int(features))
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.encoder(observations)
+
+
+class MinAtarFeatures(BaseFeaturesExtractor):
+    """The MinAtar paper's network (:class:`tasks.rl.model.MinAtarNet`) as SB3's features extractor."""
+
+    def __init__(self, observation_space: spaces.Box, channels: int = 16, units: int = FEATURES) -> None:
+        super().__init__(observation_space, int(units))
+        self.encoder = MinAtarNet(observation_space.shape, int(channels), int(units))
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.encoder(observations)
+
+
+def drop_feature_aliases(policy: ActorCriticPolicy) -> None:
+    """Keeps a shared features extractor under its one name ``features_extractor``: SB3 also registers it as
+    ``pi_features_extractor`` and ``vf_features_extractor``, so its tensors would appear three times in the
+    state dict, which safetensors (epoch checkpoints) refuses. The two names stay as plain attributes."""
+    if policy.share_features_extractor:
+        for name in ("pi_features_extractor", "vf_features_extractor"):
+            module = policy._modules.pop(name, None)
+            if module is not None:
+                object.__setattr__(policy, name, module)
+
+
+class MinAtarPolicy(ActorCriticPolicy):
+    """SB3's ``CnnPolicy`` layout on the MinAtar network (:class:`MinAtarFeatures`, ``channels`` and ``units``):
+    the hand-made baseline for image observations."""
+
+    def __init__(self, *args: Any, channels: int = 16, units: int = FEATURES, **kwargs: Any) -> None:
+        self.channels, self.units = int(channels), int(units)
+        kwargs.setdefault("features_extractor_class", MinAtarFeatures)
+        kwargs.setdefault("features_extractor_kwargs", {"channels": self.channels, "units": self.units})
+        kwargs.setdefault("net_arch", [])
+        super().__init__(*args, **kwargs)
+        drop_feature_aliases(self)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "channels": self.channels, "units": self.units}
 
 
 class ZooPolicy(ActorCriticPolicy):
-    """``ActorCriticPolicy`` whose policy and value networks are the genotype's dense-cell towers."""
+    """``ActorCriticPolicy`` whose policy and value networks are the genotype's dense-cell towers, or, for a
+    DARTS genotype (image observations), whose shared features extractor is the genotype's cell encoder."""
 
-    def __init__(self, *args: Any, genotype: dict[str, Any], width: int = 64, layers: int = 1, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, genotype: dict[str, Any], width: int = 64, layers: int = 1, features: int = FEATURES, **kwargs: Any
+    ) -> None:
         self.genotype = dict(genotype)  # set before the parent constructor, which calls _build_mlp_extractor
-        self.width, self.layers = int(width), int(layers)
+        self.width, self.layers, self.features = int(width), int(layers), int(features)
+        if image_genotype(self.genotype):  # SB3's CnnPolicy layout: the extractor shared, the heads on its features
+            kwargs.setdefault("features_extractor_class", CellFeatures)
+            kwargs.setdefault(
+                "features_extractor_kwargs",
+                {"genotype": self.genotype, "width": self.width, "layers": self.layers, "features": self.features},
+            )
+            kwargs.setdefault("net_arch", [])
         super().__init__(*args, **kwargs)
+        if image_genotype(self.genotype):
+            drop_feature_aliases(self)
 
     def _build_mlp_extractor(self) -> None:
+        if image_genotype(self.genotype):
+            super()._build_mlp_extractor()  # net_arch=[]: the identity, the heads read the features
+            return
         self.mlp_extractor = DenseExtractor(PolicyGenotype.from_json(self.genotype), self.features_dim, self.width, self.layers)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "genotype": self.genotype, "width": self.width, "layers": self.layers}
+        extra = {"genotype": self.genotype, "width": self.width, "layers": self.layers, "features": self.features}
+        return {**super()._get_constructor_parameters(), **extra}
 
 
 class RunPPO(PPO):
@@ -59,7 +138,8 @@ def schedule(kind: str, value: float) -> Any:
     return ConstantSchedule(float(value))
 
 
-def policy_kwargs(genotype: PolicyGenotype, width: int, layers: int) -> dict[str, Any]:
+def policy_kwargs(genotype: PolicyGenotype | Genotype, width: int, layers: int) -> dict[str, Any]:
+    """:class:`ZooPolicy`'s ``policy_kwargs`` for ``genotype`` at ``width`` and ``layers``."""
     return {"genotype": genotype.to_json(), "width": int(width), "layers": int(layers)}
 
 
@@ -80,13 +160,20 @@ def ppo_kwargs(hp: dict[str, Any]) -> dict[str, Any]:
 
 
 def policy_net(policy: ActorCriticPolicy, obs_dim: int, n_actions: int, discrete: bool) -> PolicyNet:
-    """The bundle model (:class:`PolicyNet`) of a :class:`ZooPolicy`, weights copied by name (Box actions keep their bounds)."""
+    """The bundle model (:class:`PolicyNet`, :class:`ImagePolicyNet` for image observations) of a
+    :class:`ZooPolicy`, weights copied by name (Box actions keep their bounds)."""
     if not isinstance(policy, ZooPolicy):
         raise TypeError(f"policy_net() needs a ZooPolicy, not {type(policy).__name__}")
     low = high = None
     if not discrete:
         low, high = [float(v) for v in policy.action_space.low], [float(v) for v in policy.action_space.high]
-    net = PolicyNet(PolicyGenotype.from_json(policy.genotype), obs_dim, n_actions, discrete, policy.width, policy.layers, 0.0, low, high)
+    genotype = genotype_from_json(policy.genotype)
+    net: PolicyNet
+    if isinstance(genotype, Genotype):
+        shape = policy.observation_space.shape
+        net = ImagePolicyNet(genotype, shape, n_actions, discrete, policy.width, policy.layers, policy.features, 0.0, low, high)
+    else:
+        net = PolicyNet(genotype, obs_dim, n_actions, discrete, policy.width, policy.layers, 0.0, low, high)
     load_policy_weights(net, policy)
     return net.eval()
 
@@ -119,16 +206,23 @@ def to_ppo(checkpoint: Any, env: Any = None, device: torch.device | str | None =
     env = env or config["data"]["env"]
     trained = config.get("data", {}).get("ppo")
     settings = ppo_kwargs(trained) if trained else {}
+    if isinstance(env, str):
+        from tasks.rl.data import ensure_registered
+
+        ensure_registered(env)  # MinAtar/... ids are registered by this package, not by gymnasium
     if isinstance(env, str) and trained and int(trained.get("n_envs") or 1) > 1:
         # as many copies as training ran: SB3 makes one of an id, and a rollout of n_steps * 1 would not
         # hold the trained batch_size (SB3 warns about a truncated mini-batch; `learn` would differ from training)
         from stable_baselines3.common.env_util import make_vec_env
 
         env = make_vec_env(env, n_envs=int(trained["n_envs"]))
+    kwargs_policy = policy_kwargs(net.genotype, model_args["width"], model_args["layers"])
+    if "features" in model_args:
+        kwargs_policy["features"] = int(model_args["features"])
     ppo = PPO(
         ZooPolicy,
         env,
-        policy_kwargs=policy_kwargs(net.genotype, model_args["width"], model_args["layers"]),
+        policy_kwargs=kwargs_policy,
         verbose=0,
         device=model_device(net) if device is None else device,
         **{**settings, **kwargs},

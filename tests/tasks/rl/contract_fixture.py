@@ -38,6 +38,17 @@ class ActionsFromOne(MultiBinaryActions):
     action_space = spaces.Discrete(3, start=1)
 
 
+class ChannelLastFloatImages(MultiBinaryActions):
+    """Float images with the channels last: not an SB3 image (uint8 0..255, which SB3 moves channels first), so
+    nothing would move them channel-first for the convolutional encoder."""
+
+    observation_space = spaces.Box(0.0, 1.0, (10, 10, 3), np.float32)
+    action_space = spaces.Discrete(2)
+
+
+CHANNEL_LAST_ID = "zoo-test/ChannelLastFloatImages-v0"
+
+
 def needs_an_extra(**_: Any) -> gym.Env:
     """An environment whose package is missing, as gymnasium's Box2D ones report it without box2d."""
     raise gym.error.DependencyNotInstalled('Box2D is not installed, you can install it by run `pip install "gymnasium[box2d]"`')
@@ -47,6 +58,8 @@ if MULTIBINARY_ID not in gym.registry:
     gym.register(MULTIBINARY_ID, entry_point=MultiBinaryActions)
 if "zoo-test/ActionsFromOne-v0" not in gym.registry:
     gym.register("zoo-test/ActionsFromOne-v0", entry_point=ActionsFromOne)
+if CHANNEL_LAST_ID not in gym.registry:
+    gym.register(CHANNEL_LAST_ID, entry_point=ChannelLastFloatImages)
 if NEEDS_EXTRA_ID not in gym.registry:
     gym.register(NEEDS_EXTRA_ID, entry_point=needs_an_extra)
 if MISSING_MODULE_ID not in gym.registry:
@@ -96,6 +109,11 @@ def rl(root: Path) -> TaskFixture:
                 "discrete from 1",
                 "data.env=zoo-test/ActionsFromOne-v0 has a Discrete(start=1) action space",
                 ("data.env=zoo-test/ActionsFromOne-v0",),
+            ),
+            BadData(
+                "channel-last float images",
+                f"data.env={CHANNEL_LAST_ID} has image observations (10, 10, 3) of float32 with the channels last",
+                (f"data.env={CHANNEL_LAST_ID}",),
             ),
             BadData(
                 "bad schedule",
