@@ -56,6 +56,7 @@ def test_epochs_and_steps_both_null_fail_in_one_line() -> None:
         Translation.check_trainer(trainer)
 
 
+@pytest.mark.slow  # two real trainings, checked for what they learn
 def test_an_undertrained_translator_is_reported_and_a_trained_one_is_not(tmp_path: Path) -> None:
     genotype = transformer_genotype(5, 7)
     short = _task(tmp_path, 400, "trainer.epochs=2", "trainer.lr=0.002")
@@ -77,6 +78,7 @@ def test_an_undertrained_translator_is_reported_and_a_trained_one_is_not(tmp_pat
     assert out["test_bleu"] > short_bleu + 5
 
 
+@pytest.mark.slow  # two real supernet searches, checked for what they learn
 def test_darts_trains_the_supernet_with_the_tasks_optimiser(tmp_path: Path) -> None:
     """The same supernet and data, 3 epochs of first-order DARTS: with translation's AdamW warm-up recipe the supernet's
     validation cross-entropy ends far below where the strategy's own SGD (search.lr 0.05) leaves it."""
