@@ -495,8 +495,8 @@ def load_bible(cfg: Any) -> TranslationData:
         "data": "bible",
         "origin": BIBLE_ORIGIN,
         "file": given,
-        "src_edition": {"name": names[0], "title": src.title, "licence": src.licence},
-        "tgt_edition": {"name": names[1], "title": tgt.title, "licence": tgt.licence},
+        "src_edition": f"{names[0]}: {src.title}; licence: {src.licence}",
+        "tgt_edition": f"{names[1]}: {tgt.title}; licence: {tgt.licence}",
         "selection": (
             f"verses held by both editions with 1..{max_words} words a side after removing markup "
             "([ ] kept their words, * footnote marks removed, ` read as an apostrophe)"

@@ -43,8 +43,11 @@ def test_yaml_keys_match_specs() -> None:
 def test_default_is_elberfelder_to_basic_english_with_licences(default: TranslationData) -> None:
     d = default
     assert (d.src_lang, d.tgt_lang) == ("de", "en")
-    assert d.source["src_edition"]["name"] == "elberfelder" and d.source["tgt_edition"]["name"] == "bbe"
-    assert "public domain" in d.source["src_edition"]["licence"] and "public domain" in d.source["tgt_edition"]["licence"]
+    # the data card's rows: each edition by name, title and licence
+    assert d.source["src_edition"].startswith("elberfelder: Elberfelder Bibel") and d.source["tgt_edition"].startswith(
+        "bbe: Bible in Basic English"
+    )
+    assert d.source["src_edition"].endswith("licence: public domain") and d.source["tgt_edition"].endswith("licence: public domain")
     # Genesis 1:1 is a training verse unless its chapter was drawn for valid or test
     assert (
         "Im Anfang schuf Gott die Himmel und die Erde.",
