@@ -152,6 +152,20 @@ class PolicyNet(nn.Module):
         return torch.clamp(out, *(b.to(out.device) for b in self.action_bounds))  # plain tensors: they stay on the CPU
 
 
+def image_head(body: nn.Module, obs_shape: tuple[int, int, int], features: int) -> tuple[nn.Module, nn.Module]:
+    """(pool, head) after a cell ``body`` (``forward_features(x)[-1]``: its last map): the map average-pooled to at
+    most ``GRID`` x ``GRID``, flattened, then a ReLU layer of ``features`` units. One probe in eval mode gives the
+    map's shape and leaves the batch-norm statistics as they are."""
+    body.eval()
+    with torch.no_grad():
+        out = body.forward_features(torch.zeros(1, *obs_shape))[-1]  # type: ignore[operator]
+    body.train()
+    out_c, out_h, out_w = out.shape[1:]
+    grid = (min(out_h, GRID), min(out_w, GRID))
+    pool: nn.Module = nn.AdaptiveAvgPool2d(grid) if grid != (out_h, out_w) else nn.Identity()
+    return pool, nn.Sequential(nn.Flatten(), nn.Linear(out_c * grid[0] * grid[1], int(features)), nn.ReLU())
+
+
 class CellEncoder(nn.Module):
     """(N, C, H, W) -> (N, features): the stem (one 3x3 convolution to ``width`` channels + BN), ``layers`` normal
     cells and one reduction cell of ``genotype`` at half depth (:class:`zoo.space.network.CellNetwork` with one
@@ -162,14 +176,7 @@ class CellEncoder(nn.Module):
         super().__init__()
         c, h, w = (int(v) for v in obs_shape)
         self.body = CellNetwork(genotype, 0, width, layers + 1, in_chans=c, stem="cifar", stem_multiplier=1, num_reductions=1)
-        self.body.eval()  # one probe for the last map's shape, leaving the BN statistics as they are
-        with torch.no_grad():
-            out = self.body.forward_features(torch.zeros(1, c, h, w))[-1]
-        self.body.train()
-        out_c, out_h, out_w = out.shape[1:]
-        grid = (min(out_h, GRID), min(out_w, GRID))
-        self.pool: nn.Module = nn.AdaptiveAvgPool2d(grid) if grid != (out_h, out_w) else nn.Identity()
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(out_c * grid[0] * grid[1], int(features)), nn.ReLU())
+        self.pool, self.head = image_head(self.body, (c, h, w), features)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.body.forward_features(obs)[-1]))

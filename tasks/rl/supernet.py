@@ -41,7 +41,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from tasks.rl.integrations.sb3 import drop_feature_aliases
-from tasks.rl.model import FEATURES, GRID, Towers
+from tasks.rl.model import FEATURES, Towers, image_head
 from tasks.rl.space import PolicyGenotype, PolicySpace
 from zoo.space.genotype import Genotype
 from zoo.space.supernet import MixedOp, SuperNet, derive_edges, num_edges
@@ -147,14 +147,7 @@ class SuperCellFeatures(BaseFeaturesExtractor):
             primitives=primitives,
             num_reductions=1,
         )
-        self.supernet.eval()  # one probe for the last map's shape, leaving the BN statistics as they are
-        with torch.no_grad():
-            out = self.supernet.forward_features(torch.zeros(1, c, h, w))[-1]
-        self.supernet.train()
-        out_c, out_h, out_w = out.shape[1:]
-        grid = (min(out_h, GRID), min(out_w, GRID))
-        self.pool: nn.Module = nn.AdaptiveAvgPool2d(grid) if grid != (out_h, out_w) else nn.Identity()
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(out_c * grid[0] * grid[1], int(features)), nn.ReLU())
+        self.pool, self.head = image_head(self.supernet, (c, h, w), features)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.supernet.forward_features(observations)[-1]))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers.sb3_fresh import fresh_process_actions
 from stable_baselines3.common.preprocessing import is_image_space, preprocess_obs
 
 from tasks.rl.data import MINATAR_PIP, env_info, make_env
@@ -153,17 +154,6 @@ def test_the_bundle_net_computes_what_the_sb3_image_policy_computes() -> None:
     assert torch.equal(net.act(obs_t.float()), torch.as_tensor(ppo.predict(obs, deterministic=True)[0]))
 
 
-FRESH = """
-import json, sys
-import numpy as np
-from stable_baselines3 import PPO
-from tasks.rl.integrations.sb3 import to_ppo
-obs = np.array(json.loads(sys.argv[3]), dtype=np.uint8)
-for ppo in (PPO.load(sys.argv[1], device="cpu"), to_ppo(sys.argv[2])):
-    print(json.dumps(ppo.predict(obs, deterministic=True)[0].tolist()))
-"""
-
-
 def test_saved_image_policies_act_the_same_in_a_fresh_process(tmp_path: Path, repo_root: Path) -> None:
     from zoo.hub.bundle import save_bundle
 
@@ -177,14 +167,7 @@ def test_saved_image_policies_act_the_same_in_a_fresh_process(tmp_path: Path, re
     net = policy_net(ppo.policy, task.info.obs_dim, task.info.n_actions, True)
     config = {"task": "rl", "model": task.model_config(g), "data": task.describe_data(), "metrics": {}}
     save_bundle(tmp_path / "bundle", net, config)
-    out = subprocess.run(
-        [sys.executable, "-c", FRESH, str(tmp_path / "policy.zip"), str(tmp_path / "bundle"), json.dumps(obs.tolist())],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
-        check=True,
-    )
-    got = [json.loads(line) for line in out.stdout.strip().splitlines()[-2:]]
+    got = fresh_process_actions(repo_root, tmp_path / "policy.zip", tmp_path / "bundle", obs)  # SB3's zip, then the bundle
     assert got == [expected, expected]
     again = to_ppo(tmp_path / "bundle")
     assert again.predict(obs, deterministic=True)[0].tolist() == expected

@@ -4,14 +4,12 @@ in a fresh process (SB3's zip and the zoo bundle)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.sb3_fresh import fresh_process_actions
 from stable_baselines3 import PPO
 
 from tasks.rl.data import env_info
@@ -110,17 +108,6 @@ def test_a_short_ppo_run_beats_a_random_policy() -> None:
     assert trained > 3 * random_return, (trained, random_return)
 
 
-FRESH = """
-import json, sys
-import numpy as np
-from stable_baselines3 import PPO
-from tasks.rl.integrations.sb3 import to_ppo
-obs = np.array(json.loads(sys.argv[3]), dtype=np.float32)
-for ppo in (PPO.load(sys.argv[1], device="cpu"), to_ppo(sys.argv[2])):
-    print(json.dumps(ppo.predict(obs, deterministic=True)[0].tolist()))
-"""
-
-
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_saved_policies_act_the_same_in_a_fresh_process(env_id: str, tmp_path: Path, repo_root: Path) -> None:
     info = env_info(env_id)
@@ -143,14 +130,7 @@ def test_saved_policies_act_the_same_in_a_fresh_process(env_id: str, tmp_path: P
     save_bundle(tmp_path / "bundle", net, {"task": "rl", "model": model_args, "data": info.describe(), "metrics": {}})
     assert isinstance(PPO.load(tmp_path / "policy.zip", device="cpu").policy, ZooPolicy)
 
-    out = subprocess.run(  # one fresh process loads both: SB3's own zip, then the bundle through to_ppo
-        [sys.executable, "-c", FRESH, str(tmp_path / "policy.zip"), str(tmp_path / "bundle"), json.dumps(obs.tolist())],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
-        check=True,
-    )
-    got = [json.loads(line) for line in out.stdout.strip().splitlines()[-2:]]
+    got = fresh_process_actions(repo_root, tmp_path / "policy.zip", tmp_path / "bundle", obs)  # SB3's zip, then the bundle
     assert got[0] == expected, "zip: actions differ from the saving process"
     assert got[1] == expected, "bundle: actions differ from the saving process"
     assert to_ppo(tmp_path / "bundle").predict(obs, deterministic=True)[0].tolist() == expected
