@@ -135,8 +135,9 @@ def fit(
     desc: str = "train",
     progress: bool = True,
     checkpoint: Any = None,
-    on_epoch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, float], Any] | None = None,
     amp: bool = False,
+    history: list[Any] | None = None,
 ) -> float:
     """Trains ``model`` in place for ``epochs`` over ``loader``; returns the last epoch's mean loss.
 
@@ -144,7 +145,9 @@ def fit(
     parameters are) and runs under bf16 autocast with ``amp`` (``trainer.amp``; CUDA only).
     ``before_epoch(epoch)`` runs after the rate is set (e.g. drop-path
     growth). ``checkpoint`` (an :class:`~zoo.runners.checkpoint.EpochCheckpoint`) is saved after
-    every epoch and, when resuming, training continues after the last saved epoch.
+    every epoch and, when resuming, training continues after the last saved epoch. ``on_epoch(epoch,
+    loss)`` runs after each epoch; what it returns (JSON values; ``None``: nothing) is appended to ``history``,
+    which the checkpoint saves and a resume restores, so a per-epoch record (a learning curve) survives a resume.
     """
     device = torch.device(device) if device is not None else model_device(model)
     non_blocking = device.type == "cuda"
@@ -158,7 +161,7 @@ def fit(
         objects["schedule"] = sched.state
     last, start = float("nan"), 0
     if checkpoint is not None:
-        start, last = resume_training(checkpoint, kind, objects, epochs, loader)
+        start, last = resume_training(checkpoint, kind, objects, epochs, loader, history)
     bar = tqdm(total=epochs * n, initial=start * n, desc=desc, disable=not progress, leave=False)
     for epoch in range(start, epochs):
         sched.start_epoch(epoch)
@@ -180,19 +183,26 @@ def fit(
             bar.update(1)
             bar.set_postfix(loss=f"{total / seen:.3f}")
         last = total / max(seen, 1)
+        entry = on_epoch(epoch, last) if on_epoch is not None else None
+        if history is not None and entry is not None:
+            history.append(entry)
         if checkpoint is not None:
-            checkpoint.save(kind, objects, {"epoch": epoch, "epochs": epochs, "loss": last})
-        if on_epoch is not None:
-            on_epoch(epoch, last)
+            meta = {"epoch": epoch, "epochs": epochs, "loss": last}
+            if history is not None:
+                meta["history"] = list(history)
+            checkpoint.save(kind, objects, meta)
     bar.close()
     return last
 
 
-def resume_training(checkpoint: Any, kind: str, objects: dict[str, Any], epochs: int, loader: Any) -> tuple[int, float]:
+def resume_training(
+    checkpoint: Any, kind: str, objects: dict[str, Any], epochs: int, loader: Any, history: list[Any] | None = None
+) -> tuple[int, float]:
     """Restores ``objects`` from ``checkpoint`` when it holds a saved epoch of the same schedule.
 
     Returns (first epoch to run, last epoch's loss). The loader's shuffling generator and its
-    dataset's augmentation generator are saved and restored with the rest (``checkpoint.track``).
+    dataset's augmentation generator are saved and restored with the rest (``checkpoint.track``),
+    and ``history`` gets back the entries the saved epochs recorded.
     """
     meta = checkpoint.track(loader).restore(kind, objects)
     if meta is None:
@@ -202,6 +212,8 @@ def resume_training(checkpoint: Any, kind: str, objects: dict[str, Any], epochs:
         raise ValueError(
             f"{path} was saved by a {meta.get('epochs')}-epoch training, not {epochs}; set the epochs back or delete it to restart that training"
         )
+    if history is not None:
+        history[:] = list(meta.get("history", []))
     return int(meta["epoch"]) + 1, float(meta["loss"])
 
 
@@ -215,7 +227,8 @@ def fit_adamw_warmup(
     desc: str = "train",
     progress: bool = True,
     checkpoint: Any = None,
-    on_epoch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, float], Any] | None = None,
+    history: list[Any] | None = None,
 ) -> float:
     """:func:`fit` with AdamW at ``trainer.lr`` / ``trainer.weight_decay``, a linear warm-up over the first
     epoch and a per-step cosine decay (:func:`warmup_cosine_per_step`), gradients clipped at ``trainer.grad_clip``,
@@ -234,4 +247,5 @@ def fit_adamw_warmup(
         checkpoint=checkpoint,
         on_epoch=on_epoch,
         amp=bool(trainer.get("amp", False)),
+        history=history,
     )

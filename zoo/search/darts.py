@@ -122,6 +122,11 @@ class DARTS(OneShotStrategy):
         n_batches = len(train_loader)  # type: ignore[arg-type]
         total = self.epochs * n_batches
         schedule = None  # the task's own weight training (problem.weight_training) replaces SGD and its cosine
+        if problem.weight_training is not None and self.order == 2:
+            raise ValueError(
+                "search.order=2 is invalid with this task: its supernet's weights train with the task's own optimiser, "
+                "which the unrolled SGD step of second-order DARTS does not model; allowed: search.order=1"
+            )
         if problem.weight_training is not None:
             w_opt, schedule = problem.weight_training(list(net.weight_parameters()), self.epochs, n_batches)
         else:
