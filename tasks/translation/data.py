@@ -65,20 +65,20 @@ MIN_TRAIN_PAIRS = 8
 # valid_size / test_size: a fraction of the pairs (< 1) or a number of pairs (a whole number >= 1)
 _SPLIT_SIZE = POSITIVE
 DATA_SPECS: dict[str, dict[str, Spec]] = {
-    "trans_de_en": {
+    "bible": {
         "root": Text(null=True),
-        "direction": OneOf(("de-en", "en-de")),
-        "min_words": POSITIVE_INT,
+        "src": Text(),
+        "tgt": Text(),
         "max_words": POSITIVE_INT,
         "max_pairs": Number(integer=True, low=1, null=True),
         "valid_size": _SPLIT_SIZE,
         "test_size": _SPLIT_SIZE,
         "split_seed": NON_NEGATIVE_INT,
     },
-    "bible": {
+    "trans_de_en": {
         "root": Text(null=True),
-        "src": Text(),
-        "tgt": Text(),
+        "direction": OneOf(("de-en", "en-de")),
+        "min_words": POSITIVE_INT,
         "max_words": POSITIVE_INT,
         "max_pairs": Number(integer=True, low=1, null=True),
         "valid_size": _SPLIT_SIZE,
@@ -97,22 +97,22 @@ DATA_SPECS: dict[str, dict[str, Spec]] = {
     },
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
-    "trans_de_en": {
-        "root": None,
-        "direction": "de-en",
-        "min_words": 3,
-        "max_words": 30,
-        "max_pairs": 25000,
-        "valid_size": 500,
-        "test_size": 1000,
-        "split_seed": 0,
-    },
     "bible": {
         "root": None,
         "src": "elberfelder",
         "tgt": "bbe",
         "max_words": 40,
         "max_pairs": None,
+        "valid_size": 500,
+        "test_size": 1000,
+        "split_seed": 0,
+    },
+    "trans_de_en": {
+        "root": None,
+        "direction": "de-en",
+        "min_words": 3,
+        "max_words": 30,
+        "max_pairs": 25000,
         "valid_size": 500,
         "test_size": 1000,
         "split_seed": 0,
