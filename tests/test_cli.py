@@ -159,7 +159,8 @@ def test_ctrl_c_says_how_to_resume_and_keeps_finished_trials(tmp_path: Path, zoo
     import time
 
     run = tmp_path / "run"
-    args = ["search=random", "search.budget=4", "trainer.estimate_epochs=2", "trainer.epochs=1", "task.model.layers=2", "threads=1"]
+    # 8 trials: the interrupt lands after the first while 7 are still to run, even on a machine busy with other work
+    args = ["search=random", "search.budget=8", "trainer.estimate_epochs=2", "trainer.epochs=1", "task.model.layers=2", "threads=1"]
     proc = zoo_cli.start(*args, run_dir=run, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     log = run / "search_log.jsonl"
     deadline = time.time() + 300
@@ -170,11 +171,11 @@ def test_ctrl_c_says_how_to_resume_and_keeps_finished_trials(tmp_path: Path, zoo
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and f"hydra.run.dir={run} resume=true" in err.strip().splitlines()[-1]
     kept = log.read_text().splitlines()
-    assert 1 <= len(kept) < 4
+    assert 1 <= len(kept) < 8
     resumed = zoo_cli.run(*args, "resume=true", run_dir=run)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = log.read_text().splitlines()
-    assert after[: len(kept)] == kept and [json.loads(l)["trial"] for l in after] == [0, 1, 2, 3]
+    assert after[: len(kept)] == kept and [json.loads(l)["trial"] for l in after] == list(range(8))
 
 
 def test_fashion_mnist_and_second_order_darts(tmp_path: Path, zoo_cli: ZooCli) -> None:
