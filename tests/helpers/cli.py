@@ -9,6 +9,7 @@ helpers/tiers.py). ``one_error_line`` starts nothing and is imported directly.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -95,7 +96,13 @@ class ZooCli:
     ) -> subprocess.Popen[str]:
         """Starts it and returns at once (to be killed, interrupted or waited for); output discarded unless asked for."""
         cmd = zoo_command(*args, run_dir=run_dir, **command)
-        return subprocess.Popen(cmd, cwd=cwd or ROOT, env=cli_env(env), stdout=stdout, stderr=stderr, text=True)
+        # Ctrl-C as a shell gives it: the child starts with SIGINT's default action, even where this worker inherited it
+        # ignored (a test that sends SIGINT must reach the CLI's KeyboardInterrupt handler)
+        return subprocess.Popen(cmd, cwd=cwd or ROOT, env=cli_env(env), stdout=stdout, stderr=stderr, text=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str], prog: str = "zoo", alone: bool = True) -> str:
