@@ -289,15 +289,18 @@ class SupervisedTask(Task):
         keep = np.sort(np.random.default_rng([self.seed, 7]).permutation(n)[: int(cap)])
         return self.data_loader(Subset(loader.dataset, keep.tolist()), shuffle, collate_fn=loader.collate_fn)
 
-    def fit(self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None) -> float:
+    def fit(
+        self, model: nn.Module, split: str, epochs: int, desc: str, checkpoint: Any = None, on_epoch: Any = None, history: Any = None
+    ) -> float:
         """Trains ``model`` on ``split``'s shuffled batches (the search's share of them when ``split`` is a search
         split, :meth:`search_loader`); returns the last epoch's mean loss. Default: the dense-prediction recipe,
-        :func:`zoo.fit.fit_adamw_warmup`, with torch seeded first."""
+        :func:`zoo.fit.fit_adamw_warmup`, with torch seeded first; ``on_epoch`` and ``history`` as :func:`zoo.fit.fit`'s."""
         from zoo.fit import fit_adamw_warmup
 
         torch.manual_seed(self.seed)
         loader = self.search_loader(split, True) if split in (self.estimate_split, self.supernet_split) else self.loader(split, True)
-        return fit_adamw_warmup(model, loader, epochs, self.loss, self.trainer_cfg, self.device, desc, self.progress, checkpoint)
+        t = self.trainer_cfg
+        return fit_adamw_warmup(model, loader, epochs, self.loss, t, self.device, desc, self.progress, checkpoint, on_epoch, history)
 
     def create_baseline(self, searched_params: int) -> tuple[nn.Module, dict[str, Any]] | None:
         """The baseline trained beside the searched model (``searched_params`` parameters) when ``task.baseline.enabled``,

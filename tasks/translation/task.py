@@ -123,18 +123,13 @@ class Translation(SupervisedTask):
         resumed training reports the whole curve)."""
         if split != "train":
             return super().fit(model, split, epochs, desc, checkpoint)
-        from zoo.fit import fit_adamw_warmup
-
         curve = self.curves[desc] = []  # this training's own curve (a task object may train many models)
 
         def on_epoch(epoch: int, loss: float) -> dict[str, Any]:
             ce = self.evaluate(model, "valid")["cross_entropy"]
             return {"epoch": epoch + 1, "train_loss": round(loss, 4), "valid_cross_entropy": round(ce, 4)}
 
-        torch.manual_seed(self.seed)
-        loader = self.loader("train", True)
-        t = self.trainer_cfg
-        return fit_adamw_warmup(model, loader, epochs, self.loss, t, self.device, desc, self.progress, checkpoint, on_epoch, curve)
+        return super().fit(model, split, epochs, desc, checkpoint, on_epoch, curve)
 
     def converged(self, curve: Sequence[float]) -> bool | None:
         """Whether a learning curve (validation cross-entropy after each epoch) had flattened: the second half of the
