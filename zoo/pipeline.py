@@ -417,7 +417,11 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
                 "labels": run.task.classes,
                 "data": run.task.describe_data(),
                 "metrics": {k: v for k, v in test_metrics.items()},
-                "search": {"strategy": run.cfg.search.name, "space": run.space.name},
+                "search": {
+                    "strategy": run.cfg.search.name,
+                    "space": run.space.name,
+                    **({"ops": list(run.space.primitives)} if hasattr(run.space, "primitives") else {}),
+                },
                 "run_config": OmegaConf.to_container(run.cfg, resolve=True),
                 "license": "Apache-2.0",
                 **({"git_commit": run.commit} if run.commit else {}),

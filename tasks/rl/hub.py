@@ -40,6 +40,12 @@ class RLHub(HubFacts):
     def output_names(self) -> list[str]:
         return ["action", "value"]
 
+    def metrics_note(self) -> str:
+        return (
+            "Measured over deterministic evaluation episodes on environment seeds that no training run or candidate "
+            "evaluation used (the baseline: the same-size hand-made policy trained with the same PPO settings, steps and seed)."
+        )
+
     def headline(self, metrics: dict[str, Any]) -> str | None:
         if "test_mean_return" in metrics:
             return f"return {metrics['test_mean_return']:.1f}"

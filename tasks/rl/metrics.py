@@ -45,6 +45,21 @@ def steps_to(history: list[dict[str, Any]], threshold: float | None) -> int | No
     return next((int(h["steps"]) for h in history if h["eval_return"] >= threshold), None)
 
 
+def curve_score(history: list[dict[str, Any]], kind: str = "auc") -> float:
+    """A learning curve as one number: ``auc``, the area under it divided by its steps (each evaluation return held
+    from the previous point to its own, so equally spaced points weigh the same and the curve's end counts no more
+    than its start); ``final``, the last evaluation's return."""
+    if not history:
+        raise ValueError("an empty learning curve has no score")
+    if kind == "final":
+        return float(history[-1]["eval_return"])
+    if kind != "auc":
+        raise ValueError(f"curve score {kind!r}; allowed: auc, final")
+    steps = [0] + [int(h["steps"]) for h in history]
+    area = sum((b - a) * float(h["eval_return"]) for a, b, h in zip(steps, steps[1:], history))
+    return area / steps[-1] if steps[-1] else float(history[-1]["eval_return"])
+
+
 def ppo_loss(policy: Any, batch: Any, clip_range: float, ent_coef: float, vf_coef: float, discrete: bool) -> torch.Tensor:
     """PPO's clipped surrogate + value + entropy loss (Schulman et al. 2017) on one rollout minibatch, advantages normalised."""
     actions = batch.actions.long().flatten() if discrete else batch.actions

@@ -3,10 +3,13 @@
 A candidate (:class:`tasks.rl.space.PolicyGenotype`) becomes SB3's ``ActorCriticPolicy`` with
 the genotype's towers (:class:`tasks.rl.integrations.sb3.ZooPolicy`) and trains with PPO on
 ``data.env`` under rl-zoo3's tuned hyper-parameters where they exist (:mod:`tasks.rl.data`).
-Its reward for a multi-trial search is the mean return of deterministic evaluation episodes
-after ``trainer.estimate_steps`` steps (the first steps of a full run: the learning-rate and
+Its reward for a multi-trial search is the area under its learning curve: the mean return of
+deterministic evaluation episodes at ``trainer.estimate_evals`` equally spaced points of a
+``trainer.estimate_steps``-step training (the first steps of a full run: the learning-rate and
 clip schedules run over ``trainer.steps``), averaged over ``trainer.estimate_seeds`` training
-seeds (RL is noisy). The winner is retrained for ``trainer.steps`` and evaluated over
+seeds (RL is noisy). A candidate that learns fast and then collapses scores less than one that
+keeps its return, and one lucky final evaluation counts for one point of the curve only
+(``trainer.estimate_score=final``: the last point alone, the older estimate). The winner is retrained for ``trainer.steps`` and evaluated over
 ``trainer.eval_episodes`` episodes on seeds no candidate saw, beside SB3's ``MlpPolicy`` sized to
 the searched policy's parameter count (:meth:`RL.baseline_arch`) trained with the same steps, settings and seed. ``search=darts``
 trains a supernet policy (:mod:`tasks.rl.supernet`).
@@ -28,7 +31,7 @@ import torch
 from torch import nn
 
 from tasks.rl.data import EnvInfo, env_info, ppo_settings
-from tasks.rl.metrics import evaluate, steps_to
+from tasks.rl.metrics import curve_score, evaluate, steps_to
 from tasks.rl.space import PolicyGenotype
 from tasks.rl.train import EVAL_SEED, seed_for, train_ppo
 from zoo.config_values import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Count, Flag, Number, OneOf, Text
@@ -36,6 +39,14 @@ from zoo.estimate.problem import OneShotProblem
 from zoo.task import TASKS, Task, compare_with_baseline
 
 ESTIMATE_SEED = 3_000_000  # candidates' evaluation episodes
+# ``width: null`` of task.model / estimate_model / supernet, by observation: units of the dense towers, or channels
+# of the image encoder's stem (its cells run on 10x10 maps for every environment step, so they set PPO's speed:
+# at 8 channels about 680 steps/s on one thread, at 32 channels 185, against 5,600 for the MinAtar network)
+DEFAULT_WIDTH = {"vector": 32, "image": 8}
+# ``trainer.estimate_steps: null``: this fraction of the final training's steps. Images get shorter estimates: a
+# candidate's image encoder trains at an eighth of the MinAtar network's speed, and 24 candidates of 2 seeds at
+# 1/20 of 200,000 steps take about 11 minutes on one thread, so a default run stays within 20
+ESTIMATE_FRACTION = {"vector": 10, "image": 20}
 
 
 def _transposed(space: Any) -> Any:
@@ -59,7 +70,8 @@ class RL(Task):
     amp_unsupported = "stable-baselines3's PPO trains its policies in float32, and the one-shot search shares its policy"
     spaces = ("policy",)
     config_specs = {
-        **{f"{part}.{key}": POSITIVE_INT for part in ("model", "estimate_model", "supernet") for key in ("width", "layers")},
+        **{f"{part}.layers": POSITIVE_INT for part in ("model", "estimate_model", "supernet")},
+        **{f"{part}.width": _null_or(POSITIVE_INT) for part in ("model", "estimate_model", "supernet")},
         "supernet.rollouts": POSITIVE_INT,
         "baseline.enabled": Flag(),
         "baseline.net_arch": Number(integer=True, low=1, items=True, null=True),
@@ -73,6 +85,8 @@ class RL(Task):
         "epochs": POSITIVE_INT,
         "estimate_steps": _null_or(POSITIVE_INT),
         "estimate_seeds": POSITIVE_INT,
+        "estimate_score": OneOf(("auc", "final")),
+        "estimate_evals": POSITIVE_INT,
         "eval_every": NON_NEGATIVE_INT,
         "curve_episodes": POSITIVE_INT,
         "eval_episodes": POSITIVE_INT,
@@ -103,6 +117,10 @@ class RL(Task):
                 f"space.env={getattr(self.space, 'env', None)} gives the policy space {cells}, but data.env={self.env_id} has "
                 f"{self.info.spaces()}; allowed: space.env=${{data.env}} (the default)"
             )
+        self.kind = "image" if self.info.image else "vector"
+        for part in ("model", "estimate_model", "supernet"):
+            if self.cfg[part].get("width") is None:
+                self.cfg[part].width = DEFAULT_WIDTH[self.kind]
         self.hp = ppo_settings(self.env_id, self.trainer_cfg)
         t = self.data_cfg.get("threshold")
         self.threshold = float(t) if t is not None else self.info.reward_threshold
@@ -181,16 +199,39 @@ class RL(Task):
         return int(self.hp["steps"])  # trainer.steps, else rl-zoo3's for the env, else SB3_PPO's
 
     def estimate(self, genotype: Any) -> dict[str, Any]:
-        steps = int(self.trainer_cfg.estimate_steps or max(1, self._steps() // 10))
-        returns, params = [], 0
+        """Trains the candidate on each of ``trainer.estimate_seeds`` seeds and evaluates it ``trainer.estimate_evals``
+        times along the way (:func:`curve_score`); the reward is the mean over seeds."""
+        steps = int(self.trainer_cfg.estimate_steps or max(1, self._steps() // ESTIMATE_FRACTION[self.kind]))
+        evals = int(self.trainer_cfg.get("estimate_evals", 5))
+        kind = str(self.trainer_cfg.get("estimate_score", "auc"))
+        scores, curves, params = [], [], 0
         for k in range(int(self.trainer_cfg.estimate_seeds)):
             seed = seed_for(self.seed, 101, k)
-            ppo, _ = train_ppo(
-                lambda s=seed: self._zoo_ppo(genotype, False, s), self.env_id, steps, 1, seed, desc="estimate", schedule_steps=self._steps()
+            ppo, curve = train_ppo(
+                lambda s=seed: self._zoo_ppo(genotype, False, s),
+                self.env_id,
+                steps,
+                1,
+                seed,
+                desc="estimate",
+                schedule_steps=self._steps(),
+                eval_every=max(1, -(-steps // evals)) if kind == "auc" else 0,
+                eval_episodes=int(self.trainer_cfg.curve_episodes),
+                eval_seed=ESTIMATE_SEED,
             )
-            returns.append(float(np.mean(evaluate(ppo.policy, self.env_id, int(self.trainer_cfg.curve_episodes), ESTIMATE_SEED))))
+            if not curve:  # estimate_score=final: one evaluation at the end
+                curve = [{"steps": int(ppo.num_timesteps), "eval_return": float(np.mean(evaluate(ppo.policy, self.env_id, int(self.trainer_cfg.curve_episodes), ESTIMATE_SEED)))}]
+            scores.append(curve_score(curve, kind))
+            curves.append([{"steps": int(h["steps"]), "eval_return": float(h["eval_return"])} for h in curve])
             params = sum(p.numel() for p in ppo.policy.parameters())
-        return {"reward": float(np.mean(returns)), "returns_per_seed": returns, "estimate_steps": steps, "params": params}
+        return {
+            "reward": float(np.mean(scores)),
+            "score": kind,
+            "scores_per_seed": scores,
+            "curves": curves,
+            "estimate_steps": steps,
+            "params": params,
+        }
 
     def _train_and_test(self, key: str, make: Any, checkpoints: Any) -> tuple[Any, dict[str, Any]]:
         t0 = time.time()

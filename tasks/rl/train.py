@@ -36,8 +36,8 @@ class CurveRecorder:
     Called when a rollout starts (the policy then holds every update of the steps so far) and
     after each chunk, so each point is the policy trained on exactly the steps it is plotted at."""
 
-    def __init__(self, env_id: str, every: int, episodes: int, history: list[dict[str, Any]], bar: Any) -> None:
-        self.env_id, self.every, self.episodes, self.history, self.bar = env_id, every, episodes, history, bar
+    def __init__(self, env_id: str, every: int, episodes: int, history: list[dict[str, Any]], bar: Any, seed: int = CURVE_SEED) -> None:
+        self.env_id, self.every, self.episodes, self.history, self.bar, self.seed = env_id, every, episodes, history, bar, seed
 
     def __call__(self, ppo: Any, last: bool = False) -> None:
         """``last``: the end of training, recorded even between multiples of ``every``."""
@@ -46,7 +46,7 @@ class CurveRecorder:
             self.bar.update(n - self.bar.n)
         done = self.history[-1]["steps"] if self.history else 0
         if self.every and n > done and (last or n // self.every > done // self.every):
-            rets = evaluate(ppo.policy, self.env_id, self.episodes, CURVE_SEED)
+            rets = evaluate(ppo.policy, self.env_id, self.episodes, self.seed)
             train = [float(e["r"]) for e in ppo.ep_info_buffer] if ppo.ep_info_buffer else []
             self.history.append({"steps": n, "eval_return": float(np.mean(rets)), "train_return": float(np.mean(train)) if train else None})
             if self.bar is not None:
@@ -88,11 +88,13 @@ def train_ppo(
     desc: str = "ppo",
     before_chunk: Callable[[Any, int], None] | None = None,
     schedule_steps: int | None = None,
+    eval_seed: int = CURVE_SEED,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Trains ``make_ppo()`` (a :class:`RunPPO` on its vectorised env) and returns it with its learning
     curve; ``before_chunk(ppo, k)`` runs before chunk k (e.g. to freeze parts). ``schedule_steps``: the
     run length the schedules decay over (default ``steps``); a candidate's short training takes the
-    full run's, so it is the first part of that run rather than a run annealed early."""
+    full run's, so it is the first part of that run rather than a run annealed early. ``eval_seed``: the
+    first reset seed of the curve's evaluation episodes."""
     ppo = make_ppo()
     rollout = int(ppo.n_envs * ppo.n_steps)
     ends = chunk_ends(steps, rollout, epochs)
@@ -106,7 +108,7 @@ def train_ppo(
         ppo.num_timesteps, ppo._n_updates = int(meta["num_timesteps"]), int(meta["n_updates"])
         history = list(meta["history"])
     bar = tqdm(total=ends[-1], initial=ppo.num_timesteps, desc=desc, unit="step", leave=False, disable=not progress)
-    curve = CurveRecorder(env_id, eval_every, eval_episodes, history, bar if progress else None)
+    curve = CurveRecorder(env_id, eval_every, eval_episodes, history, bar if progress else None, eval_seed)
     try:
         for e in range(start, len(ends)):
             ppo.set_random_seed(seed_for(seed, e))  # python, numpy, torch, the action space and the envs' next reset

@@ -80,7 +80,7 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
     summary.append(("licence", config.get("license") or "unknown"))
     lines += _table(summary, ("", "")) + [""]
 
-    lines += ["## Metrics", "", "Measured on the held-out test split, never seen by the search or training.", ""]
+    lines += ["## Metrics", "", hub_facts(task).metrics_note(), ""]
     rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and k not in ("params", "score")]
     lines += (_table(rows, ("metric", "value")) if rows else ["(none recorded)"]) + [""]
     if parent and parent.get("metrics"):
@@ -104,10 +104,9 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
     if sc:
         lines += [f"Strategy `{strategy}` with " + ", ".join(f"`{k}={v}`" for k, v in sc.items()) + "."]
     sp = run_cfg.get("space") or {}
-    if sp.get("primitives"):
-        lines += [
-            f"Space `{space}`: {sp.get('steps', 4)} nodes per cell, candidate ops " + ", ".join(f"`{p}`" for p in sp["primitives"]) + "."
-        ]
+    ops = search.get("ops") or sp.get("primitives")  # the ops the space searched (a space may pick them by its input)
+    if ops:
+        lines += [f"Space `{space}`: {sp.get('steps', 4)} nodes per cell, candidate ops " + ", ".join(f"`{p}`" for p in ops) + "."]
     tr = run_cfg.get("trainer") or {}
     if tr:
         lines += ["Training: " + ", ".join(f"`{k}={v}`" for k, v in tr.items()) + "."]

@@ -54,6 +54,10 @@ class HubFacts:
     def output_names(self) -> list[str]:
         return ["output"]
 
+    def metrics_note(self) -> str:
+        """The model card's line under "Metrics": what the metrics were measured on."""
+        return "Measured on the held-out test split, never seen by the search or training."
+
     def headline(self, metrics: dict[str, Any]) -> str | None:
         """The one metric ``python -m zoo.hub list`` shows for an entry, or ``None`` (the first number is shown)."""
         return None

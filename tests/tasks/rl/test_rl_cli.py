@@ -55,7 +55,7 @@ def test_a_search_run_writes_bundle_curves_and_gif(run_dir: Path) -> None:
     assert m["searched_minus_baseline"] == {"mean_return": m["test_mean_return"] - m["test_mean_return_baseline"]}
     assert [c["steps"] for c in m["curve"]] == [1024, 2048] == [c["steps"] for c in m["baseline"]["curve"]]
     log = [json.loads(line) for line in (run_dir / "search_log.jsonl").read_text().splitlines()]
-    assert len(log) == 2 and all(len(e["result"]["returns_per_seed"]) == 2 for e in log)
+    assert len(log) == 2 and all(len(e["result"]["scores_per_seed"]) == len(e["result"]["curves"]) == 2 for e in log)
     gif = Image.open(run_dir / "episode.gif")
     assert gif.n_frames > 5 and gif.size[0] == 320
     assert Image.open(run_dir / "curve.png").size[0] > 400

@@ -243,3 +243,8 @@ def test_the_cli_searches_minatar_and_writes_both_policies(tmp_path: Path, zoo_c
     assert m["train_steps"] == 256 and "searched_minus_baseline" in m and "score_baseline" in m
     gif = Image.open(run / "episode.gif")
     assert gif.size == (320, 320) and gif.n_frames >= 2
+    # the card names the image ops the space searched, not the dense ops of the same `policy` space's config
+    card = (run / "README.md").read_text()
+    assert "candidate ops `none`, `max_pool_3x3`" in card and "dense_tanh" not in card
+    assert cfg["search"]["ops"] == cfg["run_config"]["space"]["image_primitives"]
+    assert "seeds that no training run or candidate evaluation used" in card
