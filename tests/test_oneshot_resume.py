@@ -43,6 +43,41 @@ def test_checkpoint_of_another_strategy_or_torn_pair_is_refused(tmp_path: Path) 
     assert EpochCheckpoint(tmp_path, resume=False).restore("DARTS", {"supernet": problem.supernet}) is None  # fresh start
 
 
+@pytest.mark.parametrize("killed_before", [STATE, TENSORS])
+def test_a_save_killed_between_its_two_files_restores_a_whole_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_before: str) -> None:
+    """A kill just before the JSON is replaced restores the previous epoch; just after (the tensors not yet in
+    place), the new one: never a refused or mixed pair."""
+    import os
+
+    import torch
+
+    net = torch.nn.Linear(3, 2)
+    ckpt = EpochCheckpoint(tmp_path, resume=True)
+    ckpt.save("DARTS", {"net": net}, {"epoch": 1})
+    first = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    second = {k: v.clone() for k, v in net.state_dict().items()}
+    real_replace = os.replace
+
+    def killed(src: object, dst: object) -> None:
+        if Path(str(dst)).name == killed_before:
+            raise KeyboardInterrupt  # the process dies here
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save("DARTS", {"net": net}, {"epoch": 2})
+    monkeypatch.setattr(os, "replace", real_replace)
+    fresh = torch.nn.Linear(3, 2)
+    meta = EpochCheckpoint(tmp_path, resume=True).restore("DARTS", {"net": fresh})
+    expected, state = ({"epoch": 1}, first) if killed_before == STATE else ({"epoch": 2}, second)
+    assert meta == expected
+    assert all(torch.equal(fresh.state_dict()[k], state[k]) for k in state)
+    ckpt.save("DARTS", {"net": net}, {"epoch": 3})  # the next save leaves one pair, no pending tensors
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([STATE, TENSORS])
+
+
 def test_cli_one_shot_run_refuses_to_overwrite_and_resumes(tmp_path: Path, zoo_cli: ZooCli) -> None:
     run = tmp_path / "run"
     args = ["search=darts", "search.epochs=2", "search.warmup_epochs=0", *TINY, "trainer.epochs=1", "task.model.layers=2", "threads=1"]

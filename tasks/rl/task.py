@@ -118,9 +118,6 @@ class RL(Task):
                 f"{self.info.spaces()}; allowed: space.env=${{data.env}} (the default)"
             )
         self.kind = "image" if self.info.image else "vector"
-        for part in ("model", "estimate_model", "supernet"):
-            if self.cfg[part].get("width") is None:
-                self.cfg[part].width = DEFAULT_WIDTH[self.kind]
         self.hp = ppo_settings(self.env_id, self.trainer_cfg)
         t = self.data_cfg.get("threshold")
         self.threshold = float(t) if t is not None else self.info.reward_threshold
@@ -131,6 +128,20 @@ class RL(Task):
         return {"name": self.env_id, **self.info.describe(), "threshold": self.threshold, "ppo": self.hp}
 
     # ---- models
+    def size_config(self, final: bool = True, scaled: bool = True) -> Any:
+        """``task.model`` (or ``estimate_model``) with a null ``width`` given the observations' default (:data:`DEFAULT_WIDTH`);
+        the config itself keeps null, so a resumed run compares what the user gave."""
+        return self._with_width(super().size_config(final, scaled))
+
+    def supernet_size(self) -> Any:
+        """``task.supernet`` with a null ``width`` given the observations' default."""
+        return self._with_width(self.cfg.supernet)
+
+    def _with_width(self, size: Any) -> Any:
+        from omegaconf import OmegaConf
+
+        return size if size.get("width") is not None else OmegaConf.merge(size, {"width": DEFAULT_WIDTH[self.kind]})
+
     def model_config(self, genotype: Any, final: bool = True) -> dict[str, Any]:
         m = self.size_config(final)
         i = self.info
@@ -385,7 +396,7 @@ class RL(Task):
     def _super_ppo(self, seed: int) -> Any:
         from tasks.rl.supernet import SuperImagePolicy, SuperPolicy, supernet_kwargs
 
-        s = self.cfg.supernet
+        s = self.supernet_size()
         torch.manual_seed(self.seed)
         policy = SuperImagePolicy if self.info.image else SuperPolicy
         return self.new_ppo(policy, seed, supernet_kwargs(self.space, int(s.width), int(s.layers)))

@@ -4,8 +4,11 @@ After every supernet epoch the strategy saves its modules and optimizers (``stat
 the random-number states and its counters; ``resume=true`` restores them and continues with
 the next epoch, so the resumed search ends where an uninterrupted one would. Tensors go to
 ``oneshot_checkpoint.safetensors``, the structure around them (optimizer param groups, step
-counters, integer keys) to ``oneshot_checkpoint.json``; both are replaced atomically and the
-JSON names the safetensors file's sha256, so a torn pair is refused rather than half-loaded.
+counters, integer keys) to ``oneshot_checkpoint.json``. The JSON names the safetensors file's
+sha256: new tensors are written under a name of their own, then the JSON is replaced, then the
+tensors take the fixed name, so a kill at any point leaves either the previous pair or the new JSON
+with its tensors still under their own name (which a resume moves into place); a pair that still
+does not match is refused rather than half-loaded.
 Nothing is unpickled.
 
 The search log (``search_log.jsonl``) gets one line per finished epoch; on resume the lines
@@ -102,6 +105,7 @@ class EpochCheckpoint:
     def remove(self) -> None:
         for path in self.files:
             path.unlink(missing_ok=True)
+        self._drop_pending()
 
     def track(self, *loaders: Any) -> EpochCheckpoint:
         """Saves and restores the random state behind ``loaders`` from now on: their torch
@@ -119,7 +123,9 @@ class EpochCheckpoint:
         state_path, tensor_path = self.files
         tmp = self.directory / f".{self.tensors_name}.{os.getpid()}"
         save_file(tensors, str(tmp))
-        os.replace(tmp, tensor_path)
+        digest = _sha256(tmp)
+        pending = self._pending(digest)
+        os.replace(tmp, pending)
         record = {
             "kind": kind,
             "meta": meta,
@@ -127,11 +133,23 @@ class EpochCheckpoint:
             "numpy_rng": rng.bit_generator.state if rng is not None else None,
             "data_rngs": [g.bit_generator.state for g in self.numpy_rngs],
             "log_lines": self._log_lines(),
-            "tensors_sha256": _sha256(tensor_path),
+            "tensors_sha256": digest,
         }
         tmp = self.directory / f".{self.state_name}.{os.getpid()}"
         tmp.write_text(json.dumps(record))
+        # the JSON first, then the tensors it names: a kill between the two leaves the new tensors under their
+        # pending name, which restore() moves into place; a kill before leaves the previous pair as it was
         os.replace(tmp, state_path)
+        os.replace(pending, tensor_path)
+        self._drop_pending()
+
+    def _pending(self, digest: str) -> Path:
+        """Where tensors wait, named by their sha256, until the JSON that names them has replaced the old one."""
+        return self.directory / f"{self.tensors_name}.{digest[:16]}"
+
+    def _drop_pending(self) -> None:
+        for stale in self.directory.glob(f"{self.tensors_name}.*"):
+            stale.unlink(missing_ok=True)
 
     def restore(self, kind: str, objects: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any] | None:
         """Loads the last checkpoint into ``objects`` and returns its ``meta``; ``None`` when not
@@ -145,7 +163,12 @@ class EpochCheckpoint:
         record = json.loads(path.read_text())
         if record.get("kind") != kind:
             raise ValueError(f"{path} is a checkpoint of {record.get('kind')}, not of {kind}; use a new run directory")
-        if not tensor_path.is_file() or _sha256(tensor_path) != record.get("tensors_sha256"):
+        expected = str(record.get("tensors_sha256"))
+        if not (tensor_path.is_file() and _sha256(tensor_path) == expected):
+            pending = self._pending(expected)
+            if pending.is_file() and _sha256(pending) == expected:  # killed between the JSON's replace and the tensors'
+                os.replace(pending, tensor_path)
+        if not tensor_path.is_file() or _sha256(tensor_path) != expected:
             raise ValueError(f"{tensor_path} does not match {path} (a save was interrupted); delete both to restart")
         tensors = load_file(str(tensor_path))
         missing = sorted(set(objects) - set(record["states"]))

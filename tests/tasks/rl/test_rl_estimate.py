@@ -73,7 +73,11 @@ def test_a_candidates_reward_is_the_mean_area_under_its_curves_over_seeds() -> N
 
 
 def test_widths_left_null_follow_the_observations() -> None:
+    def widths(task: Any) -> list[int]:
+        return [int(task.size_config(True).width), int(task.size_config(False).width), int(task.supernet_size().width)]
+
     vector = _task()
-    assert [int(vector.cfg[p].width) for p in ("model", "estimate_model", "supernet")] == [32, 32, 32]
+    assert widths(vector) == [32, 32, 32] and vector.model_config(vector.space.sample(np.random.default_rng(0)))["width"] == 32
     image = _task("data.env=MinAtar/Breakout-v1", "task.supernet.width=4")
-    assert [int(image.cfg[p].width) for p in ("model", "estimate_model", "supernet")] == [8, 8, 4]
+    assert widths(image) == [8, 8, 4]
+    assert image.cfg.model.width is None  # the config keeps what the user gave: a resume compares that
