@@ -1,29 +1,38 @@
 """Markdown rows for BENCHMARKS.md from task=rl run directories (searched vs baseline policy).
 
     .venv/bin/python bench/rl_table.py outputs/rl-evolution/<time> ...   # one row per run, then the mean per column
+    .venv/bin/python bench/rl_table.py --threshold 4 RUN ...             # steps to a return of 4 on the recorded curves
 
 Reads each run's ``metrics.json`` (100-episode test returns, steps to the solved threshold from the
 learning curves, parameter counts, search / retrain seconds) and ``run_config.json`` (seed,
 strategy, environment); a ``<run>.time`` file beside a run (``/usr/bin/time -f "%e s wall"``)
-gives the whole run's wall time.
+gives the whole run's wall time. ``--threshold T`` recomputes the steps to threshold from the recorded
+learning curves for a return of ``T`` (environments without a solved threshold, e.g. the MinAtar games),
+and the last line gives the searched / baseline return ratio with its mean and spread over the runs.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from statistics import mean
+from statistics import mean, stdev
 
 
 def _steps(v: int | None) -> str:
     return "never" if v is None else f"{v / 1000:.1f}k"
 
 
-def row(run: Path) -> tuple[str, dict[str, float | None]]:
+def first_reach(curve: list[dict], threshold: float) -> int | None:
+    return next((int(c["steps"]) for c in curve if c["eval_return"] >= threshold), None)
+
+
+def row(run: Path, threshold: float | None = None) -> tuple[str, dict[str, float | None]]:
     m = json.loads((run / "metrics.json").read_text())
     cfg = json.loads((run / "run_config.json").read_text())
     b = m.get("baseline") or {}
+    if threshold is not None:
+        m = {**m, "steps_to_threshold": first_reach(m.get("curve") or [], threshold)}
+        b = {**b, "steps_to_threshold": first_reach(b.get("curve") or [], threshold)}
     wall_file = run.with_name(run.name + ".time")
     wall = float(wall_file.read_text().split()[0]) if wall_file.is_file() else None
     cells = [
@@ -49,13 +58,13 @@ def row(run: Path) -> tuple[str, dict[str, float | None]]:
     return "| " + " | ".join(cells) + " |", nums
 
 
-def main(runs: list[str]) -> None:
+def main(runs: list[str], threshold: float | None = None) -> None:
     print(
         "| env | search | seed | searched return (100 ep.) | searched: steps to threshold | params | "
         "baseline return | baseline: steps to threshold | baseline params | search | retrain searched / baseline | whole run |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    rows = [row(Path(r)) for r in runs]
+    rows = [row(Path(r), threshold) for r in runs]
     for text, _ in rows:
         print(text)
     nums = [n for _, n in rows]
@@ -67,7 +76,17 @@ def main(runs: list[str]) -> None:
             f"{who}: reached the threshold in {len(reached)}/{len(nums)} runs"
             + (f", mean {mean(reached) / 1000:.1f}k steps" if reached else "")
         )
+    ratios = [n["searched"] / n["baseline"] for n in nums if n["baseline"] and n["baseline"] > 0 and n["searched"] > 0]
+    if ratios and len(ratios) == len(nums):  # a ratio of negative returns (Pendulum) would read backwards
+        spread = f" ± {stdev(ratios):.2f}" if len(ratios) > 1 else ""
+        print(f"searched / baseline return: {mean(ratios):.2f}{spread} (" + ", ".join(f"{r:.2f}" for r in ratios) + ")")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Markdown rows for BENCHMARKS.md from task=rl run directories.")
+    ap.add_argument("runs", nargs="+", help="run directories (metrics.json + run_config.json)")
+    ap.add_argument("--threshold", type=float, default=None, help="steps to this return, from the recorded learning curves")
+    a = ap.parse_args()
+    main(a.runs, a.threshold)

@@ -43,7 +43,7 @@ class RLHub(HubFacts):
     def metrics_note(self) -> str:
         return (
             "Measured over deterministic evaluation episodes on environment seeds that no training run or candidate "
-            "evaluation used (the baseline: the same-size hand-made policy trained with the same PPO settings, steps and seed)."
+            "evaluation used (the baseline: the hand-made policy of the run, trained with the same PPO settings, steps and seed)."
         )
 
     def headline(self, metrics: dict[str, Any]) -> str | None:

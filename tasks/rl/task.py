@@ -4,12 +4,13 @@ A candidate (:class:`tasks.rl.space.PolicyGenotype`) becomes SB3's ``ActorCritic
 the genotype's towers (:class:`tasks.rl.integrations.sb3.ZooPolicy`) and trains with PPO on
 ``data.env`` under rl-zoo3's tuned hyper-parameters where they exist (:mod:`tasks.rl.data`).
 Its reward for a multi-trial search is the area under its learning curve: the mean return of
-deterministic evaluation episodes at ``trainer.estimate_evals`` equally spaced points of a
-``trainer.estimate_steps``-step training (the first steps of a full run: the learning-rate and
-clip schedules run over ``trainer.steps``), averaged over ``trainer.estimate_seeds`` training
-seeds (RL is noisy). A candidate that learns fast and then collapses scores less than one that
-keeps its return, and one lucky final evaluation counts for one point of the curve only
-(``trainer.estimate_score=final``: the last point alone, the older estimate). The winner is retrained for ``trainer.steps`` and evaluated over
+deterministic evaluation episodes at up to ``trainer.estimate_evals`` equally spaced points of a
+``trainer.estimate_steps``-step training (evaluations fall between rollouts; the first steps of a
+full run: the learning-rate and clip schedules run over ``trainer.steps``), averaged over
+``trainer.estimate_seeds`` training seeds (RL is noisy). Every evaluation counts, so one lucky or
+unlucky last evaluation is one point of several, a return that falls back costs what it lost, and
+a candidate that learned early and held its return scores above one that reached it only at the
+end (``trainer.estimate_score=final``: the last point alone, the older estimate). The winner is retrained for ``trainer.steps`` and evaluated over
 ``trainer.eval_episodes`` episodes on seeds no candidate saw, beside SB3's ``MlpPolicy`` sized to
 the searched policy's parameter count (:meth:`RL.baseline_arch`) trained with the same steps, settings and seed. ``search=darts``
 trains a supernet policy (:mod:`tasks.rl.supernet`).
@@ -45,7 +46,7 @@ ESTIMATE_SEED = 3_000_000  # candidates' evaluation episodes
 DEFAULT_WIDTH = {"vector": 32, "image": 8}
 # ``trainer.estimate_steps: null``: this fraction of the final training's steps. Images get shorter estimates: a
 # candidate's image encoder trains at an eighth of the MinAtar network's speed, and 24 candidates of 2 seeds at
-# 1/20 of 200,000 steps take about 11 minutes on one thread, so a default run stays within 20
+# 1/20 of 200,000 steps take about 12 minutes of training on one thread (not measured with their evaluations)
 ESTIMATE_FRACTION = {"vector": 10, "image": 20}
 
 
@@ -237,7 +238,7 @@ class RL(Task):
             params = sum(p.numel() for p in ppo.policy.parameters())
         return {
             "reward": float(np.mean(scores)),
-            "score": kind,
+            "score_kind": kind,
             "scores_per_seed": scores,
             "curves": curves,
             "estimate_steps": steps,

@@ -164,11 +164,15 @@ class EpochCheckpoint:
         if record.get("kind") != kind:
             raise ValueError(f"{path} is a checkpoint of {record.get('kind')}, not of {kind}; use a new run directory")
         expected = str(record.get("tensors_sha256"))
-        if not (tensor_path.is_file() and _sha256(tensor_path) == expected):
-            pending = self._pending(expected)
-            if pending.is_file() and _sha256(pending) == expected:  # killed between the JSON's replace and the tensors'
+        matches = tensor_path.is_file() and _sha256(tensor_path) == expected
+        pending = self._pending(expected)
+        if not matches and pending.is_file() and _sha256(pending) == expected:  # killed between the JSON's replace and the tensors'
+            try:
                 os.replace(pending, tensor_path)
-        if not tensor_path.is_file() or _sha256(tensor_path) != expected:
+            except FileNotFoundError:  # another process of the same run (DDP) completed the save first
+                pass
+            matches = tensor_path.is_file() and _sha256(tensor_path) == expected
+        if not matches:
             raise ValueError(f"{tensor_path} does not match {path} (a save was interrupted); delete both to restart")
         tensors = load_file(str(tensor_path))
         missing = sorted(set(objects) - set(record["states"]))

@@ -39,11 +39,13 @@ def _curve(*returns: float, every: int = 100) -> list[dict[str, Any]]:
     return [{"steps": every * (i + 1), "eval_return": r} for i, r in enumerate(returns)]
 
 
-def test_the_area_under_the_curve_ranks_a_collapse_below_a_steady_learner() -> None:
-    collapsed, steady = _curve(50, 400, 500, 60), _curve(40, 200, 300, 320)
-    assert curve_score(collapsed, "final") < curve_score(steady, "final")
-    assert curve_score(collapsed, "auc") == pytest.approx((50 + 400 + 500 + 60) / 4)
-    assert curve_score(steady, "auc") == pytest.approx((40 + 200 + 300 + 320) / 4)
+def test_the_area_under_the_curve_counts_every_evaluation() -> None:
+    steady, late_spike = _curve(200, 250, 280, 290), _curve(0, 0, 0, 300)
+    assert curve_score(late_spike, "final") > curve_score(steady, "final")  # one lucky last evaluation wins
+    assert curve_score(steady, "auc") > curve_score(late_spike, "auc")  # ... but is one point of four here
+    held, collapsed = _curve(50, 400, 500, 500), _curve(50, 400, 500, 60)
+    assert curve_score(held, "auc") - curve_score(collapsed, "auc") == pytest.approx((500 - 60) / 4)
+    assert curve_score(steady, "auc") == pytest.approx((200 + 250 + 280 + 290) / 4)
     # unequal spacing: each return holds from the previous point to its own
     assert curve_score([{"steps": 100, "eval_return": 10.0}, {"steps": 400, "eval_return": 30.0}]) == pytest.approx(
         (100 * 10 + 300 * 30) / 400
@@ -57,7 +59,7 @@ def test_a_candidates_reward_is_the_mean_area_under_its_curves_over_seeds() -> N
     genotype = task.space.sample(np.random.default_rng(0))
     assert isinstance(genotype, PolicyGenotype)
     out = task.estimate(genotype)
-    assert out["score"] == "auc" and out["estimate_steps"] == 1024 and len(out["curves"]) == 2
+    assert out["score_kind"] == "auc" and out["estimate_steps"] == 1024 and len(out["curves"]) == 2
     for curve in out["curves"]:
         steps = [h["steps"] for h in curve]
         assert len(curve) == 4 and steps == sorted(steps) and steps[-1] == 1024
@@ -68,7 +70,9 @@ def test_a_candidates_reward_is_the_mean_area_under_its_curves_over_seeds() -> N
     assert again["curves"] == out["curves"]  # seeded: the same candidate scores the same
 
     final = _task("trainer.estimate_score=final").estimate(genotype)
-    assert final["score"] == "final" and all(len(c) == 1 and c[0]["steps"] == 1024 for c in final["curves"])
+    assert final["score_kind"] == "final" and all(len(c) == 1 and c[0]["steps"] == 1024 for c in final["curves"])
+    # evaluating along the way leaves the training as it was: the same last evaluation either way
+    assert [c[-1] for c in final["curves"]] == [c[-1] for c in out["curves"]]
     assert final["reward"] == pytest.approx(float(np.mean([c[-1]["eval_return"] for c in final["curves"]])))
 
 
