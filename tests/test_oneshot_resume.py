@@ -44,7 +44,9 @@ def test_checkpoint_of_another_strategy_or_torn_pair_is_refused(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("killed_before", [STATE, TENSORS])
-def test_a_save_killed_between_its_two_files_restores_a_whole_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_before: str) -> None:
+def test_a_save_killed_between_its_two_files_restores_a_whole_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_before: str
+) -> None:
     """A kill just before the JSON is replaced restores the previous epoch; just after (the tensors not yet in
     place), the new one: never a refused or mixed pair."""
     import os

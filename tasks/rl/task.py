@@ -232,7 +232,14 @@ class RL(Task):
                 eval_seed=ESTIMATE_SEED,
             )
             if not curve:  # estimate_score=final: one evaluation at the end
-                curve = [{"steps": int(ppo.num_timesteps), "eval_return": float(np.mean(evaluate(ppo.policy, self.env_id, int(self.trainer_cfg.curve_episodes), ESTIMATE_SEED)))}]
+                curve = [
+                    {
+                        "steps": int(ppo.num_timesteps),
+                        "eval_return": float(
+                            np.mean(evaluate(ppo.policy, self.env_id, int(self.trainer_cfg.curve_episodes), ESTIMATE_SEED))
+                        ),
+                    }
+                ]
             scores.append(curve_score(curve, kind))
             curves.append([{"steps": int(h["steps"]), "eval_return": float(h["eval_return"])} for h in curve])
             params = sum(p.numel() for p in ppo.policy.parameters())
