@@ -28,20 +28,16 @@ def main() -> None:
     args = ap.parse_args()
     import numpy as np
     import torch
-    from omegaconf import OmegaConf
 
     from zoo.__main__ import compose_config
-    from zoo.space.base import SPACES
-    from zoo.task import TASKS
+    from zoo.pipeline import build
 
     torch.set_num_threads(1)
     print(f"{'width':>5} {'params':>8} {'searched steps/s':>17} {'baseline':>12} {'baseline steps/s':>17} {'ratio':>6}")
     for width in args.widths:
-        cfg = compose_config(["task=rl", f"data.env={args.env}", f"task.model.width={width}", "task.gif=false"])
-        space_cfg = OmegaConf.to_container(cfg.space, resolve=True)
-        space = SPACES.get(space_cfg.pop("name"))(**space_cfg)  # type: ignore[union-attr]
-        task = TASKS.get("rl")(cfg.task, cfg.data, cfg.trainer, space, seed=0, progress=False)
-        task.setup()
+        cfg = compose_config(["task=rl", f"data.env={args.env}", f"task.model.width={width}", "task.gif=false", "progress=false"])
+        run = build(cfg, None, setup=True, runner=False)  # the task set up as a run sets it up
+        task, space = run.task, run.space
         ppo = task._zoo_ppo(space.sample(np.random.default_rng(0)), True, 0)
         params = sum(p.numel() for p in ppo.policy.parameters())
         t0 = time.perf_counter()

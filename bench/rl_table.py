@@ -14,16 +14,17 @@ and the last line gives the searched / baseline return ratio with its mean and s
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from statistics import mean, stdev
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tasks.rl.metrics import steps_to  # noqa: E402
 
 
 def _steps(v: int | None) -> str:
     return "never" if v is None else f"{v / 1000:.1f}k"
-
-
-def first_reach(curve: list[dict], threshold: float) -> int | None:
-    return next((int(c["steps"]) for c in curve if c["eval_return"] >= threshold), None)
 
 
 def row(run: Path, threshold: float | None = None) -> tuple[str, dict[str, float | None]]:
@@ -31,8 +32,8 @@ def row(run: Path, threshold: float | None = None) -> tuple[str, dict[str, float
     cfg = json.loads((run / "run_config.json").read_text())
     b = m.get("baseline") or {}
     if threshold is not None:
-        m = {**m, "steps_to_threshold": first_reach(m.get("curve") or [], threshold)}
-        b = {**b, "steps_to_threshold": first_reach(b.get("curve") or [], threshold)}
+        m = {**m, "steps_to_threshold": steps_to(m.get("curve") or [], threshold)}
+        b = {**b, "steps_to_threshold": steps_to(b.get("curve") or [], threshold)}
     wall_file = run.with_name(run.name + ".time")
     wall = float(wall_file.read_text().split()[0]) if wall_file.is_file() else None
     cells = [

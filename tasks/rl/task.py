@@ -227,19 +227,10 @@ class RL(Task):
                 seed,
                 desc="estimate",
                 schedule_steps=self._steps(),
-                eval_every=max(1, -(-steps // evals)) if kind == "auc" else 0,
+                eval_every=-(-steps // (evals if kind == "auc" else 1)),  # final: the one point at the end
                 eval_episodes=int(self.trainer_cfg.curve_episodes),
                 eval_seed=ESTIMATE_SEED,
             )
-            if not curve:  # estimate_score=final: one evaluation at the end
-                curve = [
-                    {
-                        "steps": int(ppo.num_timesteps),
-                        "eval_return": float(
-                            np.mean(evaluate(ppo.policy, self.env_id, int(self.trainer_cfg.curve_episodes), ESTIMATE_SEED))
-                        ),
-                    }
-                ]
             scores.append(curve_score(curve, kind))
             curves.append([{"steps": int(h["steps"]), "eval_return": float(h["eval_return"])} for h in curve])
             params = sum(p.numel() for p in ppo.policy.parameters())
