@@ -261,6 +261,7 @@ def measure(cfg: dict[str, Any], genotype_json: Any, checkpoint_dir: str) -> dic
         "params_estimate": estimate.get("params"),
         "estimate_result": _numbers(estimate),
         "retrain_result": _numbers(out),
+        **({"retrain_curve": [[int(h["steps"]), float(h["eval_return"])] for h in out["curve"]]} if out.get("curve") else {}),
         "estimate_seconds": round(t1 - t0, 1),
         "retrain_seconds": round(time.time() - t1, 1),
     }
@@ -356,6 +357,15 @@ def supernet_scores(run: Any, cfg: Any, genotypes: list[Any], out: Path, log: An
 # ---- report
 
 
+def early_curve(curve: list[list[float]] | None, steps: int) -> float | None:
+    """The mean of a learning curve's points up to ``steps`` (the area under its start), ``None`` without a curve or a point.
+
+    The retraining runs the full schedule from its start, so its first ``steps`` are what a candidate trained for
+    ``steps`` with the run's schedules would show (one seed, at the retraining's evaluation spacing)."""
+    points = [v for s, v in curve or [] if s <= steps]
+    return sum(points) / len(points) if points else None
+
+
 def correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, float | None]:
     """Kendall's tau and Spearman's rho of ``x`` against ``y`` with their p-values (``None`` where undefined, e.g. all ties)."""
     from scipy.stats import kendalltau, spearmanr
@@ -384,16 +394,30 @@ def report(
     """The Markdown report and the results document."""
     metric = rows[0]["metric_name"]
     y = [r["metric"] for r in rows]
-    stats = {name: {"label": label, **correlation([r[name] for r in rows], y)} for name, label in proxies.items()}
+
+    def over(name: str) -> tuple[list[float], list[float]]:  # a proxy some rows lack (an early curve) is ranked over the rest
+        pairs = [(r[name], r["metric"]) for r in rows if r.get(name) is not None]
+        return [a for a, _ in pairs], [b for _, b in pairs]
+
+    stats = {}
+    for name, label in proxies.items():
+        x, ys = over(name)
+        stats[name] = {"label": label + (f" ({len(x)} of {len(rows)} architectures)" if len(x) < len(rows) else ""), "n": len(x)}
+        stats[name].update(
+            correlation(x, ys) if len(x) >= 3 else {"kendall_tau": None, "kendall_p": None, "spearman_rho": None, "spearman_p": None}
+        )
     metric_ranks = ranks(y)
-    proxy_ranks = {name: ranks([r[name] for r in rows]) for name in proxies if name != "params"}
+    proxy_ranks = {
+        name: ranks([r[name] if r.get(name) is not None else float("-inf") for r in rows]) for name in proxies if name != "params"
+    }
     trainer = cfg.trainer
+    budget = "estimate_steps" if "estimate_steps" in trainer else "estimate_epochs"  # rl counts environment steps
     f = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
     p = lambda v: "n/a" if v is None else f"{v:.3g}"  # noqa: E731
     lines = [
         f"### Proxy ranking: task={task}, {len(rows)} architectures, metric {metric}",
         "",
-        f"Estimate: `trainer.estimate_epochs={trainer.get('estimate_epochs')}` on the estimation network "
+        f"Estimate: `trainer.{budget}={trainer.get(budget)}` on the estimation network "
         f"({dict(cfg.task.get('estimate_model') or {})}); metric: retrained for `trainer.epochs={trainer.get('epochs')}` "
         f"({dict(cfg.task.get('model') or {})}), data={cfg.data.get('name')}, seed={cfg.seed}.",
         "",
@@ -408,7 +432,7 @@ def report(
     lines += ["", "| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 3) + "---|"]
     for i, r in enumerate(rows):
         cells = [str(i + 1), r["source"]]
-        cells += [f"{r[k]:.4f} ({proxy_ranks[k][i]})" for k in proxy_ranks]
+        cells += [f"{r[k]:.4f} ({proxy_ranks[k][i]})" if r.get(k) is not None else "-" for k in proxy_ranks]
         cells += [f"{r['metric']:.4f} ({metric_ranks[i]})", f"{r['params']:,}" if r.get("params") is not None else "-"]
         cells += [f"{r['params_estimate']:,}" if r.get("params_estimate") is not None else "-"]
         cells += ["`" + describe(r["genotype"]).replace("|", "\\|") + "`"]
@@ -440,6 +464,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=None, help="log and results.json (default runs/proxy_rank/TASK)")
     ap.add_argument("--table", default=None, help="also write the Markdown report to this file")
     ap.add_argument("--supernet", choices=sorted(SUPERNETS), default=None, help="also score each architecture in a trained supernet")
+    ap.add_argument(
+        "--early-curve",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="STEPS",
+        help="also rank by the retraining's own learning curve cut at STEPS (tasks whose retraining records one: rl)",
+    )
     ap.add_argument("--no-registry", action="store_true", help="random architectures only (no published / registry genotypes)")
     cut = argv.index("--") if "--" in argv else len(argv)
     args = ap.parse_args(argv[:cut])
@@ -490,6 +522,8 @@ def main(argv: list[str] | None = None) -> None:
             ok = [g for _, g in archs if genotype_key(g) in done]
             supernet = supernet_scores(run, cfg, ok, out, log, read_log(log.path))
             proxies["supernet"] = f"{args.supernet} supernet score"
+        for steps in args.early_curve:
+            proxies[f"early_{steps}"] = f"retraining's curve, mean of its points up to {steps:,} steps"
         proxies["params"] = "params (final network)"
     except KeyboardInterrupt:
         print(f"\nproxy_rank: interrupted; finished architectures are kept in {out / LOG}: the same command continues", file=sys.stderr)
@@ -498,7 +532,8 @@ def main(argv: list[str] | None = None) -> None:
     for source, g in archs:
         r = done.get(genotype_key(g))
         if r is not None:
-            rows.append({**r, "source": source, **({"supernet": supernet[r["key"]]} if supernet else {})})
+            early = {f"early_{k}": early_curve(r.get("retrain_curve"), k) for k in args.early_curve}
+            rows.append({**r, "source": source, **({"supernet": supernet[r["key"]]} if supernet else {}), **early})
     if len(rows) < 3:
         die(f"only {len(rows)} of {len(archs)} architectures were measured ({'; '.join(failures)}); a rank correlation needs 3")
     text, doc = report(args.task, cfg, rows, proxies, lambda j: run.space.describe(run.space.genotype_from_json(j)), extra)
