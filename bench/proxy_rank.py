@@ -19,6 +19,10 @@ leaves them out), then uniform samples drawn by ``search=random``'s sampler seed
   batch-norm statistics recalibrated per path as SPOS's evolution scores it. A DARTS (relaxed) supernet has no
   discrete path to score an architecture on, so ``spos`` is the only kind.
 
+* with ``--early-curve X ...`` (tasks whose retraining records a learning curve: rl's evaluation returns by
+  environment step, translation's validation cross-entropy by epoch), the mean of the retraining's own curve up to
+  ``X``: what a longer estimate, on the final network and schedules, would rank (the curve is kept in the log).
+
 It prints, and writes as Markdown (``--table``) and JSON (``results.json`` in ``--out``), Kendall's tau and Spearman's
 rho of each proxy against the retrained metric (and, for reference, of the final network's parameter count), with the
 per-architecture table. Each finished architecture is appended to ``proxy_log.jsonl`` in ``--out`` at once, keyed by
@@ -208,6 +212,18 @@ def _numbers(record: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def retrain_curve(out: dict[str, Any]) -> dict[str, Any]:
+    """The retraining's learning curve as ``[[x, score], ...]`` with higher scores better, and the unit of ``x``: rl's
+    evaluation returns by environment steps, translation's validation cross-entropy (negated) by epoch; ``{}`` for a
+    task that records none."""
+    if out.get("curve"):
+        return {"retrain_curve": [[int(h["steps"]), float(h["eval_return"])] for h in out["curve"]], "retrain_curve_unit": "steps"}
+    if out.get("valid_cross_entropy_curve"):
+        curve = [[i + 1, -float(v)] for i, v in enumerate(out["valid_cross_entropy_curve"])]
+        return {"retrain_curve": curve, "retrain_curve_unit": "epochs"}
+    return {}
+
+
 def _remove_empty(directory: Path) -> None:
     """Removes ``directory`` and then its parent, each only if empty (another worker may be writing beside it)."""
     for d in (directory, directory.parent):
@@ -261,7 +277,7 @@ def measure(cfg: dict[str, Any], genotype_json: Any, checkpoint_dir: str) -> dic
         "params_estimate": estimate.get("params"),
         "estimate_result": _numbers(estimate),
         "retrain_result": _numbers(out),
-        **({"retrain_curve": [[int(h["steps"]), float(h["eval_return"])] for h in out["curve"]]} if out.get("curve") else {}),
+        **retrain_curve(out),
         "estimate_seconds": round(t1 - t0, 1),
         "retrain_seconds": round(time.time() - t1, 1),
     }
@@ -357,12 +373,13 @@ def supernet_scores(run: Any, cfg: Any, genotypes: list[Any], out: Path, log: An
 # ---- report
 
 
-def early_curve(curve: list[list[float]] | None, steps: int) -> float | None:
-    """The mean of a learning curve's points up to ``steps`` (the area under its start), ``None`` without a curve or a point.
+def early_curve(curve: list[list[float]] | None, cut: int) -> float | None:
+    """The mean of a learning curve's points up to ``cut`` (steps or epochs: the area under its start), ``None`` without
+    a curve or a point there.
 
-    The retraining runs the full schedule from its start, so its first ``steps`` are what a candidate trained for
-    ``steps`` with the run's schedules would show (one seed, at the retraining's evaluation spacing)."""
-    points = [v for s, v in curve or [] if s <= steps]
+    The retraining runs the full schedule from its start, so its start is what a candidate trained that long with the
+    final network and the run's schedules would show (one seed, at the retraining's evaluation spacing)."""
+    points = [v for s, v in curve or [] if s <= cut]
     return sum(points) / len(points) if points else None
 
 
@@ -469,8 +486,9 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         nargs="+",
         default=[],
-        metavar="STEPS",
-        help="also rank by the retraining's own learning curve cut at STEPS (tasks whose retraining records one: rl)",
+        metavar="X",
+        help="also rank by the retraining's own learning curve, the mean of its points up to X "
+        "(tasks whose retraining records one: rl in environment steps, translation in epochs, by negated validation cross-entropy)",
     )
     ap.add_argument("--no-registry", action="store_true", help="random architectures only (no published / registry genotypes)")
     cut = argv.index("--") if "--" in argv else len(argv)
@@ -522,8 +540,9 @@ def main(argv: list[str] | None = None) -> None:
             ok = [g for _, g in archs if genotype_key(g) in done]
             supernet = supernet_scores(run, cfg, ok, out, log, read_log(log.path))
             proxies["supernet"] = f"{args.supernet} supernet score"
-        for steps in args.early_curve:
-            proxies[f"early_{steps}"] = f"retraining's curve, mean of its points up to {steps:,} steps"
+        unit = next((r["retrain_curve_unit"] for r in done.values() if "retrain_curve_unit" in r), "steps")
+        for cut in args.early_curve:
+            proxies[f"early_{cut}"] = f"retraining's curve, mean of its points up to {cut:,} {unit}"
         proxies["params"] = "params (final network)"
     except KeyboardInterrupt:
         print(f"\nproxy_rank: interrupted; finished architectures are kept in {out / LOG}: the same command continues", file=sys.stderr)
