@@ -353,6 +353,12 @@ def fit_final_width(run: Run, genotype: Any) -> Any:
     return fitted
 
 
+def _search_seconds_before(run: Run) -> float:
+    """The seconds a one-shot search had taken before this process resumed it from its epoch checkpoint (0 when it
+    did not); a multi-trial search reports this process's time only."""
+    return float(getattr(run.search_checkpoint, "seconds_before", 0.0))
+
+
 def finish(run: Run, genotype: Any) -> dict[str, Any]:
     """Writes genotype, retrained model bundle, metrics and plots; returns the metrics."""
     from zoo.constraints import Constraints
@@ -367,7 +373,7 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
         "search": run.cfg.search.name,
         "space": run.space.name,
         "genotype": genotype.to_json(),
-        "search_seconds": round(time.time() - run.started, 1),
+        "search_seconds": round(time.time() - run.started + _search_seconds_before(run), 1),
     }
     if run.task is not None:
         metrics["device"] = str(run.task.device)  # where this process searched and trained (a resume may use another)
@@ -404,7 +410,8 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
         checkpoints = TrainingCheckpoints(d, resume=bool(run.cfg.resume))
         model, test_metrics = run.task.retrain(genotype, checkpoints)
         metrics.update(test_metrics)
-        metrics["retrain_seconds"] = round(time.time() - t0, 1)
+        before = sum(c.seconds_before for c in checkpoints.made.values())  # what a resumed retraining had taken earlier
+        metrics["retrain_seconds"] = round(time.time() - t0 + before, 1)
         outputs = run.task.write_outputs(d)  # task-specific files, e.g. drawn predictions
         if outputs:
             metrics["task_outputs"] = outputs

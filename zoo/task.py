@@ -346,7 +346,7 @@ class SupervisedTask(Task):
         t0 = time.time()
         ckpt = checkpoints.for_model(key) if checkpoints is not None else None
         loss = self.fit(model, "train", self.train_epochs(), f"retrain {key}", checkpoint=ckpt)
-        seconds = time.time() - t0
+        seconds = time.time() - t0 + (ckpt.seconds_before if ckpt is not None else 0.0)  # a resumed training's earlier part too
         return {**self.test(model, key), "train_loss": loss, "train_seconds": round(seconds, 1), "params": self.count_parameters(model)}
 
     def retrain(self, genotype: Any, checkpoints: Any = None) -> tuple[nn.Module, dict[str, Any]]:

@@ -258,7 +258,7 @@ class RL(Task):
             progress=self.progress,
             desc=f"retrain {key}",
         )
-        seconds = time.time() - t0
+        seconds = time.time() - t0 + (ckpt.seconds_before if ckpt is not None else 0.0)  # a resumed training's earlier part too
         rets = evaluate(ppo.policy, self.env_id, int(self.trainer_cfg.eval_episodes), EVAL_SEED)
         self.curves[key] = curve
         self.trained[key] = ppo

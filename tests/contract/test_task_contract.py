@@ -314,6 +314,10 @@ def test_retrain_resumed_after_an_interruption_is_exact(name: str, fixture_of: C
         set_up(fixture, two_epochs).retrain(g, killed)
     first = killed.saved[0][0]
     assert all(p.is_file() for p in killed.made[first].files)
+    state = killed.made[first].files[0]
+    record = json.loads(state.read_text())
+    assert record["seconds"] > 0, "an epoch checkpoint must record the seconds its training had taken"
+    state.write_text(json.dumps({**record, "seconds": 1000.0}))  # as if the first part had run for 1000 s
 
     resumed_ckpt = RecordingCheckpoints(tmp_path / "killed", resume=True)
     resumed, resumed_metrics = set_up(fixture, two_epochs).retrain(g, resumed_ckpt)  # a new task, as a new process builds it
@@ -324,6 +328,10 @@ def test_retrain_resumed_after_an_interruption_is_exact(name: str, fixture_of: C
     assert not differ, f"{len(differ)} tensor(s) differ from the uninterrupted training, the first {differ[0]!r}"
     assert without_timings(resumed_metrics) == without_timings(whole_metrics)
     assert math.isfinite(whole_metrics["score"])
+    if "train_seconds" in resumed_metrics:
+        assert resumed_metrics["train_seconds"] >= 1000, (
+            f"the resumed training reports {resumed_metrics['train_seconds']} s: the 1000 s before the interruption are missing"
+        )
 
 
 @per_task

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,10 @@ class EpochCheckpoint:
         self.generators = list(generators or [])
         self.numpy_rngs = list(numpy_rngs or [])
         self.state_name, self.tensors_name = f"{stem}.json", f"{stem}.safetensors"
+        # wall seconds the work had taken when the restored checkpoint was saved (0 on a fresh start), so that a
+        # resumed run reports what its search or training cost in all, not only the part after the resume
+        self.seconds_before = 0.0
+        self._clock = time.monotonic()
 
     @property
     def files(self) -> tuple[Path, Path]:
@@ -134,6 +139,7 @@ class EpochCheckpoint:
             "data_rngs": [g.bit_generator.state for g in self.numpy_rngs],
             "log_lines": self._log_lines(),
             "tensors_sha256": digest,
+            "seconds": round(self.seconds_before + time.monotonic() - self._clock, 3),
         }
         tmp = self.directory / f".{self.state_name}.{os.getpid()}"
         tmp.write_text(json.dumps(record))
@@ -189,6 +195,7 @@ class EpochCheckpoint:
         for g, state in zip(self.numpy_rngs, record.get("data_rngs", [])):
             g.bit_generator.state = state
         self._truncate_log(int(record.get("log_lines", 0)))
+        self.seconds_before, self._clock = float(record.get("seconds", 0.0)), time.monotonic()
         return dict(record["meta"])
 
     def _log_lines(self) -> int:
