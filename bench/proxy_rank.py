@@ -434,9 +434,9 @@ def report(
     lines = [
         f"### Proxy ranking: task={task}, {len(rows)} architectures, metric {metric}",
         "",
-        f"Estimate: `trainer.{budget}={trainer.get(budget)}` on the estimation network "
+        f"Estimate: `trainer.{budget}={trainer.get(budget)}` ({rows[0].get('estimate_result', {}).get(budget, trainer.get(budget))} in effect) on the estimation network "
         f"({dict(cfg.task.get('estimate_model') or {})}); metric: retrained for `trainer.epochs={trainer.get('epochs')}` "
-        f"({dict(cfg.task.get('model') or {})}), data={cfg.data.get('name')}, seed={cfg.seed}.",
+        f"({dict(cfg.task.get('model') or {})}), data={cfg.data.get('name')}{f' ({cfg.data.env})' if cfg.data.get('env') else ''}, seed={cfg.seed}.",
         "",
         f"| proxy | Kendall τ vs {metric} | p | Spearman ρ vs {metric} | p |",
         "|---|---:|---:|---:|---:|",
