@@ -555,7 +555,10 @@ def load_bible(cfg: Any) -> TranslationData:
     source = {
         "data": "bible",
         "origin": BIBLE_ORIGIN,
-        "file": str(path),
+        # the installed package's file by its version (a card must not name this machine's paths), a user's by path
+        "file": str(path)
+        if cfg.get("root") is not None
+        else f"{BIBLE_DB_IN_PACKAGE} of {BIBLE_PACKAGE} {importlib.metadata.version(BIBLE_PACKAGE)}",
         "src_edition": f"{names[0]}: {src.title}; licence: {src.licence}",
         "tgt_edition": f"{names[1]}: {tgt.title}; licence: {tgt.licence}",
         "selection": (

@@ -42,6 +42,28 @@ class TranslationHub(HubFacts):
     def output_names(self) -> list[str]:
         return ["logits"]
 
+    def card_results(self, config: dict[str, Any]) -> list[str]:
+        """The same-size Transformer of the run beside the searched model, and the run's sample test translations."""
+        m = config.get("metrics") or {}
+        out: list[str] = []
+        if "test_bleu_baseline" in m and "test_bleu" in m:
+            size = f"{m['params_baseline']:,} parameters" if "params_baseline" in m else "its size"
+            out += [
+                f"Beside it in the same run, on the same data, steps and seed: the vanilla Transformer of the same size "
+                f"({size}, against {m.get('params', 0):,}): test BLEU **{m['test_bleu_baseline']:.2f}** and chrF "
+                f"{m.get('test_chrf_baseline', float('nan')):.1f}, against **{m['test_bleu']:.2f}** and {m.get('test_chrf', float('nan')):.1f} here "
+                f"({m['test_bleu'] - m['test_bleu_baseline']:+.2f} BLEU; one seed).",
+                "",
+            ]
+        samples = m.get("samples") or []
+        if samples:
+            cell = lambda t: str(t).replace("|", "\\|")  # noqa: E731
+            out += ["Sample test translations (beam search; the first five the run recorded):", ""]
+            out += ["| source | this model | reference |", "| --- | --- | --- |"]
+            out += [f"| {cell(s['source'])} | {cell(s.get('beam', ''))} | {cell(s['reference'])} |" for s in samples[:5]]
+            out += [""]
+        return out
+
     def headline(self, metrics: dict[str, Any]) -> str | None:
         if "test_bleu" in metrics:
             return f"BLEU {metrics['test_bleu']:.1f}"

@@ -83,6 +83,7 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
     lines += ["## Metrics", "", hub_facts(task).metrics_note(), ""]
     rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and k not in ("params", "score")]
     lines += (_table(rows, ("metric", "value")) if rows else ["(none recorded)"]) + [""]
+    lines += hub_facts(task).card_results(config)
     if parent and parent.get("metrics"):
         lines += [
             "Parent checkpoint metrics (on its own data): "

@@ -58,6 +58,10 @@ class HubFacts:
         """The model card's line under "Metrics": what the metrics were measured on."""
         return "Measured on the held-out test split, never seen by the search or training."
 
+    def card_results(self, config: dict[str, Any]) -> list[str]:
+        """Markdown lines the model card shows after its metrics table (e.g. sample outputs); none by default."""
+        return []
+
     def headline(self, metrics: dict[str, Any]) -> str | None:
         """The one metric ``python -m zoo.hub list`` shows for an entry, or ``None`` (the first number is shown)."""
         return None
