@@ -17,8 +17,7 @@ leaves them out), then uniform samples drawn by ``search=random``'s sampler seed
 * with ``--supernet spos`` (tasks with a single-path supernet: classification), the validation score of the
   architecture's path in one SPOS supernet trained once with ``search=spos``'s options (e.g. ``search.epochs=10``),
   batch-norm statistics recalibrated per path as SPOS's evolution scores it. A DARTS (relaxed) supernet has no
-  discrete path to score an architecture on, so ``spos`` is the only kind.
-
+  discrete path to score an architecture on, so ``spos`` is the only kind;
 * with ``--early-curve X ...`` (tasks whose retraining records a learning curve: rl's evaluation returns by
   environment step, translation's validation cross-entropy by epoch), the mean of the retraining's own curve up to
   ``X``: what a longer estimate, on the final network and schedules, would rank (the curve is kept in the log).
@@ -265,6 +264,7 @@ def measure(cfg: dict[str, Any], genotype_json: Any, checkpoint_dir: str) -> dic
         torch.manual_seed(seed)
         checkpoints = TrainingCheckpoints(checkpoint_dir, resume=True)  # a killed retraining continues from its last epoch
         _, out = task.retrain(genotype, checkpoints)
+        curve = retrain_curve(out)
         checkpoints.remove()
         _remove_empty(Path(checkpoint_dir))
     except Exception as e:  # this architecture fails; the others go on
@@ -277,7 +277,7 @@ def measure(cfg: dict[str, Any], genotype_json: Any, checkpoint_dir: str) -> dic
         "params_estimate": estimate.get("params"),
         "estimate_result": _numbers(estimate),
         "retrain_result": _numbers(out),
-        **retrain_curve(out),
+        **curve,
         "estimate_seconds": round(t1 - t0, 1),
         "retrain_seconds": round(time.time() - t1, 1),
     }
@@ -429,13 +429,15 @@ def report(
     }
     trainer = cfg.trainer
     budget = "estimate_steps" if "estimate_steps" in trainer else "estimate_epochs"  # rl counts environment steps
+    steps = rows[0].get("retrain_result", {}).get("train_steps")
+    length = f"{steps:,} environment steps" if budget == "estimate_steps" and steps else f"`trainer.epochs={trainer.get('epochs')}`"
     f = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
     p = lambda v: "n/a" if v is None else f"{v:.3g}"  # noqa: E731
     lines = [
         f"### Proxy ranking: task={task}, {len(rows)} architectures, metric {metric}",
         "",
         f"Estimate: `trainer.{budget}={trainer.get(budget)}` ({rows[0].get('estimate_result', {}).get(budget, trainer.get(budget))} in effect) on the estimation network "
-        f"({dict(cfg.task.get('estimate_model') or {})}); metric: retrained for `trainer.epochs={trainer.get('epochs')}` "
+        f"({dict(cfg.task.get('estimate_model') or {})}); metric: retrained for {length} "
         f"({dict(cfg.task.get('model') or {})}), data={cfg.data.get('name')}{f' ({cfg.data.env})' if cfg.data.get('env') else ''}, seed={cfg.seed}.",
         "",
         f"| proxy | Kendall τ vs {metric} | p | Spearman ρ vs {metric} | p |",
@@ -460,6 +462,7 @@ def report(
         "metric": metric,
         "n": len(rows),
         "overrides": overrides,
+        "seed": int(cfg.seed),
         "config_sha256": rows[0]["config_sha256"],
         "correlations": stats,
         "architectures": [{**r, f"rank_{metric}": metric_ranks[i]} for i, r in enumerate(rows)],
@@ -496,6 +499,8 @@ def main(argv: list[str] | None = None) -> None:
     extra = argv[cut + 1 :]  # zoo overrides, after --
     if args.n < 3:
         die(f"--n {args.n} is invalid; allowed: an integer >= 3 (a rank correlation needs at least 3 architectures)")
+    if any(x <= 0 for x in args.early_curve):
+        die(f"--early-curve {' '.join(map(str, args.early_curve))} is invalid; allowed: positive steps (rl) or epochs (translation)")
     if args.jobs < 1:
         die(f"--jobs {args.jobs} is invalid; allowed: an integer >= 1")
     if "=" in args.task or args.task.startswith("-"):
@@ -540,7 +545,9 @@ def main(argv: list[str] | None = None) -> None:
             ok = [g for _, g in archs if genotype_key(g) in done]
             supernet = supernet_scores(run, cfg, ok, out, log, read_log(log.path))
             proxies["supernet"] = f"{args.supernet} supernet score"
-        unit = next((r["retrain_curve_unit"] for r in done.values() if "retrain_curve_unit" in r), "steps")
+        unit = next((r["retrain_curve_unit"] for r in done.values() if "retrain_curve_unit" in r), None)
+        if args.early_curve and unit is None:
+            die(f"--early-curve: no logged retraining of task={args.task} recorded a learning curve (rl and translation do)")
         for cut in args.early_curve:
             proxies[f"early_{cut}"] = f"retraining's curve, mean of its points up to {cut:,} {unit}"
         proxies["params"] = "params (final network)"

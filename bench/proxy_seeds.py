@@ -1,9 +1,10 @@
 """How far can any estimate rank? Two or more ``bench/proxy_rank.py`` runs of the same architectures with
 different training seeds, side by side.
 
+    .venv/bin/python bench/proxy_rank.py rl --out runs/proxy_rank/rl-seed1 -- data.env=MinAtar/Breakout-v1 seed=1
     .venv/bin/python bench/proxy_seeds.py runs/proxy_rank/rl/results.json runs/proxy_rank/rl-seed1/results.json
 
-``bench/proxy_rank.py TASK -- seed=S`` measures the same architectures for every ``S`` (they are drawn with
+``bench/proxy_rank.py TASK --out DIR -- seed=S`` measures the same architectures for every ``S`` (they are drawn with
 ``--seed``, not with the training seed), so their ``results.json`` files pair up by genotype. This prints
 
 * Kendall's tau between the retrained metrics of every two seeds: how well one retraining ranks the architectures
@@ -40,7 +41,17 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def seed_of(doc: dict[str, Any]) -> str:
-    return next((o.partition("=")[2] for o in doc.get("overrides", []) if o.startswith("seed=")), "0")
+    """The run's training seed: recorded in its results.json, else (older runs) its ``seed=`` override or the default 0."""
+    if "seed" in doc:
+        return str(doc["seed"])
+    return next((o.partition("=")[2] for o in doc.get("overrides", []) if o.lstrip("+~").startswith("seed=")), "0")
+
+
+NOT_RESULTS = ("seed=", "threads=", "progress=")  # options two runs may differ in: the seed, and ones that change no number
+
+
+def other_options(doc: dict[str, Any]) -> list[str]:
+    return sorted(o for o in doc.get("overrides", []) if not o.lstrip("+~").startswith(NOT_RESULTS))
 
 
 def tau(x: list[float], y: list[float]) -> float | None:
@@ -60,6 +71,11 @@ def main(argv: list[str] | None = None) -> None:
     tasks = {d["task"] for d in docs}
     if len(tasks) > 1:
         die(f"the runs are of different tasks ({', '.join(sorted(tasks))}); allowed: runs of one task")
+    options = {tuple(other_options(d)) for d in docs}
+    if len(options) > 1:
+        die(
+            f"the runs differ in more than seed= ({' vs '.join(' '.join(o) or '(none)' for o in sorted(options))}); allowed: runs that differ only in seed="
+        )
     by_key = [{a["key"]: a for a in d["architectures"]} for d in docs]
     keys = [k for k in by_key[0] if all(k in b for b in by_key[1:])]
     if len(keys) < 3:
@@ -77,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---:|",
     ]
     for (i, a), (j, b) in combinations(enumerate(per_seed), 2):
-        lines.append(f"| retraining seed {seeds[i]} and seed {seeds[j]} | {tau(a, b)} |")
+        t = tau(a, b)
+        lines.append(f"| retraining seed {seeds[i]} and seed {seeds[j]} | {'n/a' if t is None else f'{t:+.3f}'} |")
     proxies = {name: re.sub(r" \(\d+ of \d+ architectures\)$", "", c["label"]) for name, c in docs[0]["correlations"].items()}
     head = ["proxy (mean over the seeds)", f"τ vs mean {metric}", *(f"τ vs seed {s}" for s in seeds)]
     lines += ["", "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]

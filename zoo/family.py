@@ -120,7 +120,7 @@ def run_family(cfg: DictConfig, run_dir: Path, family: Family) -> dict[str, Any]
         "search": cfg.search.name,
         "family": {"kind": family.kind, "targets": list(family.targets)},
         "members": rows,
-        "search_seconds": round(time.time() - run.started, 1),
+        "search_seconds": round(time.time() - run.started + float(getattr(run.search_checkpoint, "seconds_before", 0.0)), 1),
         "config_sha256": config_digest(cfg),
     }
     save_json_atomic(run_dir / "metrics.json", out)

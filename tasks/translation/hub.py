@@ -47,12 +47,14 @@ class TranslationHub(HubFacts):
         m = config.get("metrics") or {}
         out: list[str] = []
         if "test_bleu_baseline" in m and "test_bleu" in m:
-            size = f"{m['params_baseline']:,} parameters" if "params_baseline" in m else "its size"
+            size = ""
+            if m.get("params_baseline") and m.get("params"):
+                size = f" ({m['params_baseline']:,} parameters, {m['params_baseline'] / m['params']:.2f}x this model's {m['params']:,})"
+            chrf = lambda k: f" and chrF {m[k]:.1f}" if isinstance(m.get(k), (int, float)) else ""  # noqa: E731
             out += [
-                f"Beside it in the same run, on the same data, steps and seed: the vanilla Transformer of the same size "
-                f"({size}, against {m.get('params', 0):,}): test BLEU **{m['test_bleu_baseline']:.2f}** and chrF "
-                f"{m.get('test_chrf_baseline', float('nan')):.1f}, against **{m['test_bleu']:.2f}** and {m.get('test_chrf', float('nan')):.1f} here "
-                f"({m['test_bleu'] - m['test_bleu_baseline']:+.2f} BLEU; one seed).",
+                f"Beside it in the same run, on the same data, steps and seed: the vanilla Transformer sized to this model{size}: "
+                f"test BLEU **{m['test_bleu_baseline']:.2f}**{chrf('test_chrf_baseline')}, against **{m['test_bleu']:.2f}**"
+                f"{chrf('test_chrf')} here ({m['test_bleu'] - m['test_bleu_baseline']:+.2f} BLEU, one seed).",
                 "",
             ]
         samples = m.get("samples") or []
