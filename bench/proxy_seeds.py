@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         die(f"the runs' training seeds repeat ({', '.join(seeds)}); allowed: runs that differ in seed=")
     metric = docs[0]["metric"]
     per_seed = [[b[k]["metric"] for k in keys] for b in by_key]
-    mean_metric = [sum(v) / len(v) for v in zip(*per_seed)]
+    mean_metric = {k: sum(v) / len(v) for k, v in zip(keys, zip(*per_seed))}
     lines = [
         f"### Ranking across training seeds: task={docs[0]['task']}, {len(keys)} architectures, metric {metric}, seeds {', '.join(seeds)}",
         "",
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         if len(have) < 3:
             continue
         x = [sum(b[k][name] for b in by_key) / len(by_key) for k in have]
-        cells = [tau(x, [mean_metric[keys.index(k)] for k in have])]
+        cells = [tau(x, [mean_metric[k] for k in have])]
         cells += [tau(x, [b[k]["metric"] for k in have]) for b in by_key]
         note = f" ({len(have)} architectures)" if len(have) < len(keys) else ""
         lines.append(f"| {label}{note} | " + " | ".join("n/a" if c is None else f"{c:+.3f}" for c in cells) + " |")

@@ -21,7 +21,6 @@ import dataclasses
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +77,7 @@ def run_family(cfg: DictConfig, run_dir: Path, family: Family) -> dict[str, Any]
     """One search, then every member (see the module docstring); returns the family's ``metrics.json``."""
     import torch
 
-    from zoo.pipeline import finish, search, start
+    from zoo.pipeline import finish, search, search_seconds, start
     from zoo.rundir import config_digest, finished_metrics
 
     done = finished_metrics(cfg, run_dir) if cfg.resume else None
@@ -120,7 +119,7 @@ def run_family(cfg: DictConfig, run_dir: Path, family: Family) -> dict[str, Any]
         "search": cfg.search.name,
         "family": {"kind": family.kind, "targets": list(family.targets)},
         "members": rows,
-        "search_seconds": round(time.time() - run.started + float(getattr(run.search_checkpoint, "seconds_before", 0.0)), 1),
+        "search_seconds": search_seconds(run),
         "config_sha256": config_digest(cfg),
     }
     save_json_atomic(run_dir / "metrics.json", out)

@@ -353,10 +353,10 @@ def fit_final_width(run: Run, genotype: Any) -> Any:
     return fitted
 
 
-def _search_seconds_before(run: Run) -> float:
-    """The seconds a one-shot search had taken before this process resumed it from its epoch checkpoint (0 when it
-    did not); a multi-trial search reports this process's time only."""
-    return float(getattr(run.search_checkpoint, "seconds_before", 0.0))
+def search_seconds(run: Run) -> float:
+    """Seconds since the run started, plus what a one-shot search had taken before this process resumed it from its
+    epoch checkpoint; a resumed multi-trial search reports this process's time only."""
+    return round(time.time() - run.started + float(getattr(run.search_checkpoint, "seconds_before", 0.0)), 1)
 
 
 def finish(run: Run, genotype: Any) -> dict[str, Any]:
@@ -373,7 +373,7 @@ def finish(run: Run, genotype: Any) -> dict[str, Any]:
         "search": run.cfg.search.name,
         "space": run.space.name,
         "genotype": genotype.to_json(),
-        "search_seconds": round(time.time() - run.started + _search_seconds_before(run), 1),
+        "search_seconds": search_seconds(run),
     }
     if run.task is not None:
         metrics["device"] = str(run.task.device)  # where this process searched and trained (a resume may use another)
