@@ -46,6 +46,17 @@ def make_rectangles(root: Path, n: int = 40, size: int = 64, seed: int = 0) -> P
     return write_box_images(root, n, size, seed, (10, 23), ["box"], lambda rng: (rng.integers(200, 256, 3).astype(np.uint8), 1))
 
 
+def make_colours(root: Path, n: int = 40, size: int = 64, seed: int = 1) -> Path:
+    """``n`` noise images with 1-3 filled rectangles (12-24 px), each red or blue: two COCO categories."""
+
+    def paint(rng: np.random.Generator) -> tuple[list[int], int]:
+        cat = int(rng.integers(1, 3))
+        bright, dark = rng.integers(200, 256), rng.integers(0, 60, 2)
+        return ([bright, dark[0], dark[1]] if cat == 1 else [dark[0], dark[1], bright]), cat
+
+    return write_box_images(root, n, size, seed, (12, 25), ["red", "blue"], paint)
+
+
 def digit_folder(root: Path, digits: tuple[int, ...] = (0, 1, 7, 4), per_class: int = 30) -> Path:
     """An ImageFolder of RGB 32x32 PNGs of scikit-learn's handwritten digits, one class per digit."""
     from sklearn.datasets import load_digits

@@ -31,6 +31,34 @@ def _genotype_text(arch: Any) -> str:
         return json.dumps(arch)
 
 
+def _baseline_lines(metrics: dict[str, Any]) -> list[str]:
+    """The run's same-size hand-made model beside this one: what it is, its size, and each compared test metric
+    (``metrics["baseline"]`` and ``searched_minus_baseline``, which every run with a baseline records)."""
+    base, diff = metrics.get("baseline"), metrics.get("searched_minus_baseline")
+    if not isinstance(base, dict) or not isinstance(diff, dict) or not diff:
+        return []
+    size = ""
+    if isinstance(base.get("params"), int) and isinstance(metrics.get("params"), int) and metrics["params"]:
+        size = f", {base['params']:,} parameters ({base['params'] / metrics['params']:.2f}x this model's {metrics['params']:,})"
+    rows = [
+        f"| {k} | {_fmt(metrics[f'test_{k}'])} | {_fmt(base[k])} | {d:+.4f} |"
+        for k, d in diff.items()
+        if isinstance(d, (int, float)) and isinstance(metrics.get(f"test_{k}"), (int, float)) and isinstance(base.get(k), (int, float))
+    ]
+    if not rows:
+        return []
+    return [
+        "## Against the same-size hand-made model",
+        "",
+        f"Trained beside it in the same run, on the same data, budget and seed (one seed): {base.get('model', 'the hand-made model')}{size}.",
+        "",
+        "| test metric | this model | hand-made | difference |",
+        "| --- | ---: | ---: | ---: |",
+        *rows,
+        "",
+    ]
+
+
 def _table(rows: list[tuple[str, Any]], head: tuple[str, str] = ("", "")) -> list[str]:
     out = [f"| {head[0]} | {head[1]} |", "| --- | --- |"]
     out += [f"| {k} | {_fmt(v).replace('|', '&#124;')} |" for k, v in rows]  # a '|' in a value would end its cell
@@ -83,6 +111,7 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
     lines += ["## Metrics", "", hub_facts(task).metrics_note(), ""]
     rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and k not in ("params", "score")]
     lines += (_table(rows, ("metric", "value")) if rows else ["(none recorded)"]) + [""]
+    lines += _baseline_lines(metrics)
     lines += hub_facts(task).card_results(config)
     if parent and parent.get("metrics"):
         lines += [
@@ -93,7 +122,11 @@ def render_card(config: dict[str, Any], name: str | None = None) -> str:
 
     lines += ["## Data", ""]
     # nested values (e.g. a translator's whole tokenizer) stay in config.json; the table shows plain ones
-    drows = [(k, v) for k, v in data.items() if k != "classes" and not isinstance(v, dict)]
+    drows = [
+        (k, f"{len(v):,} items (config.json data.{k})" if isinstance(v, list) and len(v) > 10 else v)
+        for k, v in data.items()
+        if k != "classes" and not isinstance(v, dict)
+    ]
     labels = config.get("labels") or data.get("classes")
     if drows:
         lines += _table(drows, ("", "")) + [""]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from helpers.cli import ZooCli
-from helpers.data import make_rectangles, tiny_bundle, write_box_images
+from helpers.data import make_colours, make_rectangles, tiny_bundle
 from helpers.shared import once_per_run
 from helpers.tasks import detection_task
 
@@ -18,17 +17,6 @@ import zoo
 from zoo.hub.bundle import load_bundle, save_bundle
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def make_colours(root: Path, n: int = 40, size: int = 64, seed: int = 1) -> Path:
-    """``n`` noise images with 1-3 filled rectangles (12-24 px), each red or blue: two COCO categories."""
-
-    def paint(rng: np.random.Generator) -> tuple[list[int], int]:
-        cat = int(rng.integers(1, 3))
-        bright, dark = rng.integers(200, 256), rng.integers(0, 60, 2)
-        return ([bright, dark[0], dark[1]] if cat == 1 else [dark[0], dark[1], bright]), cat
-
-    return write_box_images(root, n, size, seed, (12, 25), ["red", "blue"], paint)
 
 
 def _train_parent(root: Path) -> None:
