@@ -139,6 +139,11 @@ def test_random_search_resumes_without_redoing_work(tmp_path: Path, zoo_cli: Zoo
     after = (run / "search_log.jsonl").read_text().splitlines()
     assert after[:2] == before and len(after) == 4
     assert [json.loads(l)["trial"] for l in after] == [0, 1, 2, 3]
+    first_two = [json.loads(l) for l in before]
+    span = max(r["finished_at"] for r in first_two) - min(r["finished_at"] - r["seconds"] for r in first_two)
+    resumed_process = sum(json.loads(l)["seconds"] for l in after[2:])
+    # the resumed run's search time holds the first process's candidates too, not only its own two
+    assert json.loads((run / "metrics.json").read_text())["search_seconds"] >= span + resumed_process - 0.2
 
     # another experiment never mixes into this directory, and a refused command leaves the run's files alone
     hydra_cfg = (run / ".hydra" / "config.yaml").read_bytes()

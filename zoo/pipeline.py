@@ -354,9 +354,24 @@ def fit_final_width(run: Run, genotype: Any) -> Any:
 
 
 def search_seconds(run: Run) -> float:
-    """Seconds since the run started, plus what a one-shot search had taken before this process resumed it from its
-    epoch checkpoint; a resumed multi-trial search reports this process's time only."""
-    return round(time.time() - run.started + float(getattr(run.search_checkpoint, "seconds_before", 0.0)), 1)
+    """Seconds since the run started, plus what the search had taken before this process resumed it: a one-shot
+    search's from its epoch checkpoint, a multi-trial search's from its log (first candidate's start to last finish)."""
+    before = float(getattr(run.search_checkpoint, "seconds_before", 0.0))
+    if not before and run.cfg.get("resume"):
+        before = _logged_before(run.run_dir / "search_log.jsonl", run.started)
+    return round(time.time() - run.started + before, 1)
+
+
+def _logged_before(log: Path, started: float) -> float:
+    """The span of the candidates a multi-trial search logged before ``started`` (a resume): from the first one's
+    start to the last one's finish; the minutes between the kill and the resume are not in it."""
+    spans = [
+        (r["finished_at"] - r["seconds"], r["finished_at"])
+        for r in (read_log(log) if log.is_file() else [])
+        if "trial" in r and isinstance(r.get("finished_at"), (int, float)) and isinstance(r.get("seconds"), (int, float))
+    ]
+    spans = [s for s in spans if s[1] < started]
+    return max(e for _, e in spans) - min(b for b, _ in spans) if spans else 0.0
 
 
 def finish(run: Run, genotype: Any) -> dict[str, Any]:
