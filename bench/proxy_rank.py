@@ -27,7 +27,10 @@ rho of each proxy against the retrained metric (and, for reference, of the final
 per-architecture table. Each finished architecture is appended to ``proxy_log.jsonl`` in ``--out`` at once, keyed by
 its genotype and the digest of the options that decide its numbers (:func:`zoo.rundir.config_digest`, ``search`` and
 ``estimate`` aside): the same command again skips what is logged, continues an interrupted retraining from its last
-epoch checkpoint and an interrupted supernet from its last epoch. ``--jobs K`` measures K architectures at a time,
+epoch checkpoint and an interrupted supernet from its last epoch. Each record also carries the digest of the
+retraining's options alone (the estimate-only ``estimate_*`` and ``search_items`` of ``task`` and ``trainer`` aside),
+so a command that changes only the estimate (``-- trainer.estimate_epochs=4``) trains each logged architecture's
+estimate and reuses its retraining: changing an estimate until it ranks costs estimates, not retrainings. ``--jobs K`` measures K architectures at a time,
 each in a spawned worker process with one torch thread. Torch is seeded with the config's ``seed`` before each
 estimate and retraining, so an architecture's numbers do not depend on the order, on ``--jobs`` or on a resume.
 """
@@ -124,6 +127,26 @@ def result_digest(cfg: Any) -> str:
     from zoo.rundir import config_digest
 
     return config_digest(OmegaConf.masked_copy(cfg, [k for k in cfg if k not in NOT_IN_DIGEST]))
+
+
+def estimate_only(key: str) -> bool:
+    """Task and trainer options that only the estimate reads (``estimate_epochs``, ``estimate_model``, ...,
+    ``search_items``), not the retraining."""
+    return key.startswith("estimate") or key == "search_items"
+
+
+def retrain_digest(cfg: Any) -> str:
+    """:func:`result_digest` less the estimate-only options: the digest of what decides a retrained metric, so that
+    a run with another estimate reuses the retrainings logged under the same retraining options."""
+    from omegaconf import OmegaConf
+
+    from zoo.rundir import config_digest
+
+    kept = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in NOT_IN_DIGEST])
+    for group in ("task", "trainer"):
+        if kept.get(group) is not None:
+            kept[group] = OmegaConf.masked_copy(kept[group], [k for k in kept[group] if not estimate_only(str(k))])
+    return config_digest(kept)
 
 
 # ---- architectures
@@ -237,8 +260,12 @@ def metric_name(out: dict[str, Any]) -> str:
     return next((k for k, v in out.items() if k != "score" and k.startswith("test_") and v == out["score"]), "score")
 
 
-def measure(cfg: dict[str, Any], genotype_json: Any, checkpoint_dir: str) -> dict[str, Any]:
-    """The estimate and the retrained metric of one architecture (``{"failed": error}`` if either raised)."""
+RETRAINED = ("metric", "metric_name", "params", "retrain_result", "retrain_curve", "retrain_curve_unit", "retrain_seconds")
+
+
+def measure(cfg: dict[str, Any], genotype_json: Any, checkpoint_dir: str, retrained: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The estimate and the retrained metric of one architecture (``{"failed": error}`` if either raised);
+    ``retrained``: a logged retraining of it under the same retraining options, kept instead of training again."""
     import torch
 
     from zoo.runners.base import error_line
@@ -261,6 +288,15 @@ def measure(cfg: dict[str, Any], genotype_json: Any, checkpoint_dir: str) -> dic
         torch.manual_seed(seed)
         estimate = dict(task.estimate(genotype))
         t1 = time.time()
+        if retrained is not None:
+            return {
+                "estimate": float(estimate["reward"]),
+                "params_estimate": estimate.get("params"),
+                "estimate_result": _numbers(estimate),
+                "estimate_seconds": round(t1 - t0, 1),
+                **{k: retrained[k] for k in RETRAINED if k in retrained},
+                "retrain_reused": True,
+            }
         torch.manual_seed(seed)
         checkpoints = TrainingCheckpoints(checkpoint_dir, resume=True)  # a killed retraining continues from its last epoch
         _, out = task.retrain(genotype, checkpoints)
@@ -284,12 +320,23 @@ def measure(cfg: dict[str, Any], genotype_json: Any, checkpoint_dir: str) -> dic
 
 
 def measure_all(
-    run: Any, cfg_plain: dict[str, Any], todo: list[tuple[str, Any]], out: Path, digest: str, jobs: int, log: Any, total: int
+    run: Any,
+    cfg_plain: dict[str, Any],
+    todo: list[tuple[str, Any]],
+    out: Path,
+    digests: tuple[str, str],
+    jobs: int,
+    log: Any,
+    total: int,
+    retrained: dict[str, dict[str, Any]],
 ) -> list[str]:
-    """Measures ``todo`` (``(source, genotype)``), appending each result to ``log`` as it finishes; the failures' lines."""
+    """Measures ``todo`` (``(source, genotype)``), appending each result to ``log`` as it finishes; the failures' lines.
+    ``digests``: the result and the retraining digest; ``retrained``: logged retrainings by genotype key, reused."""
     from tqdm import tqdm
 
     from zoo.space.genotype import genotype_key
+
+    digest, rdigest = digests
 
     def ckpt_dir(g: Any) -> str:
         import hashlib
@@ -301,7 +348,10 @@ def measure_all(
             failures.append(f"{run.space.describe(g)}: {result['failed']}")
             bar.write(f"proxy_rank: architecture failed ({source}): {result['failed']}")
         else:
-            log.append({"config_sha256": digest, "key": genotype_key(g), "source": source, "genotype": g.to_json(), **result})
+            key = genotype_key(g)
+            log.append(
+                {"config_sha256": digest, "retrain_sha256": rdigest, "key": key, "source": source, "genotype": g.to_json(), **result}
+            )
         bar.update(1)
 
     failures: list[str] = []
@@ -309,12 +359,12 @@ def measure_all(
     if jobs == 1:
         _built.update(key=json.dumps(cfg_plain, sort_keys=True, default=str), run=run)  # measure() reuses this process's run
         for source, g in todo:
-            record(source, g, measure(cfg_plain, g.to_json(), ckpt_dir(g)))
+            record(source, g, measure(cfg_plain, g.to_json(), ckpt_dir(g), retrained.get(genotype_key(g))))
     else:
         pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(os.getpid(),))
         try:
             futures: dict[Future[dict[str, Any]], tuple[str, Any]] = {
-                pool.submit(measure, cfg_plain, g.to_json(), ckpt_dir(g)): (source, g) for source, g in todo
+                pool.submit(measure, cfg_plain, g.to_json(), ckpt_dir(g), retrained.get(genotype_key(g))): (source, g) for source, g in todo
             }
             pending = set(futures)
             while pending:
@@ -528,16 +578,19 @@ def main(argv: list[str] | None = None) -> None:
     digest = result_digest(cfg)
     logged = read_log(log.path)
     done = {r["key"]: r for r in logged if r.get("kind", "arch") == "arch" and r.get("config_sha256") == digest}
+    rdigest = retrain_digest(cfg)
+    retrained = {r["key"]: r for r in logged if r.get("kind", "arch") == "arch" and r.get("retrain_sha256") == rdigest}
     todo = [(s, g) for s, g in archs if genotype_key(g) not in done]
+    reuse = sum(genotype_key(g) in retrained for _, g in todo)
     print(
         f"proxy_rank: task={args.task}, {len(archs)} architectures ({sum(s != 'random' for s, _ in archs)} from the registry), "
-        f"{len(archs) - len(todo)} already in {out / LOG}",
+        f"{len(archs) - len(todo)} already in {out / LOG}" + (f", {reuse} more estimated only (retraining logged)" if reuse else ""),
         file=sys.stderr,
         flush=True,
     )
     cfg_plain = OmegaConf.to_container(cfg, resolve=True)
     try:
-        failures = measure_all(run, cfg_plain, todo, out, digest, args.jobs, log, len(archs))
+        failures = measure_all(run, cfg_plain, todo, out, (digest, rdigest), args.jobs, log, len(archs), retrained)
         done = {r["key"]: r for r in read_log(log.path) if r.get("kind", "arch") == "arch" and r.get("config_sha256") == digest}
         proxies = {"estimate": "search estimate"}
         supernet: dict[str, float] = {}
