@@ -177,3 +177,29 @@ def test_bundle_files_get_the_mode_the_umask_allows(tmp_path: Path) -> None:
             assert p.stat().st_mode & 0o777 == 0o644, (p.name, oct(p.stat().st_mode))
     finally:
         os.umask(old)
+
+
+def _card_section(metrics: dict) -> str:
+    from zoo.hub.card import render_card
+
+    card = render_card({"task": "classification", "metrics": metrics})
+    start = card.find("## Against")
+    return card[start : card.index("\n## ", start + 1)] if start >= 0 else ""
+
+
+def test_card_puts_the_runs_hand_made_model_beside_the_searched_one() -> None:
+    base = {"model": "timm ResNet-18 at widths 4-32", "accuracy": 0.81, "loss": 0.5, "params": 10_100, "params_within_tolerance": True}
+    metrics = {"test_accuracy": 0.86, "test_loss": 0.4, "params": 10_000, "baseline": base, "searched_minus_baseline": {"accuracy": 0.05}}
+    section = _card_section(metrics)
+    assert section.startswith("## Against the same-size hand-made model")
+    assert "timm ResNet-18 at widths 4-32, 10,100 parameters (1.01x this model's 10,000)" in section
+    assert "| accuracy | 0.8600 | 0.8100 | +0.0500 |" in section and "| loss |" not in section  # only what the run compared
+
+    older = _card_section({**metrics, "searched_minus_baseline": None})  # a run from before the comparison was recorded
+    assert "| accuracy | 0.8600 | 0.8100 | +0.0500 |" in older and "| loss | 0.4000 | 0.5000 | -0.1000 |" in older
+
+    fixed = _card_section({**metrics, "baseline": {**base, "params": 11_000_000, "params_within_tolerance": False, "model": None}})
+    assert fixed.startswith("## Against the hand-made model of its run") and "the hand-made model, 11,000,000 parameters (1100.00x" in fixed
+
+    assert _card_section({**metrics, "baseline": {**base, "accuracy": float("nan")}}) == ""  # nothing comparable: no section
+    assert _card_section({k: v for k, v in metrics.items() if k != "baseline"}) == ""

@@ -355,7 +355,7 @@ def fit_final_width(run: Run, genotype: Any) -> Any:
 
 def search_seconds(run: Run) -> float:
     """Seconds since the run started, plus what the search had taken before this process resumed it: a one-shot
-    search's from its epoch checkpoint, a multi-trial search's from its log (first candidate's start to last finish)."""
+    search's from its epoch checkpoint, a multi-trial search's from its log (:func:`_logged_before`)."""
     before = float(getattr(run.search_checkpoint, "seconds_before", 0.0))
     if not before and run.cfg.get("resume"):
         before = _logged_before(run.run_dir / "search_log.jsonl", run.started)
@@ -363,15 +363,21 @@ def search_seconds(run: Run) -> float:
 
 
 def _logged_before(log: Path, started: float) -> float:
-    """The span of the candidates a multi-trial search logged before ``started`` (a resume): from the first one's
-    start to the last one's finish; the minutes between the kill and the resume are not in it."""
-    spans = [
+    """The seconds during which the candidates a multi-trial search logged before ``started`` (a resume) were being
+    evaluated: the union of their [start, finish] spans, so the time between a kill and its resume is not counted."""
+    spans = sorted(
         (r["finished_at"] - r["seconds"], r["finished_at"])
         for r in (read_log(log) if log.is_file() else [])
-        if "trial" in r and isinstance(r.get("finished_at"), (int, float)) and isinstance(r.get("seconds"), (int, float))
-    ]
-    spans = [s for s in spans if s[1] < started]
-    return max(e for _, e in spans) - min(b for b, _ in spans) if spans else 0.0
+        if "trial" in r
+        and isinstance(r.get("finished_at"), (int, float))
+        and isinstance(r.get("seconds"), (int, float))
+        and r["finished_at"] < started
+    )
+    total, end = 0.0, float("-inf")
+    for b, e in spans:
+        total += max(0.0, e - max(b, end))
+        end = max(end, e)
+    return total
 
 
 def finish(run: Run, genotype: Any) -> dict[str, Any]:

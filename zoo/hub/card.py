@@ -8,6 +8,7 @@ the one command that reproduces it.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from zoo.hub.facts import hub_facts
@@ -32,29 +33,30 @@ def _genotype_text(arch: Any) -> str:
 
 
 def _baseline_lines(metrics: dict[str, Any]) -> list[str]:
-    """The run's same-size hand-made model beside this one: what it is, its size, and each compared test metric
-    (``metrics["baseline"]`` and ``searched_minus_baseline``, which every run with a baseline records)."""
-    base, diff = metrics.get("baseline"), metrics.get("searched_minus_baseline")
-    if not isinstance(base, dict) or not isinstance(diff, dict) or not diff:
+    """The hand-made model trained beside this one in its run: what it is, its size, and the test metrics the run
+    compared (``searched_minus_baseline``'s, else every one both have): ``metrics["baseline"][k]`` against this
+    model's ``test_<k>``. "Same-size" only where the run found the two sizes within its tolerance."""
+    base = metrics.get("baseline")
+    if not isinstance(base, dict):
         return []
-    size = ""
-    if isinstance(base.get("params"), int) and isinstance(metrics.get("params"), int) and metrics["params"]:
-        size = f", {base['params']:,} parameters ({base['params'] / metrics['params']:.2f}x this model's {metrics['params']:,})"
-    rows = [
-        f"| {k} | {_fmt(metrics[f'test_{k}'])} | {_fmt(base[k])} | {d:+.4f} |"
-        for k, d in diff.items()
-        if isinstance(d, (int, float)) and isinstance(metrics.get(f"test_{k}"), (int, float)) and isinstance(base.get(k), (int, float))
-    ]
-    if not rows:
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)  # noqa: E731
+    compared = metrics.get("searched_minus_baseline")  # the metrics the run compared; older runs recorded none
+    keys = list(compared) if isinstance(compared, dict) and compared else list(base)
+    pairs = [(k, metrics[f"test_{k}"], base[k]) for k in keys if num(base.get(k)) and num(metrics.get(f"test_{k}"))]
+    if not pairs:
         return []
+    size, same_size = "", base.get("params_within_tolerance") is True
+    if num(base.get("params")) and num(metrics.get("params")) and metrics["params"]:
+        ratio = base["params"] / metrics["params"]
+        size = f", {int(base['params']):,} parameters ({ratio:.2f}x this model's {int(metrics['params']):,})"
     return [
-        "## Against the same-size hand-made model",
+        "## Against the same-size hand-made model" if same_size else "## Against the hand-made model of its run",
         "",
-        f"Trained beside it in the same run, on the same data, budget and seed (one seed): {base.get('model', 'the hand-made model')}{size}.",
+        f"Trained beside it in the same run, on the same data, budget and seed (one seed): {base.get('model') or 'the hand-made model'}{size}.",
         "",
         "| test metric | this model | hand-made | difference |",
         "| --- | ---: | ---: | ---: |",
-        *rows,
+        *(f"| {k} | {_fmt(float(ours))} | {_fmt(float(theirs))} | {round(ours, 4) - round(theirs, 4):+.4f} |" for k, ours, theirs in pairs),
         "",
     ]
 
