@@ -69,3 +69,17 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Autouse where a module imports it: a private, empty ``ZOO_HOME`` and one torch thread."""
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
     torch.set_num_threads(1)
+
+
+def rescore_scenes_entry(name: str, task_name: str) -> tuple[Any, dict[str, Any]]:
+    """A zoo entry trained on the default scenes, and its metrics on all 1,000 test scenes drawn again (a scene depends
+    only on its index, so 8 training scenes suffice): the entry's weights, fetched and loaded as a user's would be."""
+    import zoo
+    from zoo.hub.registry import load_entries
+
+    entry = load_entries()[name]
+    assert entry.data["reproduce"] == f"python -m zoo task={task_name} seed=1 resume=false"
+    model = zoo.create_model(name, pretrained=True).eval()
+    task = build_task([f"task={task_name}", "data.train_scenes=8", "task.baseline.enabled=false"])
+    assert len(task.splits["test"]) == 1000
+    return entry, task.test(model, "zoo")

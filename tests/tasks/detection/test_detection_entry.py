@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers.cli import ZooCli
 from helpers.data import make_colours
-from helpers.tasks import build_task, private_cache  # noqa: F401  (private_cache: autouse, a private ZOO_HOME)
+from helpers.tasks import build_task, private_cache, rescore_scenes_entry  # noqa: F401  (private_cache: autouse, a private ZOO_HOME)
 
 import zoo
 from zoo.hub.registry import load_entries
@@ -29,13 +29,7 @@ def test_trees_detection_entry_reproduces_its_map() -> None:
 
 @pytest.mark.slow
 def test_scenes_detection_entry_reproduces_its_map_and_beats_its_same_size_baseline() -> None:
-    """The 1,000 test scenes are drawn again (a scene depends only on its index), the entry re-scored on all of them."""
-    entry = load_entries()["scenes-det-darts"]
-    assert entry.data["reproduce"] == "python -m zoo task=detection seed=1 resume=false"
-    model = zoo.create_model("scenes-det-darts", pretrained=True).eval()
-    task = build_task(["task=detection", "data.train_scenes=8", "task.baseline.enabled=false"])
-    assert len(task.splits["test"]) == 1000
-    m = task.test(model, "zoo")
+    entry, m = rescore_scenes_entry("scenes-det-darts", "detection")
     assert m["mAP50"] == pytest.approx(entry.metrics["test_mAP50"], abs=1e-3)
     assert m["mAP"] == pytest.approx(entry.metrics["test_mAP"], abs=1e-3)
     assert m["mAP50"] > entry.metrics["test_mAP50_baseline"]  # the same-size ResNet + FPN of its run

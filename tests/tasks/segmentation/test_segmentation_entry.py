@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers.cli import ZooCli
 from helpers.shapes import make_shapes
-from helpers.tasks import build_task, private_cache  # noqa: F401  (private_cache: autouse, a private ZOO_HOME)
+from helpers.tasks import build_task, private_cache, rescore_scenes_entry  # noqa: F401  (private_cache: autouse, a private ZOO_HOME)
 
 import zoo
 from zoo.hub.registry import load_entries
@@ -45,13 +45,7 @@ def test_nuclei_entry_is_an_smp_encoder_with_its_weights() -> None:
 
 @pytest.mark.slow
 def test_scenes_segmentation_entry_reproduces_its_miou_and_beats_its_same_size_unet() -> None:
-    """The 1,000 test scenes are drawn again (a scene depends only on its index), the entry re-scored on all of them."""
-    entry = load_entries()["scenes-seg-darts"]
-    assert entry.data["reproduce"] == "python -m zoo task=segmentation seed=1 resume=false"
-    model = zoo.create_model("scenes-seg-darts", pretrained=True).eval()
-    task = build_task(["task=segmentation", "data.train_scenes=8", "task.baseline.enabled=false"])
-    assert len(task.splits["test"]) == 1000
-    m = task.test(model, "zoo")
+    entry, m = rescore_scenes_entry("scenes-seg-darts", "segmentation")
     assert m["mIoU"] == pytest.approx(entry.metrics["test_mIoU"], abs=1e-3)
     assert m["mIoU"] > entry.metrics["test_mIoU_baseline"] + 0.1  # the same-size smp Unet of its run
 
