@@ -120,13 +120,24 @@ def build_run(cfg: Any) -> Any:
     return run
 
 
-def result_digest(cfg: Any) -> str:
-    """The digest of the options that decide an architecture's estimate and retrained metric."""
+def _deciding(cfg: Any) -> Any:
+    """The config less the options that change neither an estimate nor a retraining (:data:`NOT_IN_DIGEST`)."""
     from omegaconf import OmegaConf
 
+    return OmegaConf.masked_copy(cfg, [k for k in cfg if k not in NOT_IN_DIGEST])
+
+
+def result_digest(cfg: Any) -> str:
+    """The digest of the options that decide an architecture's estimate and retrained metric."""
     from zoo.rundir import config_digest
 
-    return config_digest(OmegaConf.masked_copy(cfg, [k for k in cfg if k not in NOT_IN_DIGEST]))
+    return config_digest(_deciding(cfg))
+
+
+def logged_architectures(records: list[dict[str, Any]], field: str, digest: str) -> dict[str, dict[str, Any]]:
+    """The logged architectures (not supernet scores) whose ``field`` (``config_sha256``, ``retrain_sha256``) is ``digest``,
+    by genotype key."""
+    return {r["key"]: r for r in records if r.get("kind", "arch") == "arch" and r.get(field) == digest}
 
 
 def estimate_only(key: str) -> bool:
@@ -142,7 +153,7 @@ def retrain_digest(cfg: Any) -> str:
 
     from zoo.rundir import config_digest
 
-    kept = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in NOT_IN_DIGEST])
+    kept = _deciding(cfg)
     for group in ("task", "trainer"):
         if kept.get(group) is not None:
             kept[group] = OmegaConf.masked_copy(kept[group], [k for k in kept[group] if not estimate_only(str(k))])
@@ -348,9 +359,15 @@ def measure_all(
             failures.append(f"{run.space.describe(g)}: {result['failed']}")
             bar.write(f"proxy_rank: architecture failed ({source}): {result['failed']}")
         else:
-            key = genotype_key(g)
             log.append(
-                {"config_sha256": digest, "retrain_sha256": rdigest, "key": key, "source": source, "genotype": g.to_json(), **result}
+                {
+                    "config_sha256": digest,
+                    "retrain_sha256": rdigest,
+                    "key": genotype_key(g),
+                    "source": source,
+                    "genotype": g.to_json(),
+                    **result,
+                }
             )
         bar.update(1)
 
@@ -576,10 +593,10 @@ def main(argv: list[str] | None = None) -> None:
     first = [] if args.no_registry else registry_genotypes(cfg, args.task, run.space)
     archs = pick_architectures(run.space, args.n, args.seed, first)
     digest = result_digest(cfg)
-    logged = read_log(log.path)
-    done = {r["key"]: r for r in logged if r.get("kind", "arch") == "arch" and r.get("config_sha256") == digest}
     rdigest = retrain_digest(cfg)
-    retrained = {r["key"]: r for r in logged if r.get("kind", "arch") == "arch" and r.get("retrain_sha256") == rdigest}
+    logged = read_log(log.path)
+    done = logged_architectures(logged, "config_sha256", digest)
+    retrained = logged_architectures(logged, "retrain_sha256", rdigest)
     todo = [(s, g) for s, g in archs if genotype_key(g) not in done]
     reuse = sum(genotype_key(g) in retrained for _, g in todo)
     print(
@@ -591,7 +608,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg_plain = OmegaConf.to_container(cfg, resolve=True)
     try:
         failures = measure_all(run, cfg_plain, todo, out, (digest, rdigest), args.jobs, log, len(archs), retrained)
-        done = {r["key"]: r for r in read_log(log.path) if r.get("kind", "arch") == "arch" and r.get("config_sha256") == digest}
+        done = logged_architectures(read_log(log.path), "config_sha256", digest)
         proxies = {"estimate": "search estimate"}
         supernet: dict[str, float] = {}
         if args.supernet is not None:

@@ -27,6 +27,11 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def finite_number(v: Any) -> bool:
+    """An int or float (not a bool) that is neither NaN nor infinite."""
+    return _is_number(v) and math.isfinite(v)
+
+
 @dataclass(frozen=True)
 class Number:
     """An int (``integer=True``) or a float in [low, high]; ``*_open`` makes a bound strict;

@@ -20,7 +20,6 @@ as infeasible with its smallest cost.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from zoo.config_values import ConfigError, Count, Number, check_values, count_value
+from zoo.config_values import ConfigError, Count, Number, check_values, count_value, finite_number
 from zoo.estimate.base import Estimator
 
 SPECS = {"params": Count(null=True), "flops": Count(null=True), "latency_ms": Number(integer=False, low=0, low_open=True, null=True)}
@@ -272,7 +271,7 @@ def _target(kind: str, v: Any) -> float | None:
     if kind == "params":
         n = count_value(v)
         return None if n is None else float(n)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 else None
+    return float(v) if finite_number(v) and v > 0 else None
 
 
 def _short(n: float) -> str:

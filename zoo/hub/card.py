@@ -8,9 +8,9 @@ the one command that reproduces it.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
+from zoo.config_values import finite_number
 from zoo.hub.facts import hub_facts
 
 
@@ -39,14 +39,13 @@ def _baseline_lines(metrics: dict[str, Any]) -> list[str]:
     base = metrics.get("baseline")
     if not isinstance(base, dict):
         return []
-    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)  # noqa: E731
     compared = metrics.get("searched_minus_baseline")  # the metrics the run compared; older runs recorded none
     keys = list(compared) if isinstance(compared, dict) and compared else list(base)
-    pairs = [(k, metrics[f"test_{k}"], base[k]) for k in keys if num(base.get(k)) and num(metrics.get(f"test_{k}"))]
+    pairs = [(k, metrics[f"test_{k}"], base[k]) for k in keys if finite_number(base.get(k)) and finite_number(metrics.get(f"test_{k}"))]
     if not pairs:
         return []
     size, same_size = "", base.get("params_within_tolerance") is True
-    if num(base.get("params")) and num(metrics.get("params")) and metrics["params"]:
+    if finite_number(base.get("params")) and finite_number(metrics.get("params")) and metrics["params"]:
         ratio = base["params"] / metrics["params"]
         size = f", {int(base['params']):,} parameters ({ratio:.2f}x this model's {int(metrics['params']):,})"
     return [
